@@ -16,7 +16,7 @@ pub mod wire;
 pub use connection::{
     Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,
 };
-pub use debug::{format_trace, Direction, TraceSide, Tracer};
+pub use debug::{format_trace, parse_trace_line, Direction, TraceLine, TraceSide, Tracer};
 pub use display::{connect_to_display, connect_to_path, socket_path, DisplayError, SUN_PATH_MAX};
 pub use interface::{ArgDesc, ArgKind, Interface, LookupError, MessageDesc};
 pub use map::{InsertError, ObjectMap, Side, SERVER_ID_START};
