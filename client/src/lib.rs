@@ -1,1 +1,54 @@
+//! `waypass-client`: read the keymap from waypass-server or any Wayland
+//! compositor.
+//!
+//! The crate is a small blocking Wayland client. [`Session`] is the
+//! generic part (object map, event queue, round trips, `wl_display` errors,
+//! `WAYLAND_DEBUG=client` tracing) and is meant to grow further requests.
+//! [`fetch_keymap`] and [`KeymapWatcher`] do the keyboard handshake on top
+//! of it, and [`ReceivedKeymap`] is what comes out: layout names, keycode
+//! range, what a key types at a layout and modifier state, the raw text, and
+//! what the keymap fd was (memfd or not, seals).
+//!
+//! It is not a toolkit: no surfaces, no event loop integration, no input
+//! handling beyond the keymap. It is single-threaded and blocking, with
+//! bounded waits.
+//!
+//! ```no_run
+//! use waypass_client::{fetch_keymap, FetchOptions, Modifiers};
+//!
+//! // An absolute path, a name under $XDG_RUNTIME_DIR, or None for the
+//! // usual WAYLAND_SOCKET / WAYLAND_DISPLAY / wayland-0 search.
+//! let keymap = fetch_keymap(Some("wayland-0"), FetchOptions::default())?;
+//! println!("layouts {:?}, keycodes {:?}", keymap.layouts(), keymap.keycode_range());
+//! // evdev 16 is the key labelled Q on a US keyboard.
+//! let q = keymap.key(16, 0, Modifiers::Shift).expect("layout 0 exists");
+//! println!("Shift+Q gives {} ({:?})", q.keysym, q.utf8);
+//! # Ok::<(), waypass_client::FetchError>(())
+//! ```
+//!
+//! # Implementation notes
+//!
+//! Modules are private and re-exported here: `session` (the connection
+//! and object bookkeeping), `event` (owned received events), `fetch` (the
+//! seat/keyboard handshake and follow mode), `keymap` (checking, mapping
+//! and parsing the fd; key queries), `json` (hand-written JSON output) and
+//! `error` (the two error enums).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod error;
+mod event;
+mod fetch;
+pub mod json;
+mod keymap;
+mod session;
+
+pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
+pub use event::{Event, EventArg};
+pub use fetch::{fetch_keymap, FetchOptions, KeymapWatcher};
+pub use keymap::{
+    KeyOutput, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo, FORMAT_XKB_V1,
+    REQUIRED_SEALS,
+};
+pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};

@@ -1,0 +1,299 @@
+//! The `waypass-client` command line: arguments, and the human summary,
+//! JSON line and dump outputs of a keymap.
+//!
+//! It parses arguments with clap, drives the library ([`KeymapWatcher`])
+//! and formats what it returns. It is not part of the library API, and it
+//! does not print errors itself: `main` prints the one-line message.
+//!
+//! # Implementation notes
+//!
+//! Output goes through a locked stdout and is flushed after each keymap, so
+//! `--watch` output reaches a pipe as it happens. A write failing with
+//! EPIPE (the reader went away, e.g. `| head`) is reported as
+//! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
+
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use waypass_client::json::keymap_report;
+use waypass_client::{
+    FetchError, FetchOptions, KeymapWatcher, Modifiers, ParseOptions, ReceivedKeymap,
+};
+
+const EXAMPLES: &str = "\
+Examples:
+  waypass-client keymap
+      Summary of the keymap of $WAYLAND_DISPLAY (or wayland-0).
+  waypass-client --socket /tmp/wp/wayland-test keymap --json
+      One JSON object on one line.
+  waypass-client --socket wayland-1 keymap --layout-index 1 --keys 16,17,21
+      What evdev keys 16, 17 and 21 (Q, W, Y on a US keyboard) give in the
+      second layout.
+  waypass-client keymap --dump > keymap.xkb
+      The keymap text exactly as the compositor sent it, without the NUL.
+  waypass-client keymap --watch --json
+      A JSON line per keymap the compositor sends, until it goes away.
+
+Key codes are Linux evdev codes, as wl_keyboard.key carries them; the XKB
+keycode is evdev + 8. Set WAYLAND_DEBUG=client to trace the protocol and
+RUST_LOG=debug for logs.";
+
+/// Reads the keymap from waypass-server or any Wayland compositor.
+#[derive(Debug, Parser)]
+#[command(name = "waypass-client", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The display: a name under $XDG_RUNTIME_DIR, or a socket path (a path
+    /// with a '/' is taken relative to the current directory). Default:
+    /// $WAYLAND_SOCKET, then $WAYLAND_DISPLAY, then wayland-0.
+    #[arg(long, value_name = "NAME|PATH", global = true)]
+    pub socket: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch the keyboard keymap and report it.
+    #[command(after_help = EXAMPLES)]
+    Keymap(KeymapArgs),
+}
+
+#[derive(Debug, Args)]
+struct KeymapArgs {
+    /// Print one JSON object per keymap, on one line.
+    #[arg(long)]
+    json: bool,
+
+    /// Evdev key codes to report, comma-separated
+    /// [default: 16,17,21,44,30,50,2: Q W Y Z A M 1 on a US keyboard].
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    keys: Option<Vec<u32>>,
+
+    /// The layout of a multi-layout keymap to report keys for.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    layout_index: u32,
+
+    /// Print the keymap text exactly as received (without the NUL).
+    #[arg(long, conflicts_with = "json")]
+    dump: bool,
+
+    /// Stay connected and report every keymap the compositor sends, until
+    /// it goes away.
+    #[arg(long)]
+    watch: bool,
+
+    /// Refuse a keymap fd without the shrink, grow and write seals.
+    #[arg(long)]
+    require_seals: bool,
+
+    /// How long to wait for the keyboard capability and for the keymap
+    /// [default: 2000 for the capability, 5000 for the keymap].
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+}
+
+/// The default keys: Q W Y Z A M 1 on a US keyboard, as evdev codes.
+const DEFAULT_KEYS: [(u32, &str); 7] = [
+    (16, "Q"),
+    (17, "W"),
+    (21, "Y"),
+    (44, "Z"),
+    (30, "A"),
+    (50, "M"),
+    (2, "1"),
+];
+
+/// Why the command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// Fetching or parsing the keymap failed.
+    Fetch(FetchError),
+    /// `--layout-index` names a layout the keymap does not have.
+    LayoutOutOfRange {
+        /// The index asked for.
+        index: u32,
+        /// How many layouts the keymap has.
+        count: usize,
+    },
+    /// Resolving a relative `--socket` path failed.
+    CurrentDir(io::Error),
+    /// The reader of stdout went away (EPIPE).
+    BrokenPipe,
+    /// Writing to stdout failed otherwise.
+    Output(io::Error),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Fetch(e) => e.fmt(f),
+            CliError::LayoutOutOfRange { index, count } => write!(
+                f,
+                "layout index {index} is out of range: the keymap has {count} layout(s)"
+            ),
+            CliError::CurrentDir(_) => write!(f, "cannot resolve the socket path"),
+            CliError::BrokenPipe => write!(f, "stdout closed"),
+            CliError::Output(_) => write!(f, "cannot write to stdout"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CliError::Fetch(e) => e.source(),
+            CliError::CurrentDir(e) | CliError::Output(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<FetchError> for CliError {
+    fn from(e: FetchError) -> Self {
+        CliError::Fetch(e)
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::BrokenPipe => CliError::BrokenPipe,
+            _ => CliError::Output(e),
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: &Cli) -> Result<(), CliError> {
+    let socket = cli.socket.as_deref().map(resolve_socket).transpose()?;
+    match &cli.command {
+        Command::Keymap(args) => keymap(socket.as_deref(), args),
+    }
+}
+
+/// A path with a '/' that is not absolute is taken relative to the current
+/// directory (libwayland would look for it under $XDG_RUNTIME_DIR).
+fn resolve_socket(socket: &str) -> Result<String, CliError> {
+    if socket.contains('/') && !Path::new(socket).is_absolute() {
+        let cwd = std::env::current_dir().map_err(CliError::CurrentDir)?;
+        return Ok(cwd.join(socket).to_string_lossy().into_owned());
+    }
+    Ok(socket.to_string())
+}
+
+fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {
+    let mut options = FetchOptions {
+        parse: ParseOptions {
+            require_seals: args.require_seals,
+        },
+        ..FetchOptions::default()
+    };
+    if let Some(ms) = args.timeout_ms {
+        options.capability_timeout = Duration::from_millis(ms);
+        options.keymap_timeout = Duration::from_millis(ms);
+    }
+    let mut watcher = KeymapWatcher::connect(socket, options)?;
+    let first = watcher.next_keymap(Some(options.keymap_timeout))?;
+    let Some(first) = first else {
+        return Err(FetchError::Session(waypass_client::SessionError::Closed).into());
+    };
+    let mut out = io::stdout().lock();
+    print_keymap(&mut out, &first, args, false)?;
+    if !args.watch {
+        return Ok(());
+    }
+    while let Some(keymap) = watcher.next_keymap(None)? {
+        print_keymap(&mut out, &keymap, args, true)?;
+    }
+    log::debug!("the compositor went away; done watching");
+    Ok(())
+}
+
+fn print_keymap(
+    out: &mut impl Write,
+    keymap: &ReceivedKeymap,
+    args: &KeymapArgs,
+    again: bool,
+) -> Result<(), CliError> {
+    let count = keymap.layouts().len();
+    if args.layout_index as usize >= count {
+        return Err(CliError::LayoutOutOfRange {
+            index: args.layout_index,
+            count,
+        });
+    }
+    let keys: Vec<u32> = match &args.keys {
+        Some(keys) => keys.clone(),
+        None => DEFAULT_KEYS.iter().map(|&(code, _)| code).collect(),
+    };
+    if args.dump {
+        out.write_all(keymap.text().as_bytes())?;
+    } else if args.json {
+        writeln!(out, "{}", keymap_report(keymap, &keys, args.layout_index))?;
+    } else {
+        if again {
+            writeln!(out)?;
+        }
+        out.write_all(summary(keymap, &keys, args.layout_index).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The human summary of a keymap.
+fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
+    let mut s = String::new();
+    let seat = keymap.seat_name().unwrap_or("(no name sent)");
+    let _ = writeln!(s, "seat:      {seat}");
+    let _ = match keymap.repeat() {
+        Some(r) if r.rate == 0 => writeln!(s, "repeat:    off"),
+        Some(r) => writeln!(s, "repeat:    {} per second after {} ms", r.rate, r.delay),
+        None => writeln!(s, "repeat:    (not sent)"),
+    };
+    let _ = writeln!(s, "keymap:    xkb_v1, {} bytes", keymap.size());
+    let fd = keymap.fd_info();
+    let kind = if fd.memfd {
+        "memfd"
+    } else {
+        "file (not a memfd)"
+    };
+    let seals = match fd.seals {
+        None => "not sealable".to_string(),
+        Some(seals) if seals.0 == 0 => "no seals".to_string(),
+        Some(seals) => format!("seals: {}", seals.names().join(" ")),
+    };
+    let _ = writeln!(s, "fd:        {kind}, {seals}");
+    let layouts: Vec<String> = keymap
+        .layouts()
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{i}: {name}"))
+        .collect();
+    let _ = writeln!(s, "layouts:   {}", layouts.join(", "));
+    let (min, max) = keymap.keycode_range();
+    let _ = writeln!(s, "keycodes:  {min}..{max} (xkb; evdev + 8)");
+    let _ = writeln!(s, "keys (layout {layout}):");
+    for &code in keys {
+        let label = DEFAULT_KEYS
+            .iter()
+            .find(|&&(c, _)| c == code)
+            .map_or(String::new(), |&(_, l)| format!("{l} "));
+        let plain = describe(keymap, code, layout, Modifiers::Plain);
+        let shift = describe(keymap, code, layout, Modifiers::Shift);
+        let key = format!("{label}(evdev {code})");
+        let _ = writeln!(s, "  {key:<14} {plain:<22} shift: {shift}");
+    }
+    s
+}
+
+fn describe(keymap: &ReceivedKeymap, code: u32, layout: u32, mods: Modifiers) -> String {
+    match keymap.key(code, layout, mods) {
+        Some(k) if k.utf8.is_empty() || k.utf8.chars().any(char::is_control) => k.keysym,
+        Some(k) => format!("{} {:?}", k.keysym, k.utf8),
+        None => "-".to_string(),
+    }
+}

@@ -1,0 +1,300 @@
+//! The client's errors: one enum for the session layer, one for fetching
+//! a keymap.
+//!
+//! [`SessionError`] says why talking Wayland failed (connecting, the socket,
+//! a malformed or unknown event, a protocol error from the server).
+//! [`FetchError`] says why no usable keymap came out of it. Each variant is
+//! named after the condition that failed; an underlying `io::Error` or
+//! lower-layer error is its [`source()`](std::error::Error::source), never
+//! repeated in its `Display`. `Display` strings are lowercase one-liners so
+//! that a command line can chain them with `: `.
+//!
+//! This module holds no logic beyond formatting.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use waypass_protocol::{ConnectionError, DecodeError, DisplayError, Malformed, SealError, Seals};
+
+/// A `wl_display.error` event: the server found a fatal protocol error and
+/// is closing the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// The id of the object the error is about.
+    pub object: u32,
+    /// That object's interface, as this client knew it (`"unknown"` if the
+    /// id was not live here).
+    pub interface: String,
+    /// The interface-specific error code.
+    pub code: u32,
+    /// The server's message.
+    pub message: String,
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "protocol error on {}@{} (code {}): {}",
+            self.interface, self.object, self.code, self.message
+        )
+    }
+}
+
+impl Error for ProtocolError {}
+
+/// Why a Wayland session failed.
+#[derive(Debug)]
+pub enum SessionError {
+    /// Connecting to the display failed.
+    Connect(DisplayError),
+    /// Setting up the connection on a connected stream failed.
+    Setup(io::Error),
+    /// The server closed the connection.
+    Closed,
+    /// Sending or receiving failed.
+    Connection(ConnectionError),
+    /// `poll` failed.
+    Poll(io::Error),
+    /// The server sent `wl_display.error`.
+    Protocol(ProtocolError),
+    /// An event came from an object id this client does not know.
+    UnknownObject {
+        /// The sender id in the event's header.
+        id: u32,
+    },
+    /// An event opcode does not exist on its object at the object's version.
+    UnknownEvent {
+        /// The sender object.
+        object: u32,
+        /// Its interface.
+        interface: &'static str,
+        /// The opcode received.
+        opcode: u16,
+    },
+    /// A received message broke a wire rule.
+    Malformed(Malformed),
+    /// A received message's arguments did not decode.
+    Decode(DecodeError),
+    /// A request was sent on an object id that is not live.
+    NoSuchObject {
+        /// The id.
+        id: u32,
+    },
+    /// A request opcode does not exist on the object at its version.
+    UnknownRequest {
+        /// The object.
+        object: u32,
+        /// Its interface.
+        interface: &'static str,
+        /// The opcode asked for.
+        opcode: u16,
+    },
+    /// The server did not answer in time.
+    Timeout {
+        /// What was awaited, e.g. `"wl_display.sync"`.
+        waiting_for: &'static str,
+        /// How long.
+        waited: Duration,
+    },
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Connect(_) => write!(f, "cannot connect to the wayland display"),
+            SessionError::Setup(_) => write!(f, "cannot set up the connection"),
+            SessionError::Closed => write!(f, "the server closed the connection"),
+            SessionError::Connection(_) => write!(f, "connection failed"),
+            SessionError::Poll(_) => write!(f, "poll on the connection failed"),
+            SessionError::Protocol(e) => e.fmt(f),
+            SessionError::UnknownObject { id } => {
+                write!(f, "event from unknown object id {id}")
+            }
+            SessionError::UnknownEvent {
+                object,
+                interface,
+                opcode,
+            } => write!(f, "unknown event opcode {opcode} on {interface}@{object}"),
+            SessionError::Malformed(_) => write!(f, "malformed message from the server"),
+            SessionError::Decode(_) => write!(f, "undecodable event from the server"),
+            SessionError::NoSuchObject { id } => write!(f, "request on dead object id {id}"),
+            SessionError::UnknownRequest {
+                object,
+                interface,
+                opcode,
+            } => write!(f, "no request opcode {opcode} on {interface}@{object}"),
+            SessionError::Timeout {
+                waiting_for,
+                waited,
+            } => write!(
+                f,
+                "no answer to {waiting_for} within {} ms",
+                waited.as_millis()
+            ),
+        }
+    }
+}
+
+impl Error for SessionError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            SessionError::Connect(e) => Some(e),
+            SessionError::Setup(e) | SessionError::Poll(e) => Some(e),
+            SessionError::Connection(e) => Some(e),
+            SessionError::Malformed(e) => Some(e),
+            SessionError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why no usable keymap was fetched.
+#[derive(Debug)]
+pub enum FetchError {
+    /// No compositor at that address.
+    NoCompositor(DisplayError),
+    /// The registry advertised no `wl_seat`.
+    NoSeat,
+    /// The seat never announced the keyboard capability.
+    NoKeyboard {
+        /// The seat's name, if it sent one.
+        seat: Option<String>,
+        /// How long the client waited for the capability.
+        waited: Duration,
+    },
+    /// The keyboard sent no keymap in time.
+    NoKeymap {
+        /// How long the client waited.
+        waited: Duration,
+    },
+    /// The keymap format is not `xkb_v1` (1).
+    UnsupportedFormat(u32),
+    /// The announced size is 0 or larger than the file.
+    BadSize {
+        /// The size in the `keymap` event.
+        size: u64,
+        /// The file's size from `fstat`.
+        file_size: u64,
+    },
+    /// `fstat` or `F_GET_SEALS` on the keymap fd failed.
+    Inspect(SealError),
+    /// Mapping the keymap failed.
+    Map(SealError),
+    /// The keymap text is not UTF-8.
+    NotUtf8(std::str::Utf8Error),
+    /// xkbcommon rejected the keymap text.
+    Parse,
+    /// The caller required SHRINK, GROW and WRITE seals and they are not all set.
+    SealsMissing {
+        /// The seals the fd has (`None`: the file cannot be sealed).
+        have: Option<Seals>,
+    },
+    /// The server sent `wl_display.error`.
+    Protocol(ProtocolError),
+    /// The session failed otherwise (socket, malformed data, timeout).
+    Session(SessionError),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::NoCompositor(_) => write!(f, "no wayland compositor at that address"),
+            FetchError::NoSeat => write!(f, "the compositor advertises no wl_seat"),
+            FetchError::NoKeyboard { seat, waited } => {
+                match seat {
+                    Some(name) => write!(f, "seat \"{name}\" has no keyboard")?,
+                    None => write!(f, "the seat has no keyboard")?,
+                }
+                write!(
+                    f,
+                    " (waited {} ms for the capability)",
+                    waited.as_millis()
+                )
+            }
+            FetchError::NoKeymap { waited } => write!(
+                f,
+                "the keyboard sent no keymap within {} ms",
+                waited.as_millis()
+            ),
+            FetchError::UnsupportedFormat(format) => write!(
+                f,
+                "unsupported keymap format {format} (only xkb_v1 = 1 is understood)"
+            ),
+            FetchError::BadSize { size, file_size } => write!(
+                f,
+                "bad keymap size {size}: the file holds {file_size} bytes (need 0 < size <= file size)"
+            ),
+            FetchError::Inspect(_) => write!(f, "cannot inspect the keymap fd"),
+            FetchError::Map(_) => write!(f, "cannot map the keymap"),
+            FetchError::NotUtf8(_) => write!(f, "the keymap text is not utf-8"),
+            FetchError::Parse => write!(f, "xkbcommon cannot parse the keymap"),
+            FetchError::SealsMissing { have } => {
+                write!(f, "the keymap fd lacks the shrink, grow and write seals (it has: ")?;
+                match have {
+                    None => write!(f, "no sealing support)"),
+                    Some(s) if s.0 == 0 => write!(f, "none)"),
+                    Some(s) => write!(f, "{})", s.names().join(" ")),
+                }
+            }
+            FetchError::Protocol(e) => e.fmt(f),
+            FetchError::Session(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for FetchError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            FetchError::NoCompositor(e) => Some(e),
+            FetchError::Inspect(e) | FetchError::Map(e) => Some(e),
+            FetchError::NotUtf8(e) => Some(e),
+            // The session error's own text is already our Display; chain
+            // from its source so nothing prints twice.
+            FetchError::Session(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<SessionError> for FetchError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Connect(d) => FetchError::NoCompositor(d),
+            SessionError::Protocol(p) => FetchError::Protocol(p),
+            other => FetchError::Session(other),
+        }
+    }
+}
+
+impl From<SealError> for FetchError {
+    /// Size problems become [`FetchError::BadSize`]; anything else is a
+    /// mapping failure.
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::EmptySize => FetchError::BadSize {
+                size: 0,
+                file_size: 0,
+            },
+            SealError::SizeBeyondFile { size, file_size } => {
+                FetchError::BadSize { size, file_size }
+            }
+            other => FetchError::Map(other),
+        }
+    }
+}
+
+/// Writes `err` and its chain of sources as one line: `a: b: c`.
+pub fn chain_to_string(err: &dyn Error) -> String {
+    let mut line = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        line.push_str(": ");
+        line.push_str(&e.to_string());
+        cur = e.source();
+    }
+    // One line, whatever a lower layer put in its message.
+    line.replace('\n', " ")
+}

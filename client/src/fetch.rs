@@ -1,0 +1,317 @@
+//! The keymap handshake: registry, `wl_seat`, `wl_keyboard`, and the
+//! `keymap` and `repeat_info` events, once or in follow mode.
+//!
+//! [`fetch_keymap`] connects, gets one keymap and hangs up.
+//! [`KeymapWatcher`] keeps the connection and yields each keymap the server
+//! pushes ([`KeymapWatcher::next_keymap`], or as an [`Iterator`]) until the
+//! server goes away. Both are built on [`Session`] and hand the fd to
+//! [`ReceivedKeymap::from_fd`]; this module decides what to wait for and for
+//! how long, and nothing about mapping or parsing.
+//!
+//! # Implementation notes
+//!
+//! - The seat is bound at `min(advertised, our table's version)`. With
+//!   several seats the first one the registry lists is used, like most
+//!   single-seat tools do.
+//! - The keyboard capability is awaited for a bounded time
+//!   ([`FetchOptions::capability_timeout`]); the server normally sends it
+//!   right after the bind.
+//! - `keymap` and `repeat_info` are accepted in either order (Weston sends
+//!   `repeat_info` first, sway `keymap` first). `repeat_info` exists from
+//!   `wl_keyboard` version 4; when the keymap comes first at v4+, one
+//!   round trip collects a `repeat_info` sent right behind it, and no more
+//!   waiting is done, because some compositors never send one.
+//! - Events are handled in arrival order up to the next `keymap`, so a
+//!   later keymap's events are not mixed into an earlier one.
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use log::debug;
+use waypass_protocol::protocols::wayland::{wl_keyboard, wl_registry, wl_seat};
+use waypass_protocol::Arg;
+
+use crate::error::{FetchError, SessionError};
+use crate::event::Event;
+use crate::keymap::{KeymapOrigin, ParseOptions, ReceivedKeymap, RepeatInfo};
+use crate::session::Session;
+
+/// How long to wait, and what to require, when fetching a keymap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// How long to wait for the seat's keyboard capability.
+    pub capability_timeout: Duration,
+    /// How long [`fetch_keymap`] waits for the keymap once the keyboard exists.
+    pub keymap_timeout: Duration,
+    /// Checks on the keymap fd.
+    pub parse: ParseOptions,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            capability_timeout: Duration::from_secs(2),
+            keymap_timeout: Duration::from_secs(5),
+            parse: ParseOptions::default(),
+        }
+    }
+}
+
+/// Connects to `display` (see [`Session::connect`]), fetches one keymap and
+/// disconnects.
+///
+/// ```no_run
+/// let keymap = waypass_client::fetch_keymap(Some("wayland-1"), Default::default())?;
+/// println!("layouts: {:?}", keymap.layouts());
+/// # Ok::<(), waypass_client::FetchError>(())
+/// ```
+pub fn fetch_keymap(
+    display: Option<&str>,
+    options: FetchOptions,
+) -> Result<ReceivedKeymap, FetchError> {
+    let mut watcher = KeymapWatcher::connect(display, options)?;
+    match watcher.next_keymap(Some(options.keymap_timeout))? {
+        Some(keymap) => Ok(keymap),
+        None => Err(FetchError::Session(SessionError::Closed)),
+    }
+}
+
+/// A keymap event whose fd has not been parsed yet.
+#[derive(Debug)]
+struct PendingKeymap {
+    format: u32,
+    fd: OwnedFd,
+    size: u32,
+}
+
+/// A connection holding a `wl_keyboard`, yielding each keymap it receives.
+#[derive(Debug)]
+pub struct KeymapWatcher {
+    session: Session,
+    seat: u32,
+    keyboard: u32,
+    keyboard_version: u32,
+    seat_name: Option<String>,
+    capabilities: u32,
+    repeat: Option<RepeatInfo>,
+    options: FetchOptions,
+    /// The server hung up; keymaps already received are still yielded.
+    closed: bool,
+    /// A session error ended the iterator.
+    failed: bool,
+}
+
+impl KeymapWatcher {
+    /// Connects to `display` and sets up the keyboard: registry, seat,
+    /// capability, `get_keyboard`.
+    pub fn connect(display: Option<&str>, options: FetchOptions) -> Result<Self, FetchError> {
+        KeymapWatcher::new(Session::connect(display)?, options)
+    }
+
+    /// Sets up the keyboard on an existing session (which should not have
+    /// bound a seat yet).
+    pub fn new(mut session: Session, options: FetchOptions) -> Result<Self, FetchError> {
+        let registry = session.get_registry()?;
+        session.roundtrip()?;
+        let (name, advertised) = first_seat(&mut session, registry).ok_or(FetchError::NoSeat)?;
+        let version = advertised.clamp(1, wl_seat::INTERFACE.version);
+        debug!("binding wl_seat global {name} at v{version} (advertised v{advertised})");
+        let seat = session.bind(registry, name, &wl_seat::INTERFACE, version)?;
+        let mut watcher = KeymapWatcher {
+            session,
+            seat,
+            keyboard: 0,
+            keyboard_version: version,
+            seat_name: None,
+            capabilities: 0,
+            repeat: None,
+            options,
+            closed: false,
+            failed: false,
+        };
+        watcher.wait_for_keyboard()?;
+        let keyboard = watcher.session.new_object(&wl_keyboard::INTERFACE, version);
+        watcher
+            .session
+            .send_request(seat, wl_seat::req::GET_KEYBOARD, &[Arg::NewId(keyboard)])?;
+        watcher.keyboard = keyboard;
+        Ok(watcher)
+    }
+
+    /// The seat's name, once the compositor has sent it.
+    pub fn seat_name(&self) -> Option<&str> {
+        self.seat_name.as_deref()
+    }
+
+    /// The session, e.g. to bind more globals.
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// The next keymap, waiting up to `timeout` (forever with `None`).
+    /// `Ok(None)` means the server went away; running out of time is
+    /// [`FetchError::NoKeymap`].
+    pub fn next_keymap(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<ReceivedKeymap>, FetchError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(pending) = self.pump(true) {
+                // Events already queued behind it (a repeat_info) belong to it.
+                self.pump(false);
+                self.collect_repeat_info()?;
+                return self.build(pending).map(Some);
+            }
+            if self.closed {
+                return Ok(None);
+            }
+            match self.session.read_events(deadline) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(FetchError::NoKeymap {
+                        waited: timeout.unwrap_or_default(),
+                    })
+                }
+                Err(SessionError::Closed) => self.closed = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits for the keyboard bit in `wl_seat.capabilities`.
+    fn wait_for_keyboard(&mut self) -> Result<(), FetchError> {
+        let waited = self.options.capability_timeout;
+        let deadline = Instant::now() + waited;
+        loop {
+            self.pump(false);
+            if self.capabilities & wl_seat::capability::KEYBOARD != 0 {
+                return Ok(());
+            }
+            if !self.session.read_events(Some(deadline))? {
+                return Err(FetchError::NoKeyboard {
+                    seat: self.seat_name.clone(),
+                    waited,
+                });
+            }
+        }
+    }
+
+    /// With the keymap first at v4+ and no repeat_info yet, one round trip
+    /// collects a repeat_info sent right behind it.
+    fn collect_repeat_info(&mut self) -> Result<(), FetchError> {
+        if self.keyboard_version < 4 || self.repeat.is_some() || self.closed {
+            return Ok(());
+        }
+        match self.session.roundtrip() {
+            Ok(()) => {}
+            // The keymap is here; report it, and end at the next call.
+            Err(SessionError::Closed) => self.closed = true,
+            Err(e) => return Err(e.into()),
+        }
+        self.pump(false);
+        Ok(())
+    }
+
+    /// Handles queued events in order up to the next `keymap`, which is
+    /// taken and returned if `take_keymap`, else left queued.
+    fn pump(&mut self, take_keymap: bool) -> Option<PendingKeymap> {
+        while let Some(ev) = self.session.peek_event() {
+            let is_keymap = ev.object == self.keyboard
+                && ev.is(&wl_keyboard::INTERFACE, wl_keyboard::evt::KEYMAP);
+            if is_keymap && !take_keymap {
+                return None;
+            }
+            let ev = self.session.pop_event()?;
+            if is_keymap {
+                match pending_keymap(ev) {
+                    Some(p) => return Some(p),
+                    None => continue,
+                }
+            }
+            self.handle(ev);
+        }
+        None
+    }
+
+    fn handle(&mut self, ev: Event) {
+        if ev.object == self.seat {
+            match ev.opcode {
+                wl_seat::evt::CAPABILITIES => self.capabilities = ev.uint(0).unwrap_or(0),
+                wl_seat::evt::NAME => self.seat_name = ev.string(0),
+                _ => {}
+            }
+        } else if ev.object == self.keyboard && ev.opcode == wl_keyboard::evt::REPEAT_INFO {
+            self.repeat = Some(RepeatInfo {
+                rate: ev.int(0).unwrap_or(0),
+                delay: ev.int(1).unwrap_or(0),
+            });
+        } else {
+            log::trace!("ignoring {}.{}", ev.interface.name, ev.name());
+        }
+    }
+
+    fn build(&self, pending: PendingKeymap) -> Result<ReceivedKeymap, FetchError> {
+        let origin = KeymapOrigin {
+            seat: self.seat_name.clone(),
+            repeat: self.repeat,
+        };
+        ReceivedKeymap::from_fd(
+            pending.fd,
+            pending.format,
+            u64::from(pending.size),
+            origin,
+            self.options.parse,
+        )
+    }
+}
+
+impl Iterator for KeymapWatcher {
+    type Item = Result<ReceivedKeymap, FetchError>;
+
+    /// Waits without limit for the next keymap. A bad keymap (size, format,
+    /// parse) is yielded as an error and watching goes on; a session error
+    /// is yielded and ends the iteration, as does the server going away.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_keymap(None) {
+            Ok(Some(keymap)) => Some(Ok(keymap)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = matches!(
+                    e,
+                    FetchError::Session(_) | FetchError::Protocol(_) | FetchError::NoCompositor(_)
+                );
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The registry name and version of the first `wl_seat` global; consumes
+/// the registry's queued events.
+fn first_seat(session: &mut Session, registry: u32) -> Option<(u32, u32)> {
+    let mut seat = None;
+    while let Some(ev) = session.take_event(|e| e.object == registry) {
+        if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL)
+            && seat.is_none()
+            && ev.string(1).as_deref() == Some(wl_seat::INTERFACE.name)
+        {
+            seat = Some((ev.uint(0)?, ev.uint(2)?));
+        }
+    }
+    seat
+}
+
+/// The format, fd and size of a `wl_keyboard.keymap` event.
+fn pending_keymap(mut ev: Event) -> Option<PendingKeymap> {
+    let format = ev.uint(0)?;
+    let size = ev.uint(2)?;
+    let fd = ev.take_fd(1)?;
+    Some(PendingKeymap { format, fd, size })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+//! Unit tests of the keymap handshake against a scripted server on the
+//! other end of a `UnixStream::pair()`, built on the protocol crate's
+//! `Connection`: event order (Weston's and sway's), missing `repeat_info`,
+//! old seat versions, follow mode, and the error paths.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use waypass_protocol::protocols::wayland::{
+    wl_callback, wl_display, wl_keyboard, wl_registry, wl_seat,
+};
+use waypass_protocol::{Arg, Connection, ConnectionError, Interface, Recv};
+
+use super::*;
+use crate::keymap::tests::{keymap_text, memfd_with};
+
+/// What the scripted server does once the client asks for a keyboard.
+#[derive(Clone)]
+struct Script {
+    /// Globals to advertise: (interface name, version).
+    globals: Vec<(&'static str, u32)>,
+    capabilities: u32,
+    /// Events for `get_keyboard`, in order.
+    keyboard: Vec<KbEvent>,
+    /// Answer `get_keyboard` with `wl_display.error` instead.
+    error_on_get_keyboard: bool,
+    /// Close the connection once the keyboard events are sent.
+    hang_up_after_keyboard: bool,
+}
+
+#[derive(Clone)]
+enum KbEvent {
+    Keymap(&'static str),
+    Repeat(i32, i32),
+}
+
+impl Script {
+    fn seat(version: u32, keyboard: Vec<KbEvent>) -> Script {
+        Script {
+            globals: vec![("wl_output", 4), ("wl_seat", version), ("wl_seat", 9)],
+            capabilities: wl_seat::capability::KEYBOARD | wl_seat::capability::POINTER,
+            keyboard,
+            error_on_get_keyboard: false,
+            hang_up_after_keyboard: false,
+        }
+    }
+}
+
+/// A decoded request, copied out of the connection's buffer.
+enum Request {
+    GetRegistry(u32),
+    Sync(u32),
+    Bind { version: u32, id: u32 },
+    GetKeyboard(u32),
+    Other,
+}
+
+struct Fake {
+    conn: Connection,
+    objects: HashMap<u32, (&'static Interface, u32)>,
+    script: Script,
+}
+
+impl Fake {
+    fn event(&mut self, id: u32, opcode: u16, args: &[Arg<'_, std::os::fd::BorrowedFd<'_>>]) {
+        let (iface, version) = self.objects[&id];
+        let desc = iface.event(opcode, version).expect("event at version");
+        self.conn.send(id, opcode, desc, args).expect("queue event");
+    }
+
+    fn next_request(&mut self) -> Option<Request> {
+        let objects = &self.objects;
+        let msg = self
+            .conn
+            .next_message(|h| {
+                let (iface, version) = objects.get(&h.sender).ok_or(())?;
+                iface.request(h.opcode, *version).map_err(|_| ())
+            })
+            .expect("client sends valid requests")?;
+        let iface = objects[&msg.sender].0;
+        let word = |i: usize| match msg.args.get(i) {
+            Some(Arg::NewId(v) | Arg::Uint(v)) => *v,
+            _ => panic!("argument {i} is not a word"),
+        };
+        Some(if iface == &wl_display::INTERFACE {
+            match msg.opcode {
+                wl_display::req::GET_REGISTRY => Request::GetRegistry(word(0)),
+                _ => Request::Sync(word(0)),
+            }
+        } else if iface == &wl_registry::INTERFACE {
+            Request::Bind {
+                version: word(2),
+                id: word(3),
+            }
+        } else if iface == &wl_seat::INTERFACE && msg.opcode == wl_seat::req::GET_KEYBOARD {
+            Request::GetKeyboard(word(0))
+        } else {
+            Request::Other
+        })
+    }
+
+    fn handle(&mut self, req: Request) {
+        match req {
+            Request::GetRegistry(id) => {
+                self.objects.insert(id, (&wl_registry::INTERFACE, 1));
+                for (name, (iface, version)) in self.script.globals.clone().into_iter().enumerate()
+                {
+                    let iface = CString::new(iface).expect("name");
+                    let args = [
+                        Arg::Uint(name as u32 + 1),
+                        Arg::Str(Some(iface.as_c_str())),
+                        Arg::Uint(version),
+                    ];
+                    self.event(id, wl_registry::evt::GLOBAL, &args);
+                }
+            }
+            Request::Sync(id) => {
+                self.objects.insert(id, (&wl_callback::INTERFACE, 1));
+                self.event(id, wl_callback::evt::DONE, &[Arg::Uint(7)]);
+                self.event(1, wl_display::evt::DELETE_ID, &[Arg::Uint(id)]);
+                self.objects.remove(&id);
+            }
+            Request::Bind { version, id } => {
+                self.objects.insert(id, (&wl_seat::INTERFACE, version));
+                let caps = self.script.capabilities;
+                self.event(id, wl_seat::evt::CAPABILITIES, &[Arg::Uint(caps)]);
+                if version >= 2 {
+                    let name = c"seat-test";
+                    self.event(id, wl_seat::evt::NAME, &[Arg::Str(Some(name))]);
+                }
+            }
+            Request::GetKeyboard(id) => self.get_keyboard(id),
+            Request::Other => {}
+        }
+    }
+
+    fn get_keyboard(&mut self, id: u32) {
+        let seat = *self
+            .objects
+            .iter()
+            .find(|(_, (i, _))| *i == &wl_seat::INTERFACE)
+            .expect("seat bound")
+            .0;
+        if self.script.error_on_get_keyboard {
+            let msg = c"keyboards are not for you";
+            let args = [Arg::Object(seat), Arg::Uint(5), Arg::Str(Some(msg))];
+            self.event(1, wl_display::evt::ERROR, &args);
+            return;
+        }
+        let version = self.objects[&seat].1;
+        self.objects.insert(id, (&wl_keyboard::INTERFACE, version));
+        for ev in self.script.keyboard.clone() {
+            match ev {
+                KbEvent::Keymap(layout) => {
+                    let mut bytes = keymap_text(layout).into_bytes();
+                    bytes.push(0);
+                    let fd: OwnedFd = memfd_with(&bytes, true);
+                    let args = [
+                        Arg::Uint(FORMAT_XKB_V1_FOR_TEST),
+                        Arg::Fd(fd.as_fd()),
+                        Arg::Uint(bytes.len() as u32),
+                    ];
+                    self.event(id, wl_keyboard::evt::KEYMAP, &args);
+                }
+                KbEvent::Repeat(rate, delay) => {
+                    let args = [Arg::Int(rate), Arg::Int(delay)];
+                    self.event(id, wl_keyboard::evt::REPEAT_INFO, &args);
+                }
+            }
+        }
+    }
+}
+
+const FORMAT_XKB_V1_FOR_TEST: u32 = 1;
+
+/// Runs the scripted server on a thread until the client hangs up (or,
+/// after an error, right away). Returns the client's session.
+fn serve(script: Script) -> (Session, JoinHandle<()>) {
+    let (client, server) = UnixStream::pair().expect("socketpair");
+    let handle = thread::spawn(move || {
+        let mut fake = Fake {
+            conn: Connection::new(server).expect("connection"),
+            objects: HashMap::from([(1, (&wl_display::INTERFACE, 1))]),
+            script,
+        };
+        loop {
+            let mut fds = [PollFd::new(fake.conn.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::NONE).expect("poll");
+            match fake.conn.recv() {
+                Ok(Recv::Data(_) | Recv::WouldBlock) => {}
+                Err(ConnectionError::Closed) => return,
+                Err(e) => panic!("recv: {e}"),
+            }
+            while let Some(req) = fake.next_request() {
+                let last = matches!(req, Request::GetKeyboard(_))
+                    && (fake.script.error_on_get_keyboard || fake.script.hang_up_after_keyboard);
+                fake.handle(req);
+                if last {
+                    let _ = fake.conn.flush();
+                    return;
+                }
+            }
+            let _ = fake.conn.flush();
+        }
+    });
+    (Session::from_stream(client).expect("session"), handle)
+}
+
+fn watch(script: Script, options: FetchOptions) -> Result<KeymapWatcher, FetchError> {
+    let (session, _server) = serve(script);
+    KeymapWatcher::new(session, options)
+}
+
+fn first(script: Script) -> ReceivedKeymap {
+    let mut w = watch(script, FetchOptions::default()).expect("keyboard");
+    w.next_keymap(Some(Duration::from_secs(30)))
+        .expect("keymap")
+        .expect("server still there")
+}
+
+const RATE: KbEvent = KbEvent::Repeat(25, 600);
+
+#[test]
+fn repeat_info_before_keymap_weston_order() {
+    let k = first(Script::seat(7, vec![RATE, KbEvent::Keymap("us")]));
+    assert_eq!(
+        k.repeat(),
+        Some(RepeatInfo {
+            rate: 25,
+            delay: 600
+        })
+    );
+    assert_eq!(k.seat_name(), Some("seat-test"));
+    assert_eq!(k.layouts(), ["English (US)"]);
+}
+
+#[test]
+fn keymap_before_repeat_info_sway_order() {
+    let k = first(Script::seat(9, vec![KbEvent::Keymap("fr"), RATE]));
+    assert_eq!(
+        k.repeat(),
+        Some(RepeatInfo {
+            rate: 25,
+            delay: 600
+        })
+    );
+    assert_eq!(k.layouts(), ["French"]);
+}
+
+#[test]
+fn missing_repeat_info_at_v4_ends_after_a_roundtrip() {
+    let k = first(Script::seat(5, vec![KbEvent::Keymap("us")]));
+    assert_eq!(k.repeat(), None);
+}
+
+#[test]
+fn seat_below_v4_is_bound_at_its_version() {
+    let mut w = watch(
+        Script::seat(3, vec![KbEvent::Keymap("de")]),
+        FetchOptions::default(),
+    )
+    .expect("keyboard");
+    let seat = w.seat;
+    assert_eq!(w.session().object(seat).map(|o| o.version), Some(3));
+    let k = w
+        .next_keymap(Some(Duration::from_secs(30)))
+        .expect("keymap")
+        .expect("keymap");
+    assert_eq!(k.layouts(), ["German"]);
+    assert_eq!(k.repeat(), None);
+}
+
+#[test]
+fn follow_mode_yields_each_keymap_then_ends() {
+    let mut script = Script::seat(8, vec![RATE, KbEvent::Keymap("us"), KbEvent::Keymap("fr")]);
+    script.hang_up_after_keyboard = true;
+    let (session, server) = serve(script);
+    let w = KeymapWatcher::new(session, FetchOptions::default()).expect("keyboard");
+    let layouts: Vec<Vec<String>> = w.map(|k| k.expect("parses").layouts()).collect();
+    assert_eq!(layouts, [["English (US)"], ["French"]]);
+    server.join().expect("server thread");
+}
+
+#[test]
+fn seat_without_keyboard_is_an_error_after_the_timeout() {
+    let mut script = Script::seat(7, vec![]);
+    script.capabilities = wl_seat::capability::POINTER;
+    let options = FetchOptions {
+        capability_timeout: Duration::from_millis(50),
+        ..FetchOptions::default()
+    };
+    match watch(script, options) {
+        Err(FetchError::NoKeyboard { seat, .. }) => assert_eq!(seat.as_deref(), Some("seat-test")),
+        other => panic!("expected NoKeyboard, got {other:?}"),
+    }
+}
+
+#[test]
+fn no_seat_is_an_error() {
+    let mut script = Script::seat(7, vec![]);
+    script.globals = vec![("wl_output", 4)];
+    assert!(matches!(
+        watch(script, FetchOptions::default()),
+        Err(FetchError::NoSeat)
+    ));
+}
+
+#[test]
+fn protocol_error_carries_object_code_and_message() {
+    let mut script = Script::seat(7, vec![]);
+    script.error_on_get_keyboard = true;
+    let mut w = watch(script, FetchOptions::default()).expect("keyboard requested");
+    match w.next_keymap(Some(Duration::from_secs(30))) {
+        Err(FetchError::Protocol(e)) => {
+            assert_eq!(e.interface, "wl_seat");
+            assert_eq!(e.code, 5);
+            assert_eq!(e.message, "keyboards are not for you");
+            assert_eq!(Some(e.object), Some(w.seat));
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}

@@ -1,0 +1,238 @@
+//! The keymap a client received, parsed, and the questions it answers.
+//!
+//! [`ReceivedKeymap::from_fd`] turns the fd and size of a
+//! `wl_keyboard.keymap` event into a parsed keymap, the careful way:
+//! inspect the fd (memfd or not, seals), check `0 < size <= fstat size`
+//! before mapping, map `PROT_READ` + `MAP_PRIVATE`, cut the text at the first
+//! NUL (libxkbcommon before 1.6 rejects a buffer that includes it), parse it
+//! with xkbcommon, and close the fd. The result answers what a program needs:
+//! layout names, keycode range, the keysym and text of a key at a layout and
+//! modifier state, and the raw text.
+//!
+//! This module does not talk Wayland (see [`crate::fetch`]) and does not
+//! print anything (see the binary's `cli` module and [`crate::json`]).
+//!
+//! # Implementation notes
+//!
+//! Key queries build a fresh `xkb::State` each time and set the layout and
+//! Shift with `update_mask`, the way a compositor's `modifiers` event would,
+//! rather than simulating key presses: the answer depends only on the
+//! arguments, never on earlier queries.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use waypass_protocol::{inspect_fd, FdInfo, ReadOnlyMap, SealError, Seals};
+use xkbcommon::xkb;
+
+use crate::error::FetchError;
+
+/// `wl_keyboard.keymap_format.xkb_v1`.
+pub const FORMAT_XKB_V1: u32 = 1;
+
+/// The seals a caller may require with [`ParseOptions::require_seals`].
+pub const REQUIRED_SEALS: Seals = Seals(Seals::SHRINK.0 | Seals::GROW.0 | Seals::WRITE.0);
+
+/// The key repeat settings from `wl_keyboard.repeat_info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatInfo {
+    /// Characters per second; 0 disables repeat.
+    pub rate: i32,
+    /// Milliseconds before repeating starts.
+    pub delay: i32,
+}
+
+/// The modifier state of a key query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modifiers {
+    /// No modifier.
+    Plain,
+    /// Shift held.
+    Shift,
+}
+
+/// What a key produces in a given state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOutput {
+    /// The keysym's name, e.g. `a`, `comma`, `ampersand` (`NoSymbol` if none).
+    pub keysym: String,
+    /// The text it types, UTF-8 (empty if none).
+    pub utf8: String,
+}
+
+/// How to check a received keymap fd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Refuse an fd without SHRINK, GROW and WRITE seals
+    /// ([`FetchError::SealsMissing`]). Off by default: real compositors
+    /// differ (wlroots sends an unsealed file).
+    pub require_seals: bool,
+}
+
+/// Where a keymap came from: the event's metadata, beside the fd.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeymapOrigin {
+    /// The seat's name (`wl_seat.name`, version 2 and later).
+    pub seat: Option<String>,
+    /// The repeat settings, if the compositor sent them.
+    pub repeat: Option<RepeatInfo>,
+}
+
+/// A keymap received from a compositor and parsed.
+pub struct ReceivedKeymap {
+    origin: KeymapOrigin,
+    format: u32,
+    size: u64,
+    fd: FdInfo,
+    text: String,
+    keymap: xkb::Keymap,
+}
+
+impl std::fmt::Debug for ReceivedKeymap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedKeymap")
+            .field("origin", &self.origin)
+            .field("format", &self.format)
+            .field("size", &self.size)
+            .field("fd", &self.fd)
+            .field("layouts", &self.layouts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceivedKeymap {
+    /// Checks, maps, cuts, parses and closes a keymap fd of the announced
+    /// `format` and `size`.
+    pub fn from_fd(
+        fd: OwnedFd,
+        format: u32,
+        size: u64,
+        origin: KeymapOrigin,
+        options: ParseOptions,
+    ) -> Result<ReceivedKeymap, FetchError> {
+        if format != FORMAT_XKB_V1 {
+            return Err(FetchError::UnsupportedFormat(format));
+        }
+        let info = inspect_fd(fd.as_fd()).map_err(FetchError::Inspect)?;
+        log::debug!(
+            "keymap fd: memfd={} seals={:?} file size {} announced {size}",
+            info.memfd,
+            info.seals.map(Seals::names),
+            info.size
+        );
+        if options.require_seals && !info.seals.is_some_and(|s| s.contains(REQUIRED_SEALS)) {
+            return Err(FetchError::SealsMissing { have: info.seals });
+        }
+        let text = read_text(&fd, size, info.size)?;
+        drop(fd);
+        let keymap = parse(&text)?;
+        Ok(ReceivedKeymap {
+            origin,
+            format,
+            size,
+            fd: info,
+            text,
+            keymap,
+        })
+    }
+
+    /// The seat's name, if the compositor sent one.
+    pub fn seat_name(&self) -> Option<&str> {
+        self.origin.seat.as_deref()
+    }
+
+    /// The repeat settings, if the compositor sent them.
+    pub fn repeat(&self) -> Option<RepeatInfo> {
+        self.origin.repeat
+    }
+
+    /// The keymap format from the event (always [`FORMAT_XKB_V1`] here).
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
+    /// The size from the event, terminating NUL included.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// What the fd was: memfd or not, seals, (dev, ino), file size.
+    pub fn fd_info(&self) -> &FdInfo {
+        &self.fd
+    }
+
+    /// The keymap text exactly as received, cut before the first NUL.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The compiled keymap, for questions this type does not answer.
+    pub fn xkb_keymap(&self) -> &xkb::Keymap {
+        &self.keymap
+    }
+
+    /// The layout names, by layout index (`""` for an unnamed layout).
+    pub fn layouts(&self) -> Vec<String> {
+        (0..self.keymap.num_layouts())
+            .map(|i| self.keymap.layout_get_name(i).to_string())
+            .collect()
+    }
+
+    /// The XKB keycode range `(min, max)` (an evdev code is XKB code - 8).
+    pub fn keycode_range(&self) -> (u32, u32) {
+        (
+            self.keymap.min_keycode().raw(),
+            self.keymap.max_keycode().raw(),
+        )
+    }
+
+    /// What evdev key `evdev` produces at layout index `layout` with
+    /// `mods`; `None` if the keymap has no such layout.
+    pub fn key(&self, evdev: u32, layout: u32, mods: Modifiers) -> Option<KeyOutput> {
+        if layout >= self.keymap.num_layouts() {
+            return None;
+        }
+        let code = xkb::Keycode::new(evdev.checked_add(8)?);
+        let mut state = xkb::State::new(&self.keymap);
+        let depressed = match mods {
+            Modifiers::Plain => 0,
+            Modifiers::Shift => match self.keymap.mod_get_index(xkb::MOD_NAME_SHIFT) {
+                xkb::MOD_INVALID => 0,
+                index => 1 << index,
+            },
+        };
+        state.update_mask(depressed, 0, 0, 0, 0, layout);
+        Some(KeyOutput {
+            keysym: xkb::keysym_get_name(state.key_get_one_sym(code)),
+            utf8: state.key_get_utf8(code),
+        })
+    }
+}
+
+/// Maps `size` bytes (after the size check) and copies the text before the
+/// first NUL.
+fn read_text(fd: &OwnedFd, size: u64, file_size: u64) -> Result<String, FetchError> {
+    let map = ReadOnlyMap::new(fd.as_fd(), size).map_err(|e| match e {
+        // The check said 0; report the file's real size beside it.
+        SealError::EmptySize => FetchError::BadSize { size, file_size },
+        other => FetchError::from(other),
+    })?;
+    let bytes: &[u8] = &map;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let text = std::str::from_utf8(&bytes[..end]).map_err(FetchError::NotUtf8)?;
+    Ok(text.to_owned())
+}
+
+/// Compiles keymap text with xkbcommon.
+fn parse(text: &str) -> Result<xkb::Keymap, FetchError> {
+    let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+    xkb::Keymap::new_from_string(
+        &context,
+        text.to_owned(),
+        xkb::KEYMAP_FORMAT_TEXT_V1,
+        xkb::KEYMAP_COMPILE_NO_FLAGS,
+    )
+    .ok_or(FetchError::Parse)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,212 @@
+//! Unit tests of keymap checking, parsing and key queries, on keymaps
+//! compiled in-process and passed through real memfds and files.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use xkbcommon::xkb;
+
+use super::*;
+
+/// The text xkbcommon compiles for `layout` (comma-separated), as a
+/// compositor would send it (without the NUL).
+pub(crate) fn keymap_text(layout: &str) -> String {
+    let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+    let keymap = xkb::Keymap::new_from_names(
+        &context,
+        "evdev",
+        "pc105",
+        layout,
+        "",
+        Some(String::new()),
+        xkb::KEYMAP_COMPILE_NO_FLAGS,
+    )
+    .expect("xkeyboard-config has this layout");
+    keymap.get_as_string(xkb::KEYMAP_FORMAT_TEXT_V1)
+}
+
+/// A memfd holding `bytes`, sealed SHRINK | GROW | WRITE | SEAL if `seal`.
+pub(crate) fn memfd_with(bytes: &[u8], seal: bool) -> OwnedFd {
+    let fd = memfd_create(
+        c"waypass-client-test",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .expect("memfd_create");
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes).expect("write memfd");
+    let fd = OwnedFd::from(file);
+    if seal {
+        let seals = SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE
+            | SealFlag::F_SEAL_SEAL;
+        fcntl(&fd, FcntlArg::F_ADD_SEALS(seals)).expect("add seals");
+    }
+    fd
+}
+
+/// `text` plus the terminating NUL, as `wl_keyboard.keymap` carries it.
+fn with_nul(text: &str) -> Vec<u8> {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(0);
+    bytes
+}
+
+fn parse_bytes(
+    bytes: &[u8],
+    size: u64,
+    options: ParseOptions,
+) -> Result<ReceivedKeymap, FetchError> {
+    let fd = memfd_with(bytes, true);
+    ReceivedKeymap::from_fd(fd, FORMAT_XKB_V1, size, KeymapOrigin::default(), options)
+}
+
+fn plain(k: &ReceivedKeymap, evdev: u32) -> String {
+    k.key(evdev, 0, Modifiers::Plain).expect("layout 0").keysym
+}
+
+#[test]
+fn french_keys_and_layout_name() {
+    let text = keymap_text("fr");
+    let bytes = with_nul(&text);
+    let k = parse_bytes(&bytes, bytes.len() as u64, ParseOptions::default()).expect("parse");
+    assert_eq!(k.layouts(), ["French"]);
+    assert_eq!(k.text(), text);
+    assert_eq!(plain(&k, 16), "a");
+    assert_eq!(plain(&k, 17), "z");
+    assert_eq!(plain(&k, 30), "q");
+    assert_eq!(plain(&k, 50), "comma");
+    let one = k.key(2, 0, Modifiers::Plain).expect("layout 0");
+    assert_eq!((one.keysym.as_str(), one.utf8.as_str()), ("ampersand", "&"));
+    let shift_one = k.key(2, 0, Modifiers::Shift).expect("layout 0");
+    assert_eq!(
+        (shift_one.keysym.as_str(), shift_one.utf8.as_str()),
+        ("1", "1")
+    );
+    let (min, max) = k.keycode_range();
+    assert!(min >= 8 && max > min, "range {min}..{max}");
+    assert!(k.fd_info().memfd);
+    assert_eq!(k.size(), bytes.len() as u64);
+}
+
+#[test]
+fn shift_gives_upper_case_and_non_ascii_utf8() {
+    let bytes = with_nul(&keymap_text("de"));
+    let k = parse_bytes(&bytes, bytes.len() as u64, ParseOptions::default()).expect("parse");
+    let q = k.key(16, 0, Modifiers::Shift).expect("layout 0");
+    assert_eq!((q.keysym.as_str(), q.utf8.as_str()), ("Q", "Q"));
+    // German: the key right of P (evdev 26) is ü.
+    let ue = k.key(26, 0, Modifiers::Plain).expect("layout 0");
+    assert_eq!((ue.keysym.as_str(), ue.utf8.as_str()), ("udiaeresis", "ü"));
+}
+
+#[test]
+fn second_layout_is_selected_by_index() {
+    let bytes = with_nul(&keymap_text("us,fr"));
+    let k = parse_bytes(&bytes, bytes.len() as u64, ParseOptions::default()).expect("parse");
+    assert_eq!(k.layouts(), ["English (US)", "French"]);
+    assert_eq!(k.key(16, 0, Modifiers::Plain).expect("us").keysym, "q");
+    assert_eq!(k.key(16, 1, Modifiers::Plain).expect("fr").keysym, "a");
+    assert_eq!(k.key(16, 2, Modifiers::Plain), None);
+}
+
+#[test]
+fn trailing_nuls_are_cut() {
+    let text = keymap_text("us");
+    let mut bytes = with_nul(&text);
+    bytes.extend_from_slice(&[0; 40]);
+    let k = parse_bytes(&bytes, bytes.len() as u64, ParseOptions::default()).expect("parse");
+    assert_eq!(k.text(), text);
+    assert_eq!(k.size(), bytes.len() as u64);
+}
+
+#[test]
+fn size_zero_or_beyond_the_file_is_refused() {
+    let bytes = with_nul(&keymap_text("us"));
+    let len = bytes.len() as u64;
+    match parse_bytes(&bytes, 0, ParseOptions::default()) {
+        Err(FetchError::BadSize { size, file_size }) => assert_eq!((size, file_size), (0, len)),
+        other => panic!("expected BadSize, got {other:?}"),
+    }
+    match parse_bytes(&bytes, len + 1, ParseOptions::default()) {
+        Err(FetchError::BadSize { size, file_size }) => {
+            assert_eq!((size, file_size), (len + 1, len))
+        }
+        other => panic!("expected BadSize, got {other:?}"),
+    }
+}
+
+#[test]
+fn other_formats_and_garbage_are_refused() {
+    let fd = memfd_with(b"whatever\0", true);
+    let r = ReceivedKeymap::from_fd(fd, 0, 9, KeymapOrigin::default(), ParseOptions::default());
+    assert!(matches!(r, Err(FetchError::UnsupportedFormat(0))), "{r:?}");
+    let r = parse_bytes(b"xkb_keymap { nonsense\0", 23, ParseOptions::default());
+    assert!(matches!(r, Err(FetchError::Parse)), "{r:?}");
+    let r = parse_bytes(b"\xff\xfe\0", 3, ParseOptions::default());
+    assert!(matches!(r, Err(FetchError::NotUtf8(_))), "{r:?}");
+}
+
+#[test]
+fn seals_are_reported_and_can_be_required() {
+    let bytes = with_nul(&keymap_text("us"));
+    let size = bytes.len() as u64;
+    let strict = ParseOptions {
+        require_seals: true,
+    };
+    let k = parse_bytes(&bytes, size, strict).expect("sealed memfd passes");
+    let seals = k.fd_info().seals.expect("memfd supports seals");
+    assert!(seals.contains(REQUIRED_SEALS) && seals.contains(Seals::SEAL));
+
+    let unsealed = memfd_with(&bytes, false);
+    let lax = ReceivedKeymap::from_fd(
+        unsealed.try_clone().expect("dup"),
+        FORMAT_XKB_V1,
+        size,
+        KeymapOrigin::default(),
+        ParseOptions::default(),
+    )
+    .expect("unsealed is fine by default");
+    assert_eq!(lax.fd_info().seals, Some(Seals(0)));
+    let r = ReceivedKeymap::from_fd(
+        unsealed,
+        FORMAT_XKB_V1,
+        size,
+        KeymapOrigin::default(),
+        strict,
+    );
+    assert!(
+        matches!(
+            r,
+            Err(FetchError::SealsMissing {
+                have: Some(Seals(0))
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn origin_is_kept() {
+    let bytes = with_nul(&keymap_text("us"));
+    let origin = KeymapOrigin {
+        seat: Some("seat7".into()),
+        repeat: Some(RepeatInfo {
+            rate: 33,
+            delay: 250,
+        }),
+    };
+    let fd = memfd_with(&bytes, true);
+    let k = ReceivedKeymap::from_fd(
+        fd,
+        1,
+        bytes.len() as u64,
+        origin.clone(),
+        ParseOptions::default(),
+    )
+    .expect("parse");
+    assert_eq!(k.seat_name(), Some("seat7"));
+    assert_eq!(k.repeat(), origin.repeat);
+}

@@ -1,0 +1,483 @@
+//! A small blocking Wayland client session over [`Connection`].
+//!
+//! A [`Session`] owns the connection, the client's object map (interface and
+//! version per id), a queue of received events, and the `WAYLAND_DEBUG`
+//! tracer. It sends requests, reads events with `poll` and a timeout, and
+//! does `wl_display.sync` round trips. It handles the two `wl_display`
+//! events itself: `error` becomes [`SessionError::Protocol`], and
+//! `delete_id` frees the id. Every other event waits in the queue, in
+//! arrival order, until the caller takes it ([`Session::next_event`],
+//! [`Session::take_event`]) and dispatches on `(interface, opcode)`.
+//!
+//! It is not an event loop, knows nothing of keyboards or keymaps (see
+//! [`crate::fetch`]), and is not thread-safe: one thread drives it.
+//!
+//! # Implementation notes
+//!
+//! - Reading: flush first, then `poll` for readable (and writable while
+//!   output is queued), then exactly one `recv()` per readable poll, then
+//!   decode every complete message. A signal (`EINTR`) polls again with the
+//!   time left.
+//! - Ids follow libwayland's rules: a destructor request or event turns the
+//!   object into a zombie, which still decodes (so its fds are consumed and
+//!   closed) but whose events are dropped; the id is reused only after the
+//!   server's `delete_id`.
+//! - If the peer closed while we were writing (EPIPE), the session still
+//!   reads what the server sent before closing, so a `wl_display.error`
+//!   is reported rather than a bare "closed".
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use log::{debug, trace};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use waypass_protocol::protocols::wayland::{wl_callback, wl_display, wl_registry};
+use waypass_protocol::{
+    connect_to_display, connect_to_path, Arg, Connection, ConnectionError, Direction, Flush,
+    Interface, NextError, ObjectMap, Recv, Side, TraceSide, Tracer,
+};
+
+use crate::error::{ProtocolError, SessionError};
+use crate::event::Event;
+
+/// The id of `wl_display`.
+pub const DISPLAY_ID: u32 = 1;
+
+/// How long [`Session::roundtrip`] waits by default.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the session knows about one live id.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectInfo {
+    /// The object's interface.
+    pub interface: &'static Interface,
+    /// The version it was created at.
+    pub version: u32,
+    /// False once a destructor was sent or received; the id stays taken
+    /// until the server's `delete_id`.
+    pub alive: bool,
+}
+
+/// A blocking Wayland client connection with an object map and an event queue.
+///
+/// ```no_run
+/// use waypass_client::Session;
+/// use waypass_protocol::protocols::wayland::wl_registry;
+///
+/// let mut session = Session::connect(None)?;
+/// let registry = session.get_registry()?;
+/// session.roundtrip()?;
+/// while let Some(ev) = session.pop_event() {
+///     if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL) {
+///         println!("{} v{}", ev.string(1).unwrap_or_default(), ev.uint(2).unwrap_or(0));
+///     }
+/// }
+/// # let _ = registry;
+/// # Ok::<(), waypass_client::SessionError>(())
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    conn: Connection,
+    objects: ObjectMap<ObjectInfo>,
+    queue: VecDeque<Event>,
+    tracer: Tracer,
+    reply_timeout: Duration,
+    /// The peer refused our writes (EPIPE): only reading is left.
+    write_closed: bool,
+}
+
+impl Session {
+    /// Connects the way libwayland does (see
+    /// [`waypass_protocol::connect_to_display`]): `name` (a name under
+    /// `XDG_RUNTIME_DIR` or an absolute path), else `WAYLAND_SOCKET`, else
+    /// `WAYLAND_DISPLAY`, else `wayland-0`.
+    pub fn connect(name: Option<&str>) -> Result<Session, SessionError> {
+        let stream = connect_to_display(name).map_err(SessionError::Connect)?;
+        Session::from_stream(stream)
+    }
+
+    /// Connects to the socket at `path`.
+    pub fn connect_path(path: &std::path::Path) -> Result<Session, SessionError> {
+        let stream = connect_to_path(path).map_err(SessionError::Connect)?;
+        Session::from_stream(stream)
+    }
+
+    /// Starts a session on an already-connected stream.
+    pub fn from_stream(stream: UnixStream) -> Result<Session, SessionError> {
+        let conn = Connection::new(stream).map_err(SessionError::Setup)?;
+        let mut objects = ObjectMap::new(Side::Client);
+        let display = objects.allocate(ObjectInfo {
+            interface: &wl_display::INTERFACE,
+            version: 1,
+            alive: true,
+        });
+        debug_assert_eq!(display, DISPLAY_ID);
+        Ok(Session {
+            conn,
+            objects,
+            queue: VecDeque::new(),
+            tracer: Tracer::from_env(TraceSide::Client),
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+            write_closed: false,
+        })
+    }
+
+    /// Sets how long [`Session::roundtrip`] waits for the server.
+    pub fn set_reply_timeout(&mut self, timeout: Duration) {
+        self.reply_timeout = timeout;
+    }
+
+    /// Replaces the tracer (by default from `WAYLAND_DEBUG`).
+    pub fn set_tracer(&mut self, tracer: Tracer) {
+        self.tracer = tracer;
+    }
+
+    /// What the session knows about object `id`.
+    pub fn object(&self, id: u32) -> Option<&ObjectInfo> {
+        self.objects.get(id)
+    }
+
+    /// Allocates a client id for a new object, to pass as the `new_id`
+    /// argument of the request that creates it.
+    pub fn new_object(&mut self, interface: &'static Interface, version: u32) -> u32 {
+        self.objects.allocate(ObjectInfo {
+            interface,
+            version,
+            alive: true,
+        })
+    }
+
+    /// Queues request `opcode` on `object`. A destructor request makes the
+    /// object a zombie until the server's `delete_id`.
+    pub fn send_request(
+        &mut self,
+        object: u32,
+        opcode: u16,
+        args: &[Arg<'_, BorrowedFd<'_>>],
+    ) -> Result<(), SessionError> {
+        let info = match self.objects.get(object) {
+            Some(info) if info.alive => *info,
+            _ => return Err(SessionError::NoSuchObject { id: object }),
+        };
+        let desc = info.interface.request(opcode, info.version).map_err(|_| {
+            SessionError::UnknownRequest {
+                object,
+                interface: info.interface.name,
+                opcode,
+            }
+        })?;
+        if self.tracer.enabled() {
+            let objects = &self.objects;
+            self.tracer
+                .trace(Direction::Sent, info.interface, object, desc, args, &|id| {
+                    objects.get(id).map(|o| o.interface.name)
+                });
+        }
+        self.conn
+            .send(object, opcode, desc, args)
+            .map_err(SessionError::Connection)?;
+        if desc.destructor {
+            self.mark_dead(object);
+        }
+        Ok(())
+    }
+
+    /// Sends `wl_display.get_registry`; returns the registry's id.
+    pub fn get_registry(&mut self) -> Result<u32, SessionError> {
+        let id = self.new_object(&wl_registry::INTERFACE, 1);
+        self.send_request(DISPLAY_ID, wl_display::req::GET_REGISTRY, &[Arg::NewId(id)])?;
+        Ok(id)
+    }
+
+    /// Sends `wl_registry.bind` for global `name` at `version`; returns the
+    /// new object's id.
+    pub fn bind(
+        &mut self,
+        registry: u32,
+        name: u32,
+        interface: &'static Interface,
+        version: u32,
+    ) -> Result<u32, SessionError> {
+        let id = self.new_object(interface, version);
+        let iface_name =
+            std::ffi::CString::new(interface.name).expect("interface names have no NUL");
+        let args = [
+            Arg::Uint(name),
+            Arg::Str(Some(iface_name.as_c_str())),
+            Arg::Uint(version),
+            Arg::NewId(id),
+        ];
+        self.send_request(registry, wl_registry::req::BIND, &args)?;
+        Ok(id)
+    }
+
+    /// Sends `wl_display.sync`; returns the callback's id.
+    pub fn sync(&mut self) -> Result<u32, SessionError> {
+        let id = self.new_object(&wl_callback::INTERFACE, 1);
+        self.send_request(DISPLAY_ID, wl_display::req::SYNC, &[Arg::NewId(id)])?;
+        Ok(id)
+    }
+
+    /// Sends `wl_display.sync` and reads until its `done` arrives, so that
+    /// every event the server sent before handling our requests is queued.
+    /// Waits at most the reply timeout.
+    pub fn roundtrip(&mut self) -> Result<(), SessionError> {
+        let callback = self.sync()?;
+        let deadline = Instant::now() + self.reply_timeout;
+        loop {
+            if let Some(done) = self.take_event(|e| {
+                e.object == callback && e.is(&wl_callback::INTERFACE, wl_callback::evt::DONE)
+            }) {
+                drop(done);
+                return Ok(());
+            }
+            if !self.read_events(Some(deadline))? {
+                return Err(SessionError::Timeout {
+                    waiting_for: "wl_display.sync",
+                    waited: self.reply_timeout,
+                });
+            }
+        }
+    }
+
+    /// Sends everything queued, waiting for the socket while it is full.
+    pub fn flush(&mut self) -> Result<(), SessionError> {
+        while self.conn.has_pending_output() && !self.write_closed {
+            if self.try_flush()? == Flush::Done {
+                break;
+            }
+            self.wait(PollFlags::POLLOUT, None)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the oldest queued event, without reading the socket.
+    pub fn pop_event(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// The oldest queued event, left in the queue.
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.queue.front()
+    }
+
+    /// Takes the oldest queued event that matches `pred`, leaving the others
+    /// in order.
+    pub fn take_event(&mut self, pred: impl FnMut(&Event) -> bool) -> Option<Event> {
+        let index = self.queue.iter().position(pred)?;
+        self.queue.remove(index)
+    }
+
+    /// The queued events, oldest first.
+    pub fn queued_events(&self) -> impl Iterator<Item = &Event> {
+        self.queue.iter()
+    }
+
+    /// The oldest event, reading the socket for up to `timeout` (forever
+    /// with `None`) if none is queued. `Ok(None)` means the time ran out.
+    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>, SessionError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(ev) = self.queue.pop_front() {
+                return Ok(Some(ev));
+            }
+            if !self.read_events(deadline)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Flushes, waits until the socket is readable or `deadline` passes,
+    /// then does one `recv()` and queues every complete event. Returns
+    /// `Ok(false)` if the deadline passed first.
+    pub fn read_events(&mut self, deadline: Option<Instant>) -> Result<bool, SessionError> {
+        if !self.write_closed && self.try_flush()? == Flush::WouldBlock {
+            // Wait for room or for input; either way come back here.
+            let ready = self.wait(PollFlags::POLLOUT | PollFlags::POLLIN, deadline)?;
+            if !ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                return Ok(!ready.is_empty());
+            }
+        } else if self.wait(PollFlags::POLLIN, deadline)?.is_empty() {
+            return Ok(false);
+        }
+        match self.conn.recv() {
+            Ok(Recv::Data(n)) => trace!("received {n} bytes"),
+            // Readable but nothing there: a spurious wakeup; poll again.
+            Ok(Recv::WouldBlock) => {}
+            Err(ConnectionError::Closed) => {
+                // Whatever arrived before the close is decoded already; a
+                // wl_display.error among it has been returned.
+                debug!("server closed the connection");
+                return Err(SessionError::Closed);
+            }
+            Err(e) => return Err(SessionError::Connection(e)),
+        }
+        self.decode_all()?;
+        Ok(true)
+    }
+
+    fn try_flush(&mut self) -> Result<Flush, SessionError> {
+        match self.conn.flush() {
+            Ok(f) => Ok(f),
+            // EPIPE: the server hung up, perhaps after a wl_display.error
+            // that is still unread. Stop writing and let reading tell.
+            Err(ConnectionError::Closed) => {
+                debug!("server stopped reading; still draining its output");
+                self.write_closed = true;
+                Ok(Flush::Done)
+            }
+            Err(e) => Err(SessionError::Connection(e)),
+        }
+    }
+
+    /// Polls the socket for `events`; returns what is ready (empty on timeout).
+    fn wait(
+        &self,
+        events: PollFlags,
+        deadline: Option<Instant>,
+    ) -> Result<PollFlags, SessionError> {
+        loop {
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => poll_timeout(d.saturating_duration_since(Instant::now())),
+            };
+            let mut fds = [PollFd::new(self.conn.as_fd(), events)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Ok(PollFlags::empty()),
+                Ok(_) => return Ok(fds[0].revents().unwrap_or(PollFlags::empty())),
+                // A signal arrived: poll again with the time that is left.
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(SessionError::Poll(e.into())),
+            }
+        }
+    }
+
+    /// Decodes every complete message in the input buffer.
+    fn decode_all(&mut self) -> Result<(), SessionError> {
+        loop {
+            let objects = &self.objects;
+            let mut found = None;
+            let next = self.conn.next_message(|h| {
+                let info = objects
+                    .get(h.sender)
+                    .ok_or(SessionError::UnknownObject { id: h.sender })?;
+                let desc = info.interface.event(h.opcode, info.version).map_err(|_| {
+                    SessionError::UnknownEvent {
+                        object: h.sender,
+                        interface: info.interface.name,
+                        opcode: h.opcode,
+                    }
+                })?;
+                found = Some((*info, desc));
+                Ok(desc)
+            });
+            let message = match next {
+                Ok(Some(m)) => m,
+                Ok(None) => return Ok(()),
+                Err(NextError::Lookup(e)) => return Err(e),
+                Err(NextError::Malformed(m)) => return Err(SessionError::Malformed(m)),
+                Err(NextError::Decode(d)) => return Err(SessionError::Decode(d)),
+            };
+            let (info, desc) = found.expect("lookup ran for a decoded message");
+            if self.tracer.enabled() {
+                self.tracer.trace(
+                    Direction::Received,
+                    info.interface,
+                    message.sender,
+                    desc,
+                    &message.args,
+                    &|id| objects.get(id).map(|o| o.interface.name),
+                );
+            }
+            let event = Event::from_message(message, info.interface, desc);
+            self.handle(event, info)?;
+        }
+    }
+
+    /// Handles `wl_display` events and server-created objects; queues the rest.
+    fn handle(&mut self, event: Event, info: ObjectInfo) -> Result<(), SessionError> {
+        if event.object == DISPLAY_ID {
+            return self.handle_display_event(event);
+        }
+        if !info.alive {
+            trace!(
+                "dropping {}.{} for a zombie",
+                info.interface.name,
+                event.name()
+            );
+            return Ok(());
+        }
+        // Objects the server creates in an event (new_id arguments).
+        for (value, arg) in event.args.iter().zip(event.desc().args) {
+            if let (crate::event::EventArg::NewId(id), Some(iface)) = (value, arg.interface) {
+                let child = ObjectInfo {
+                    interface: iface,
+                    version: info.version.min(iface.version),
+                    alive: true,
+                };
+                if let Err(e) = self.objects.insert_at(*id, child) {
+                    debug!("server-created id {id} refused: {e}");
+                    return Err(SessionError::UnknownObject { id: *id });
+                }
+            }
+        }
+        if event.desc().destructor {
+            self.mark_dead(event.object);
+        }
+        self.queue.push_back(event);
+        Ok(())
+    }
+
+    fn handle_display_event(&mut self, event: Event) -> Result<(), SessionError> {
+        match event.opcode {
+            wl_display::evt::ERROR => {
+                let object = event.uint(0).unwrap_or(0);
+                let interface = self
+                    .objects
+                    .get(object)
+                    .map_or("unknown", |o| o.interface.name)
+                    .to_string();
+                Err(SessionError::Protocol(ProtocolError {
+                    object,
+                    interface,
+                    code: event.uint(1).unwrap_or(0),
+                    message: event.string(2).unwrap_or_default(),
+                }))
+            }
+            wl_display::evt::DELETE_ID => {
+                let id = event.uint(0).unwrap_or(0);
+                if self.objects.remove(id).is_none() {
+                    debug!("delete_id for unknown id {id}");
+                }
+                Ok(())
+            }
+            other => Err(SessionError::UnknownEvent {
+                object: DISPLAY_ID,
+                interface: wl_display::INTERFACE.name,
+                opcode: other,
+            }),
+        }
+    }
+
+    fn mark_dead(&mut self, id: u32) {
+        if let Some(info) = self.objects.get_mut(id) {
+            info.alive = false;
+        }
+    }
+}
+
+impl AsFd for Session {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.conn.as_fd()
+    }
+}
+
+/// A poll timeout that rounds up to whole milliseconds, so that a
+/// sub-millisecond remainder waits instead of spinning.
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let millis = left.as_micros().div_ceil(1000);
+    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
