@@ -188,47 +188,15 @@ pub mod waypass_peer_v1 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocols::tests::{check_opcodes, Dir::*};
+    use crate::protocols::tests::opcodes;
 
+    #[rustfmt::skip]
     #[test]
     fn every_opcode_constant_is_its_message_position() {
-        use waypass_broker_v1::req as br;
-        check_opcodes(
-            &waypass_broker_v1::INTERFACE,
-            &[
-                (Req, "destroy", br::DESTROY),
-                (Req, "register", br::REGISTER),
-                (Req, "connect", br::CONNECT),
-            ],
-        );
-        use waypass_name_v1::{evt as ne, req as nr};
-        check_opcodes(
-            &waypass_name_v1::INTERFACE,
-            &[
-                (Req, "withdraw", nr::WITHDRAW),
-                (Evt, "registered", ne::REGISTERED),
-                (Evt, "failed", ne::FAILED),
-                (Evt, "peer", ne::PEER),
-            ],
-        );
-        use waypass_connection_v1::{evt as ce, req as cr};
-        check_opcodes(
-            &waypass_connection_v1::INTERFACE,
-            &[
-                (Req, "destroy", cr::DESTROY),
-                (Evt, "established", ce::ESTABLISHED),
-                (Evt, "failed", ce::FAILED),
-            ],
-        );
-        use waypass_peer_v1::req as pr;
-        check_opcodes(
-            &waypass_peer_v1::INTERFACE,
-            &[
-                (Req, "text", pr::TEXT),
-                (Req, "file", pr::FILE),
-                (Req, "ack", pr::ACK),
-            ],
-        );
+        opcodes!(waypass_broker_v1, req: [DESTROY, REGISTER, CONNECT], evt: []);
+        opcodes!(waypass_name_v1, req: [WITHDRAW], evt: [REGISTERED, FAILED, PEER]);
+        opcodes!(waypass_connection_v1, req: [DESTROY], evt: [ESTABLISHED, FAILED]);
+        opcodes!(waypass_peer_v1, req: [TEXT, FILE, ACK], evt: []);
     }
 
     #[test]

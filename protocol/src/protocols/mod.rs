@@ -55,13 +55,31 @@ pub(crate) mod tests {
         Evt,
     }
 
-    /// Checks that each `(direction, name, constant)` names the message at
-    /// that position, and that every message of `iface` is listed once.
+    /// Checks an interface module's opcode constants:
+    /// `opcodes!(wl_seat, req: [GET_POINTER, ...], evt: [CAPABILITIES, ...])`.
+    /// Each constant must equal the position of the message whose name is
+    /// the constant's name in lower case, and every message must be listed.
+    macro_rules! opcodes {
+        ($iface:ident, req: [$($r:ident),* $(,)?], evt: [$($e:ident),* $(,)?]) => {
+            $crate::protocols::tests::check_opcodes(
+                &$iface::INTERFACE,
+                &[
+                    $(($crate::protocols::tests::Dir::Req, stringify!($r), $iface::req::$r),)*
+                    $(($crate::protocols::tests::Dir::Evt, stringify!($e), $iface::evt::$e),)*
+                ],
+            )
+        };
+    }
+    pub(crate) use opcodes;
+
+    /// Checks that each `(direction, NAME, constant)` names the message
+    /// `name` at that position, and that every message of `iface` is listed.
     pub(crate) fn check_opcodes(iface: &Interface, consts: &[(Dir, &str, u16)]) {
-        for &(dir, name, value) in consts {
+        for &(dir, upper, value) in consts {
+            let name = upper.to_lowercase();
             let found = match dir {
-                Dir::Req => iface.request_opcode(name),
-                Dir::Evt => iface.event_opcode(name),
+                Dir::Req => iface.request_opcode(&name),
+                Dir::Evt => iface.event_opcode(&name),
             };
             assert_eq!(
                 found,
@@ -108,7 +126,7 @@ pub(crate) mod tests {
             )
         });
         assert!(wrong.is_err());
-        let missing = std::panic::catch_unwind(|| check_opcodes(iface, &[(Dir::Req, "sync", 0)]));
+        let missing = std::panic::catch_unwind(|| check_opcodes(iface, &[(Dir::Req, "SYNC", 0)]));
         assert!(missing.is_err());
     }
 }

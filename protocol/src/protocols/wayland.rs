@@ -503,89 +503,27 @@ pub mod wl_touch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocols::tests::{check_opcodes, Dir::*};
+    use crate::protocols::tests::opcodes;
 
+    #[rustfmt::skip]
     #[test]
     fn every_opcode_constant_is_its_message_position() {
-        check_opcodes(
-            &wl_display::INTERFACE,
-            &[
-                (Req, "sync", wl_display::req::SYNC),
-                (Req, "get_registry", wl_display::req::GET_REGISTRY),
-                (Evt, "error", wl_display::evt::ERROR),
-                (Evt, "delete_id", wl_display::evt::DELETE_ID),
-            ],
-        );
-        check_opcodes(
-            &wl_registry::INTERFACE,
-            &[
-                (Req, "bind", wl_registry::req::BIND),
-                (Evt, "global", wl_registry::evt::GLOBAL),
-                (Evt, "global_remove", wl_registry::evt::GLOBAL_REMOVE),
-            ],
-        );
-        check_opcodes(
-            &wl_callback::INTERFACE,
-            &[(Evt, "done", wl_callback::evt::DONE)],
-        );
-        check_opcodes(
-            &wl_seat::INTERFACE,
-            &[
-                (Req, "get_pointer", wl_seat::req::GET_POINTER),
-                (Req, "get_keyboard", wl_seat::req::GET_KEYBOARD),
-                (Req, "get_touch", wl_seat::req::GET_TOUCH),
-                (Req, "release", wl_seat::req::RELEASE),
-                (Evt, "capabilities", wl_seat::evt::CAPABILITIES),
-                (Evt, "name", wl_seat::evt::NAME),
-            ],
-        );
-        use wl_keyboard::{evt as kev, req as kreq};
-        check_opcodes(
-            &wl_keyboard::INTERFACE,
-            &[
-                (Req, "release", kreq::RELEASE),
-                (Evt, "keymap", kev::KEYMAP),
-                (Evt, "enter", kev::ENTER),
-                (Evt, "leave", kev::LEAVE),
-                (Evt, "key", kev::KEY),
-                (Evt, "modifiers", kev::MODIFIERS),
-                (Evt, "repeat_info", kev::REPEAT_INFO),
-            ],
-        );
-        use wl_pointer::{evt as pev, req as preq};
-        check_opcodes(
-            &wl_pointer::INTERFACE,
-            &[
-                (Req, "set_cursor", preq::SET_CURSOR),
-                (Req, "release", preq::RELEASE),
-                (Evt, "enter", pev::ENTER),
-                (Evt, "leave", pev::LEAVE),
-                (Evt, "motion", pev::MOTION),
-                (Evt, "button", pev::BUTTON),
-                (Evt, "axis", pev::AXIS),
-                (Evt, "frame", pev::FRAME),
-                (Evt, "axis_source", pev::AXIS_SOURCE),
-                (Evt, "axis_stop", pev::AXIS_STOP),
-                (Evt, "axis_discrete", pev::AXIS_DISCRETE),
-                (Evt, "axis_value120", pev::AXIS_VALUE120),
-                (Evt, "axis_relative_direction", pev::AXIS_RELATIVE_DIRECTION),
-                (Evt, "warp", pev::WARP),
-            ],
-        );
-        use wl_touch::{evt as tev, req as treq};
-        check_opcodes(
-            &wl_touch::INTERFACE,
-            &[
-                (Req, "release", treq::RELEASE),
-                (Evt, "down", tev::DOWN),
-                (Evt, "up", tev::UP),
-                (Evt, "motion", tev::MOTION),
-                (Evt, "frame", tev::FRAME),
-                (Evt, "cancel", tev::CANCEL),
-                (Evt, "shape", tev::SHAPE),
-                (Evt, "orientation", tev::ORIENTATION),
-            ],
-        );
+        opcodes!(wl_display, req: [SYNC, GET_REGISTRY], evt: [ERROR, DELETE_ID]);
+        opcodes!(wl_registry, req: [BIND], evt: [GLOBAL, GLOBAL_REMOVE]);
+        opcodes!(wl_callback, req: [], evt: [DONE]);
+        opcodes!(wl_seat,
+            req: [GET_POINTER, GET_KEYBOARD, GET_TOUCH, RELEASE],
+            evt: [CAPABILITIES, NAME]);
+        opcodes!(wl_keyboard,
+            req: [RELEASE],
+            evt: [KEYMAP, ENTER, LEAVE, KEY, MODIFIERS, REPEAT_INFO]);
+        opcodes!(wl_pointer,
+            req: [SET_CURSOR, RELEASE],
+            evt: [ENTER, LEAVE, MOTION, BUTTON, AXIS, FRAME, AXIS_SOURCE, AXIS_STOP,
+                  AXIS_DISCRETE, AXIS_VALUE120, AXIS_RELATIVE_DIRECTION, WARP]);
+        opcodes!(wl_touch,
+            req: [RELEASE],
+            evt: [DOWN, UP, MOTION, FRAME, CANCEL, SHAPE, ORIENTATION]);
     }
 
     #[test]
