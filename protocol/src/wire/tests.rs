@@ -278,123 +278,30 @@ fn malformed(bytes: &[u8], desc: &MessageDesc) -> Result<(), Malformed> {
 fn malformed_inputs_map_to_their_exact_error() {
     use Malformed::*;
     let cat = |parts: &[Vec<u8>]| parts.concat();
+    // One case a line: (what, bytes, signature, expected error).
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>, &MessageDesc, Malformed)> = vec![
         ("size 0", with_size(0), &ONE_UINT, SizeTooSmall(0)),
         ("size 4 < header", with_size(4), &ONE_UINT, SizeTooSmall(4)),
-        (
-            "size 6: small before unaligned",
-            with_size(6),
-            &ONE_UINT,
-            SizeTooSmall(6),
-        ),
-        (
-            "size 10 unaligned",
-            with_size(10),
-            &ONE_UINT,
-            SizeNotAligned(10),
-        ),
-        (
-            "size 4100 > 4096",
-            with_size(4100),
-            &ONE_UINT,
-            SizeTooLarge(4100),
-        ),
-        (
-            "size 65532",
-            with_size(65532),
-            &ONE_UINT,
-            SizeTooLarge(65532),
-        ),
-        (
-            "empty body for a word",
-            with_body(&[]),
-            &ONE_UINT,
-            ArgPastEnd { arg: 0 },
-        ),
-        (
-            "truncated second word",
-            with_body(&words(&[1])),
-            &TWO_UINTS,
-            ArgPastEnd { arg: 1 },
-        ),
-        (
-            "trailing word",
-            with_body(&words(&[1, 2])),
-            &ONE_UINT,
-            TrailingBytes { extra: 4 },
-        ),
-        (
-            "string without NUL",
-            with_body(&blob(4, b"abcd")),
-            &ONE_STRING,
-            StringWithoutNul { arg: 0 },
-        ),
-        (
-            "interior NUL",
-            with_body(&blob(4, b"a\0b\0")),
-            &ONE_STRING,
-            StringInteriorNul { arg: 0 },
-        ),
-        (
-            "string length past end",
-            with_body(&blob(100, b"abc\0")),
-            &ONE_STRING,
-            ArgPastEnd { arg: 0 },
-        ),
-        (
-            "string padding past end",
-            with_body(&cat(&[words(&[5]), b"abcd".to_vec()])),
-            &ONE_STRING,
-            ArgPastEnd { arg: 0 },
-        ),
-        (
-            "string length u32::MAX",
-            with_body(&blob(u32::MAX, b"abc\0")),
-            &ONE_STRING,
-            ArgPastEnd { arg: 0 },
-        ),
-        (
-            "null non-nullable string",
-            with_body(&words(&[0])),
-            &ONE_STRING,
-            UnexpectedNull { arg: 0 },
-        ),
-        (
-            "second arg without NUL",
-            with_body(&cat(&[words(&[1]), blob(2, b"ab")])),
-            &UINT_STRING,
-            StringWithoutNul { arg: 1 },
-        ),
-        (
-            "string missing entirely",
-            with_body(&words(&[1])),
-            &UINT_STRING,
-            ArgPastEnd { arg: 1 },
-        ),
-        (
-            "array past end",
-            with_body(&blob(12, b"12345678")),
-            &ONE_ARRAY,
-            ArgPastEnd { arg: 0 },
-        ),
-        (
-            "array trailing",
-            with_body(&cat(&[blob(1, b"1"), words(&[0])])),
-            &ONE_ARRAY,
-            TrailingBytes { extra: 4 },
-        ),
-        (
-            "null object",
-            with_body(&words(&[0])),
-            &ONE_OBJECT,
-            UnexpectedNull { arg: 0 },
-        ),
-        (
-            "null new_id",
-            with_body(&words(&[0])),
-            &ONE_NEW_ID,
-            UnexpectedNull { arg: 0 },
-        ),
+        ("size 6: small before unaligned", with_size(6), &ONE_UINT, SizeTooSmall(6)),
+        ("size 10 unaligned", with_size(10), &ONE_UINT, SizeNotAligned(10)),
+        ("size 4100 > 4096", with_size(4100), &ONE_UINT, SizeTooLarge(4100)),
+        ("size 65532", with_size(65532), &ONE_UINT, SizeTooLarge(65532)),
+        ("empty body for a word", with_body(&[]), &ONE_UINT, ArgPastEnd { arg: 0 }),
+        ("truncated second word", with_body(&words(&[1])), &TWO_UINTS, ArgPastEnd { arg: 1 }),
+        ("trailing word", with_body(&words(&[1, 2])), &ONE_UINT, TrailingBytes { extra: 4 }),
+        ("string without NUL", with_body(&blob(4, b"abcd")), &ONE_STRING, StringWithoutNul { arg: 0 }),
+        ("interior NUL", with_body(&blob(4, b"a\0b\0")), &ONE_STRING, StringInteriorNul { arg: 0 }),
+        ("string length past end", with_body(&blob(100, b"abc\0")), &ONE_STRING, ArgPastEnd { arg: 0 }),
+        ("string padding past end", with_body(&cat(&[words(&[5]), b"abcd".to_vec()])), &ONE_STRING, ArgPastEnd { arg: 0 }),
+        ("string length u32::MAX", with_body(&blob(u32::MAX, b"abc\0")), &ONE_STRING, ArgPastEnd { arg: 0 }),
+        ("null non-nullable string", with_body(&words(&[0])), &ONE_STRING, UnexpectedNull { arg: 0 }),
+        ("second arg without NUL", with_body(&cat(&[words(&[1]), blob(2, b"ab")])), &UINT_STRING, StringWithoutNul { arg: 1 }),
+        ("string missing entirely", with_body(&words(&[1])), &UINT_STRING, ArgPastEnd { arg: 1 }),
+        ("array past end", with_body(&blob(12, b"12345678")), &ONE_ARRAY, ArgPastEnd { arg: 0 }),
+        ("array trailing", with_body(&cat(&[blob(1, b"1"), words(&[0])])), &ONE_ARRAY, TrailingBytes { extra: 4 }),
+        ("null object", with_body(&words(&[0])), &ONE_OBJECT, UnexpectedNull { arg: 0 }),
+        ("null new_id", with_body(&words(&[0])), &ONE_NEW_ID, UnexpectedNull { arg: 0 }),
     ];
     assert!(cases.len() >= 15);
     for (what, bytes, desc, expected) in cases {
