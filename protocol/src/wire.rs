@@ -132,7 +132,7 @@ impl Header {
         if (size as usize) < HEADER_SIZE {
             return Err(Malformed::SizeTooSmall(size));
         }
-        if size % 4 != 0 {
+        if size & 3 != 0 {
             return Err(Malformed::SizeNotAligned(size));
         }
         // A u16 cannot exceed 65535, but libwayland's cap is 4096.
