@@ -311,7 +311,8 @@ fn split_name(s: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interface::ArgDesc;
+    use crate::protocols::wayland::{wl_display, wl_keyboard, wl_pointer, wl_registry, wl_seat};
+    use Direction::{Received, Sent};
 
     /// An fd stand-in with a known number, so lines can be compared exactly.
     struct FakeFd(i32);
@@ -322,212 +323,172 @@ mod tests {
         }
     }
 
-    const fn iface(name: &'static str) -> Interface {
-        Interface {
-            name,
-            version: 1,
-            requests: &[],
-            events: &[],
-        }
-    }
-
-    const fn arg(kind: ArgKind, interface: Option<&'static Interface>) -> ArgDesc {
-        ArgDesc {
-            name: "a",
-            kind,
-            nullable: false,
-            interface,
-        }
-    }
-
-    const fn message(name: &'static str, args: &'static [ArgDesc]) -> MessageDesc {
-        MessageDesc {
-            name,
-            since: 1,
-            destructor: false,
-            args,
-        }
-    }
-
-    static DISPLAY: Interface = iface("wl_display");
-    static REGISTRY: Interface = iface("wl_registry");
-    static KEYBOARD: Interface = iface("wl_keyboard");
-    static GET_REGISTRY: MessageDesc =
-        message("get_registry", &[arg(ArgKind::NewId, Some(&REGISTRY))]);
-    static GLOBAL: MessageDesc = message(
-        "global",
-        &[
-            arg(ArgKind::Uint, None),
-            arg(ArgKind::String, None),
-            arg(ArgKind::Uint, None),
-        ],
-    );
-    static BIND: MessageDesc = message(
-        "bind",
-        &[
-            arg(ArgKind::Uint, None),
-            arg(ArgKind::String, None),
-            arg(ArgKind::Uint, None),
-            arg(ArgKind::NewId, None),
-        ],
-    );
-    static KEYMAP: MessageDesc = message(
-        "keymap",
-        &[
-            arg(ArgKind::Uint, None),
-            arg(ArgKind::Fd, None),
-            arg(ArgKind::Uint, None),
-        ],
-    );
-    static EVERYTHING: MessageDesc = message(
-        "everything",
-        &[
-            arg(ArgKind::Int, None),
-            arg(ArgKind::Fixed, None),
-            arg(ArgKind::String, None),
-            arg(ArgKind::Object, None),
-            arg(ArgKind::Object, None),
-            arg(ArgKind::Object, Some(&KEYBOARD)),
-            arg(ArgKind::Array, None),
-            arg(ArgKind::NewId, Some(&KEYBOARD)),
-        ],
-    );
-
-    fn names(id: u32) -> Option<&'static str> {
-        (id == 3).then_some("wl_keyboard")
-    }
-
+    /// Formats `iface@id.name(args)` from the real tables (a request when
+    /// sent, an event when received), at time `micros`, with an object
+    /// table that knows only id 3, a `wl_keyboard`.
     fn line(
         micros: u64,
-        direction: Direction,
-        interface: &Interface,
+        dir: Direction,
+        iface: &Interface,
         id: u32,
-        desc: &MessageDesc,
+        name: &str,
         args: &[Arg<'_, FakeFd>],
     ) -> String {
-        format_trace(micros, direction, interface, id, desc, args, &names)
+        let desc = match dir {
+            Sent => &iface.requests[usize::from(iface.request_opcode(name).unwrap())],
+            Received => &iface.events[usize::from(iface.event_opcode(name).unwrap())],
+        };
+        let names = |obj: u32| (obj == 3).then_some("wl_keyboard");
+        format_trace(micros, dir, iface, id, desc, args, &names)
     }
 
     #[test]
-    fn sent_request_with_typed_new_id() {
-        let l = line(
-            1_915_098_433,
-            Direction::Sent,
-            &DISPLAY,
-            1,
-            &GET_REGISTRY,
-            &[Arg::NewId(2)],
-        );
-        assert_eq!(
-            l,
-            "[1915098.433]  -> wl_display@1.get_registry(new id wl_registry@2)"
-        );
-    }
-
-    #[test]
-    fn received_event_with_strings_and_padded_time() {
+    fn lines_match_libwayland_byte_for_byte() {
+        let (display, registry) = (&wl_display::INTERFACE, &wl_registry::INTERFACE);
+        let (keyboard, pointer) = (&wl_keyboard::INTERFACE, &wl_pointer::INTERFACE);
         let seat = c"wl_seat";
-        let l = line(
-            5_000_001,
-            Direction::Received,
-            &REGISTRY,
-            2,
-            &GLOBAL,
-            &[Arg::Uint(1), Arg::Str(Some(seat)), Arg::Uint(9)],
-        );
-        assert_eq!(l, "[   5000.001] wl_registry@2.global(1, \"wl_seat\", 9)");
-        let l = line(
-            42,
-            Direction::Received,
-            &REGISTRY,
-            2,
-            &GLOBAL,
-            &[Arg::Uint(4294967295), Arg::Str(None), Arg::Uint(0)],
-        );
-        assert_eq!(l, "[      0.042] wl_registry@2.global(4294967295, nil, 0)");
-    }
-
-    #[test]
-    fn untyped_new_id_prints_unknown() {
-        let l = line(
-            1_000,
-            Direction::Sent,
-            &REGISTRY,
-            2,
-            &BIND,
-            &[
-                Arg::Uint(1),
-                Arg::Str(Some(c"wl_seat")),
-                Arg::Uint(7),
-                Arg::NewId(3),
-            ],
-        );
-        assert_eq!(
-            l,
-            "[      1.000]  -> wl_registry@2.bind(1, \"wl_seat\", 7, new id [unknown]@3)"
-        );
-    }
-
-    #[test]
-    fn fd_prints_its_number() {
-        let l = line(
-            999,
-            Direction::Received,
-            &KEYBOARD,
-            3,
-            &KEYMAP,
-            &[Arg::Uint(1), Arg::Fd(FakeFd(7)), Arg::Uint(65_536)],
-        );
-        assert_eq!(l, "[      0.999] wl_keyboard@3.keymap(1, fd 7, 65536)");
-    }
-
-    #[test]
-    fn every_argument_kind() {
-        let l = line(
-            1_234_567,
-            Direction::Sent,
-            &KEYBOARD,
-            3,
-            &EVERYTHING,
-            &[
-                Arg::Int(-5),
-                Arg::Fixed(Fixed(-384)),
-                Arg::Str(Some(c"a b")),
-                Arg::Object(0),
-                Arg::Object(99),
-                Arg::Object(3),
-                Arg::Array(&[1, 2, 3, 4, 5]),
-                Arg::NewId(0),
-            ],
-        );
-        assert_eq!(
-            l,
-            "[   1234.567]  -> wl_keyboard@3.everything(-5, -1.50000000, \"a b\", nil, \
-             [unknown]@99, wl_keyboard@3, array[5], new id wl_keyboard@nil)"
-        );
+        let cases = [
+            (
+                line(
+                    1_915_098_433,
+                    Sent,
+                    display,
+                    1,
+                    "get_registry",
+                    &[Arg::NewId(2)],
+                ),
+                "[1915098.433]  -> wl_display@1.get_registry(new id wl_registry@2)",
+            ),
+            (
+                line(5, Sent, display, 1, "sync", &[Arg::NewId(0)]),
+                "[      0.005]  -> wl_display@1.sync(new id wl_callback@nil)",
+            ),
+            (
+                line(
+                    5_000_001,
+                    Received,
+                    registry,
+                    2,
+                    "global",
+                    &[Arg::Uint(u32::MAX), Arg::Str(Some(seat)), Arg::Uint(9)],
+                ),
+                "[   5000.001] wl_registry@2.global(4294967295, \"wl_seat\", 9)",
+            ),
+            (
+                line(
+                    1_000,
+                    Sent,
+                    registry,
+                    2,
+                    "bind",
+                    &[
+                        Arg::Uint(1),
+                        Arg::Str(Some(seat)),
+                        Arg::Uint(7),
+                        Arg::NewId(3),
+                    ],
+                ),
+                "[      1.000]  -> wl_registry@2.bind(1, \"wl_seat\", 7, new id [unknown]@3)",
+            ),
+            (
+                line(
+                    999,
+                    Received,
+                    keyboard,
+                    3,
+                    "keymap",
+                    &[Arg::Uint(1), Arg::Fd(FakeFd(7)), Arg::Uint(65_536)],
+                ),
+                "[      0.999] wl_keyboard@3.keymap(1, fd 7, 65536)",
+            ),
+            (
+                line(
+                    2_000,
+                    Received,
+                    keyboard,
+                    3,
+                    "enter",
+                    &[Arg::Uint(8), Arg::Object(0), Arg::Array(&[1, 2, 3, 4, 5])],
+                ),
+                "[      2.000] wl_keyboard@3.enter(8, nil, array[5])",
+            ),
+            (
+                line(
+                    3_000,
+                    Received,
+                    keyboard,
+                    3,
+                    "repeat_info",
+                    &[Arg::Int(25), Arg::Int(-600)],
+                ),
+                "[      3.000] wl_keyboard@3.repeat_info(25, -600)",
+            ),
+            (
+                line(
+                    4_000,
+                    Received,
+                    pointer,
+                    5,
+                    "motion",
+                    &[Arg::Uint(10), Arg::Fixed(Fixed(-384)), Arg::Fixed(Fixed(1))],
+                ),
+                "[      4.000] wl_pointer@5.motion(10, -1.50000000, 0.00390625)",
+            ),
+            (
+                line(
+                    5_000,
+                    Received,
+                    display,
+                    1,
+                    "error",
+                    &[Arg::Object(3), Arg::Uint(1), Arg::Str(Some(c"bad"))],
+                ),
+                "[      5.000] wl_display@1.error(wl_keyboard@3, 1, \"bad\")",
+            ),
+            (
+                line(
+                    6_000,
+                    Received,
+                    display,
+                    1,
+                    "error",
+                    &[Arg::Object(99), Arg::Uint(0), Arg::Str(None)],
+                ),
+                "[      6.000] wl_display@1.error([unknown]@99, 0, nil)",
+            ),
+            (
+                line(
+                    7_000,
+                    Received,
+                    &wl_seat::INTERFACE,
+                    4,
+                    "name",
+                    &[Arg::Str(Some(c"seat0"))],
+                ),
+                "[      7.000] wl_seat@4.name(\"seat0\")",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+            // Every line we print is one the end-to-end tests can read back.
+            assert!(parse_trace_line(&got).is_some(), "{got}");
+        }
     }
 
     #[test]
     fn time_is_truncated_to_32_bits_like_libwayland() {
-        let args = [Arg::NewId(2)];
-        let wrapped = line(
-            (1u64 << 32) + 1_915_098_433,
-            Direction::Sent,
-            &DISPLAY,
-            1,
-            &GET_REGISTRY,
-            &args,
-        );
-        assert!(wrapped.starts_with("[1915098.433]  -> "), "{wrapped}");
-        let max = line(
-            u64::from(u32::MAX),
-            Direction::Sent,
-            &DISPLAY,
-            1,
-            &GET_REGISTRY,
-            &args,
-        );
-        assert!(max.starts_with("[4294967.295] "), "{max}");
+        let at = |micros| {
+            line(
+                micros,
+                Sent,
+                &wl_display::INTERFACE,
+                1,
+                "get_registry",
+                &[Arg::NewId(2)],
+            )
+        };
+        assert!(at((1 << 32) + 1_915_098_433).starts_with("[1915098.433]  -> "));
+        assert!(at(u64::from(u32::MAX)).starts_with("[4294967.295]  -> "));
     }
 
     #[test]
@@ -557,24 +518,16 @@ mod tests {
             (None, false, false),
             (Some(""), false, false),
             (Some("0"), false, false),
+            (Some("yes"), false, false),
             (Some("1"), true, true),
             (Some("all"), true, true),
             (Some("client"), true, false),
             (Some("server"), false, true),
             (Some("client,server"), true, true),
-            (Some("yes"), false, false),
         ];
         for (value, client, server) in cases {
-            assert_eq!(
-                Tracer::from_debug_value(Client, value).enabled(),
-                client,
-                "client, WAYLAND_DEBUG={value:?}"
-            );
-            assert_eq!(
-                Tracer::from_debug_value(Server, value).enabled(),
-                server,
-                "server, WAYLAND_DEBUG={value:?}"
-            );
+            let on = |side| Tracer::from_debug_value(side, value).enabled();
+            assert_eq!((on(Client), on(Server)), (client, server), "{value:?}");
         }
     }
 
@@ -588,47 +541,28 @@ mod tests {
     }
 
     #[test]
-    fn formatted_lines_parse_back() {
-        let l = line(
-            1_915_098_433,
-            Direction::Sent,
-            &DISPLAY,
-            1,
-            &GET_REGISTRY,
-            &[Arg::NewId(2)],
-        );
-        let parsed = parse_trace_line(&l).unwrap();
+    fn trace_lines_are_taken_apart() {
+        let got =
+            parse_trace_line("[1915098.433]  -> wl_display@1.get_registry(new id wl_registry@2)");
+        let want = TraceLine {
+            sent: true,
+            interface: "wl_display".into(),
+            id: 1,
+            message: "get_registry".into(),
+            args: "new id wl_registry@2".into(),
+        };
+        assert_eq!(got, Some(want));
+        let got = parse_trace_line("[1.000] wl_keyboard@3.keymap(1, fd 12, 10)").unwrap();
+        assert!(!got.sent);
+        assert_eq!((got.interface.as_str(), got.id), ("wl_keyboard", 3));
         assert_eq!(
-            parsed,
-            TraceLine {
-                sent: true,
-                interface: "wl_display".into(),
-                id: 1,
-                message: "get_registry".into(),
-                args: "new id wl_registry@2".into(),
-            }
+            (got.message.as_str(), got.args.as_str()),
+            ("keymap", "1, fd 12, 10")
         );
-        let l = line(
-            7,
-            Direction::Received,
-            &KEYBOARD,
-            3,
-            &KEYMAP,
-            &[Arg::Uint(1), Arg::Fd(FakeFd(12)), Arg::Uint(10)],
-        );
-        let parsed = parse_trace_line(&l).unwrap();
-        assert!(!parsed.sent);
-        assert_eq!(parsed.interface, "wl_keyboard");
-        assert_eq!(parsed.id, 3);
-        assert_eq!(parsed.message, "keymap");
-        assert_eq!(parsed.args, "1, fd 12, 10");
     }
 
     #[test]
     fn lines_that_do_not_match_are_refused() {
-        let good = "[   1.000] wl_seat@4.name(\"seat0\")";
-        assert!(parse_trace_line(good).is_some());
-        assert!(parse_trace_line("[1.000] wl_seat@4.name()").is_some());
         let bad = [
             "",
             "wl_seat@4.name()",

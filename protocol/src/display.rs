@@ -30,7 +30,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -190,23 +190,22 @@ fn take_wayland_socket(value: &OsStr) -> Result<UnixStream, DisplayError> {
     if !fd_is_open(number) {
         return Err(bad("no such open fd"));
     }
-    // SAFETY: the fd is open (checked just above), and WAYLAND_SOCKET is the
-    // parent process's handoff of that fd to this process: it is ours to
-    // own and close. The variable is removed below once the fd is accepted,
-    // so no later call takes it a second time; if it is refused, ownership
-    // is given back with into_raw_fd and the fd is left untouched.
-    let fd = unsafe { OwnedFd::from_raw_fd(number) };
-    let refused = match fstat(fd.as_fd()) {
-        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK => None,
-        Ok(_) => Some("not a socket".to_owned()),
-        Err(e) => Some(format!("fstat failed: {e}")),
-    };
-    if let Some(why) = refused {
-        // Not a socket: the handoff is broken and the fd is not ours after
-        // all (it may be stdin). Give it back open and unchanged.
-        let _ = fd.into_raw_fd();
-        return Err(bad(&why));
+    // SAFETY: `number` is open (checked just above) and stays open while
+    // borrowed here: nothing closes it in between, since callers run this
+    // before starting threads (see the function docs).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(number) };
+    match fstat(borrowed) {
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK => {}
+        // Not a socket (stdin, a file...): the handoff is broken and the fd
+        // is not ours to take. Leave it open and unchanged.
+        Ok(_) => return Err(bad("not a socket")),
+        Err(e) => return Err(bad(&format!("fstat failed: {e}"))),
     }
+    // SAFETY: the fd is an open socket (checked above), and WAYLAND_SOCKET is
+    // the parent process's handoff of that fd to this process: it is ours to
+    // own and close. The variable is removed below, so no later call takes
+    // it a second time.
+    let fd = unsafe { OwnedFd::from_raw_fd(number) };
     // The fd must not leak into processes we spawn. fcntl(F_SETFD) on an
     // open fd only fails for reasons that cannot happen here (EBADF was
     // ruled out above), so a failure is reported and otherwise ignored.
@@ -243,7 +242,7 @@ pub(crate) mod tests {
     use super::*;
     use std::ffi::OsString;
     use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::fd::{AsRawFd, IntoRawFd};
     use std::os::unix::net::UnixListener;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::{Mutex, MutexGuard};
