@@ -1,6 +1,92 @@
 //! The Wayland wire protocol, fd passing and sealed files for waypass.
 //!
-//! (Crate docs and the doc-test example are being written.)
+//! This crate is what the waypass server and client share: the bytes of
+//! Wayland messages, the file descriptors that travel beside them as
+//! `SCM_RIGHTS`, and the memory files that such fds usually name. The wire
+//! format and the core interfaces are Wayland's own, byte for byte, so a
+//! peer built on libwayland or wayland-rs understands a peer built on this.
+//!
+//! It is not a Wayland toolkit. It has no proxies, no event queues, no
+//! dispatch and no event loop: it decodes a message and hands it over, and
+//! the server or client decides what the message means. It has no code
+//! generator either; the interface tables are written out by hand.
+//!
+//! # Layers
+//!
+//! Each layer uses only the ones above it in this list.
+//!
+//! - [`interface`] and [`protocols`]: static tables describing interfaces
+//!   and the signature of every request and event (`wl_display`,
+//!   `wl_registry`, `wl_seat`, `wl_keyboard`, ... and waypass's own broker
+//!   extension). Data only.
+//! - [`wire`]: the codec. Messages to bytes and back over plain slices and
+//!   an fd queue; no I/O.
+//! - [`Connection`]: a non-blocking Unix stream socket with `sendmsg` /
+//!   `recvmsg`, the buffers between the socket and the codec, and caps on
+//!   everything buffered. Outgoing messages borrow fds, incoming ones own
+//!   them.
+//! - Beside the connection, each about one concern:
+//!   - [`SealedFile`] and [`ReadOnlyMap`]: an immutable memfd to send (a
+//!     keymap), and a mapping of a received fd that cannot raise `SIGBUS`.
+//!   - [`connect_to_display`]: finding the server from `WAYLAND_SOCKET`,
+//!     `WAYLAND_DISPLAY` and `XDG_RUNTIME_DIR`, as libwayland does.
+//!   - [`Tracer`]: `WAYLAND_DEBUG` traces in libwayland's format.
+//!   - [`ObjectMap`]: object ids, allocated and looked up by Wayland's rules.
+//!
+//! # Example
+//!
+//! A keymap passed over a socket pair, the way a compositor sends
+//! `wl_keyboard.keymap(format, fd, size)` and a client reads it:
+//!
+//! ```
+//! use std::os::fd::AsFd;
+//! use std::os::unix::net::UnixStream;
+//!
+//! use waypass_protocol::protocols::wayland::wl_keyboard;
+//! use waypass_protocol::{Arg, Connection, Flush, ReadOnlyMap, Recv, SealedFile};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (server_end, client_end) = UnixStream::pair()?;
+//! let mut server = Connection::new(server_end)?;
+//! let mut client = Connection::new(client_end)?;
+//!
+//! // Server: the keymap text plus its NUL, in a sealed memfd.
+//! let text = "xkb_keymap { xkb_keycodes \"evdev\" { }; };";
+//! let keymap = SealedFile::from_bytes("keymap", format!("{text}\0").as_bytes())?;
+//! let keyboard_id = 3;
+//! let keymap_event = &wl_keyboard::INTERFACE.events[usize::from(wl_keyboard::evt::KEYMAP)];
+//! server.send(
+//!     keyboard_id,
+//!     wl_keyboard::evt::KEYMAP,
+//!     keymap_event,
+//!     &[
+//!         Arg::Uint(wl_keyboard::keymap_format::XKB_V1),
+//!         Arg::Fd(keymap.as_fd()),
+//!         Arg::Uint(u32::try_from(keymap.size())?),
+//!     ],
+//! )?;
+//! assert_eq!(server.flush()?, Flush::Done);
+//!
+//! // Client: receive the bytes and the fd, then decode the event.
+//! assert!(matches!(client.recv()?, Recv::Data(_)));
+//! let event = client
+//!     .next_message(|header| {
+//!         assert_eq!(header.sender, keyboard_id);
+//!         Ok::<_, std::convert::Infallible>(keymap_event)
+//!     })?
+//!     .expect("the whole event has arrived");
+//! let [Arg::Uint(format), Arg::Fd(fd), Arg::Uint(size)] = &event.args[..] else {
+//!     panic!("not a keymap event: {:?}", event.args);
+//! };
+//! assert_eq!(*format, wl_keyboard::keymap_format::XKB_V1);
+//!
+//! // Map it read-only and private, then cut at the first NUL.
+//! let map = ReadOnlyMap::new(fd.as_fd(), u64::from(*size))?;
+//! let received = map.split(|&b| b == 0).next().unwrap_or(&[]);
+//! assert_eq!(std::str::from_utf8(received)?, text);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
