@@ -1,0 +1,301 @@
+//! The receiving half of a [`Connection`](super::Connection): the one
+//! `recvmsg` that fills the buffers, the parsing of its `SCM_RIGHTS` data,
+//! and the decoding of whole messages out of the buffered bytes.
+//!
+//! What it is: a byte buffer and an fd queue with a cursor. What it is not:
+//! a parser of its own; [`crate::wire`] says what the bytes mean.
+//!
+//! # Implementation notes
+//!
+//! The control buffer is parsed by hand, in safe code, following the
+//! kernel's `struct cmsghdr` layout: nix's `RecvMsg::cmsgs` returns ENOBUFS
+//! instead of the fds when `MSG_CTRUNC` is set, and those fds must still be
+//! closed. The buffer starts zeroed, so a header length of 0 marks the end
+//! of what the kernel wrote.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::IoSliceMut;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::socket::{recvmsg, MsgFlags};
+
+use super::{ConnectionError, Limits, NextError, Recv};
+use crate::interface::MessageDesc;
+use crate::wire::{self, Header, Message, MAX_MESSAGE_SIZE};
+
+/// `SCM_MAX_FD`: the most fds the kernel attaches to one `sendmsg`, and one
+/// `recvmsg` on a stream socket never returns the fds of two `sendmsg`s.
+pub(super) const MAX_FDS_IN: usize = 253;
+
+/// The most bytes one `recvmsg` reads: one maximal message.
+const READ_SIZE: usize = MAX_MESSAGE_SIZE;
+
+/// `CMSG_ALIGN`: the kernel aligns control messages to `sizeof(long)`.
+const fn cmsg_align(len: usize) -> usize {
+    let a = size_of::<usize>();
+    (len + a - 1) & !(a - 1)
+}
+
+/// `CMSG_LEN(0)`: where a control message's data starts.
+const CMSG_HEADER: usize = cmsg_align(size_of::<libc::cmsghdr>());
+
+/// `CMSG_SPACE(fds * sizeof(int))`.
+pub(super) const fn cmsg_space_for_fds(fds: usize) -> usize {
+    CMSG_HEADER + cmsg_align(fds * size_of::<RawFd>())
+}
+
+/// A control buffer aligned for `struct cmsghdr`, as nix's `recvmsg` reads
+/// the first header through a reference.
+#[repr(C, align(8))]
+struct ControlBuffer([u8; cmsg_space_for_fds(MAX_FDS_IN)]);
+
+const _: () =
+    assert!(std::mem::align_of::<ControlBuffer>() >= std::mem::align_of::<libc::cmsghdr>());
+
+/// Received bytes and fds waiting to be decoded.
+#[derive(Default)]
+pub struct Incoming {
+    /// Received bytes; those before `start` are consumed.
+    buf: Vec<u8>,
+    /// The first byte not yet decoded.
+    start: usize,
+    /// Received fds not yet taken by a message, in arrival order.
+    fds: VecDeque<OwnedFd>,
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("buffered_bytes", &self.buffered_bytes())
+            .field("queued_fds", &self.queued_fds())
+            .finish()
+    }
+}
+
+impl Incoming {
+    /// Decodes the next complete message, or `Ok(None)` when more bytes are
+    /// needed. `lookup` maps a header to the message's signature.
+    ///
+    /// On success the message's bytes are consumed and its fds taken from
+    /// the queue. On an error nothing is consumed: the stream cannot be
+    /// trusted any more and the caller should disconnect. A
+    /// [`crate::DecodeError::NeedFds`] here is final, because a sender's fds
+    /// always arrive with or before its bytes: report a missing fd.
+    pub fn next_message<E>(
+        &mut self,
+        lookup: impl FnOnce(&Header) -> Result<&'static MessageDesc, E>,
+    ) -> Result<Option<Message<'_>>, NextError<E>> {
+        let header = match wire::split_message(&self.buf[self.start..]) {
+            Ok(Some((header, _))) => header,
+            Ok(None) => {
+                self.release_if_drained();
+                return Ok(None);
+            }
+            Err(m) => return Err(NextError::Malformed(m)),
+        };
+        let desc = lookup(&header).map_err(NextError::Lookup)?;
+        let end = self.start + usize::from(header.size);
+        let bytes = &self.buf[self.start..end];
+        let message =
+            wire::decode(header, bytes, desc, &mut self.fds).map_err(NextError::Decode)?;
+        self.start = end;
+        Ok(Some(message))
+    }
+
+    /// Bytes buffered and not yet decoded.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Fds received and not yet consumed.
+    pub fn queued_fds(&self) -> usize {
+        self.fds.len()
+    }
+
+    /// Heap bytes held by the buffer and the fd queue.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.fds.capacity() * size_of::<OwnedFd>()
+    }
+
+    /// One `recvmsg` from `socket`, taking in at most `fd_capacity` fds.
+    pub(super) fn recv(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        limits: &Limits,
+        fd_capacity: usize,
+    ) -> Result<Recv, ConnectionError> {
+        self.compact();
+        let filled = self.buf.len();
+        let room = limits.max_in_bytes.saturating_sub(filled).min(READ_SIZE);
+        if room == 0 {
+            // The buffer is at the cap and holds no complete message (the
+            // caller drained those): this message can never be completed.
+            return Err(ConnectionError::InBytesOverCap);
+        }
+        self.buf.reserve_exact(room);
+        self.buf.resize(filled + room, 0);
+        let mut control = ControlBuffer([0; cmsg_space_for_fds(MAX_FDS_IN)]);
+        let control = &mut control.0[..cmsg_space_for_fds(fd_capacity)];
+        let result = recv_once(socket, &mut self.buf[filled..], control);
+        let (bytes, flags) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.buf.truncate(filled);
+                self.release_if_drained();
+                return match e {
+                    // Nothing to read now: the event loop wakes us again.
+                    Errno::EAGAIN => Ok(Recv::WouldBlock),
+                    // The peer closed with data it had not read: it is gone.
+                    Errno::ECONNRESET => Err(ConnectionError::Closed),
+                    // Anything else is unexpected on a connected socket.
+                    e => Err(ConnectionError::Recv(e.into())),
+                };
+            }
+        };
+        self.buf.truncate(filled + bytes);
+        let queued_before = self.fds.len();
+        take_fds(control, |fd| self.fds.push_back(fd));
+        let arrived = self.fds.len() - queued_before;
+        log::trace!("recvmsg: {bytes} bytes, {arrived} fds");
+        let refused = if flags.contains(MsgFlags::MSG_CTRUNC) {
+            log::debug!("recvmsg: MSG_CTRUNC, closing the {arrived} fds that arrived");
+            Some(ConnectionError::ControlTruncated)
+        } else if bytes == 0 {
+            // EOF: a sendmsg with fds always carries bytes, so none came.
+            Some(ConnectionError::Closed)
+        } else if self.fds.len() > limits.max_in_fds {
+            Some(ConnectionError::InFdsOverCap)
+        } else {
+            None
+        };
+        match refused {
+            Some(e) => {
+                // Closes the fds this recvmsg brought in.
+                self.fds.truncate(queued_before);
+                Err(e)
+            }
+            None => Ok(Recv::Data(bytes)),
+        }
+    }
+
+    /// Moves the undecoded tail to the front of the buffer.
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start.., 0);
+            self.buf.truncate(self.buf.len() - self.start);
+            self.start = 0;
+        }
+    }
+
+    /// Frees the buffer and the fd queue once nothing is left in them.
+    fn release_if_drained(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
+        if self.fds.is_empty() {
+            self.fds = VecDeque::new();
+        }
+    }
+}
+
+/// One `recvmsg`, retried on EINTR. Returns the byte count and the flags.
+fn recv_once(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> Result<(usize, MsgFlags), Errno> {
+    let flags = MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT;
+    loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut *control), flags) {
+            Ok(msg) => return Ok((msg.bytes, msg.flags)),
+            // A signal arrived before any data: nothing was consumed.
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Offsets in the kernel's `struct cmsghdr` (`cmsg_len` is a `size_t`).
+const LEN_AT: usize = offset_of!(libc::cmsghdr, cmsg_len);
+const LEVEL_AT: usize = offset_of!(libc::cmsghdr, cmsg_level);
+const TYPE_AT: usize = offset_of!(libc::cmsghdr, cmsg_type);
+
+fn read_usize(bytes: &[u8], at: usize) -> usize {
+    let mut word = [0; size_of::<usize>()];
+    word.copy_from_slice(&bytes[at..at + size_of::<usize>()]);
+    usize::from_ne_bytes(word)
+}
+
+fn read_i32(bytes: &[u8], at: usize) -> i32 {
+    i32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Hands every fd of the `SCM_RIGHTS` messages in `control` to `push`, as
+/// an `OwnedFd`. `control` is a zeroed buffer that one `recvmsg` filled.
+fn take_fds(control: &[u8], mut push: impl FnMut(OwnedFd)) {
+    let mut pos = 0;
+    while let Some(header) = control.get(pos..pos + CMSG_HEADER) {
+        let len = read_usize(header, LEN_AT);
+        if len < CMSG_HEADER || len > control.len() - pos {
+            // Zero: the end of what the kernel wrote.
+            break;
+        }
+        let data = &control[pos + CMSG_HEADER..pos + len];
+        if read_i32(header, LEVEL_AT) == libc::SOL_SOCKET
+            && read_i32(header, TYPE_AT) == libc::SCM_RIGHTS
+        {
+            for raw in data.chunks_exact(size_of::<RawFd>()) {
+                let raw = RawFd::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                // SAFETY: the kernel installed this fd in our table during
+                // the recvmsg that filled `control` (SCM_RIGHTS); nothing
+                // else knows its number, and each one is read exactly once,
+                // so this OwnedFd is its only owner.
+                push(unsafe { OwnedFd::from_raw_fd(raw) });
+            }
+        }
+        pos += cmsg_align(len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_space_matches_libc() {
+        for n in [1, 3, 28, MAX_FDS_IN] {
+            let bytes = (n * size_of::<RawFd>()) as libc::c_uint;
+            // SAFETY: CMSG_SPACE is arithmetic on its argument only.
+            let expected = unsafe { libc::CMSG_SPACE(bytes) } as usize;
+            assert_eq!(cmsg_space_for_fds(n), expected, "{n} fds");
+        }
+        // SAFETY: as above.
+        assert_eq!(CMSG_HEADER, unsafe { libc::CMSG_LEN(0) } as usize);
+    }
+
+    #[test]
+    fn a_zeroed_control_buffer_holds_no_fds() {
+        let control = [0u8; cmsg_space_for_fds(4)];
+        let mut count = 0;
+        take_fds(&control, |_| count += 1);
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn a_header_longer_than_the_buffer_is_ignored() {
+        let mut control = [0u8; cmsg_space_for_fds(1)];
+        let too_long = control.len() + 4;
+        control[LEN_AT..LEN_AT + size_of::<usize>()].copy_from_slice(&too_long.to_ne_bytes());
+        control[LEVEL_AT..LEVEL_AT + 4].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+        control[TYPE_AT..TYPE_AT + 4].copy_from_slice(&libc::SCM_RIGHTS.to_ne_bytes());
+        let mut count = 0;
+        take_fds(&control, |_| count += 1);
+        assert_eq!(count, 0);
+    }
+}
