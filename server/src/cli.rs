@@ -1,0 +1,154 @@
+//! The command line of `waypass-server`, parsed with clap.
+//!
+//! This module only describes and parses options and turns them into the
+//! values the rest of the server works with ([`KeymapSource`], [`Settings`]).
+//! It does not open sockets or compile keymaps.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::keymap::{KeymapSource, RuleNames};
+
+const AFTER_HELP: &str = "\
+Examples:
+  # Serve the embedded US keymap on the first free $XDG_RUNTIME_DIR/wayland-N:
+  waypass-server
+
+  # Serve a German keymap with nodeadkeys on $XDG_RUNTIME_DIR/waypass-0:
+  waypass-server --socket waypass-0 --layout de --variant nodeadkeys
+
+  # Serve a keymap file as is; `kill -HUP <pid>` re-reads it:
+  waypass-server --socket /tmp/wp.sock --keymap ./my.xkb
+
+The socket path is printed on stdout once connections are accepted.
+Logs go to stderr (RUST_LOG=debug for more); WAYLAND_DEBUG=server traces
+every message. SIGINT and SIGTERM stop the server and remove the socket.";
+
+/// `waypass-server`: a Wayland-compatible keymap server.
+///
+/// Offers `wl_seat` with a keyboard; every `wl_keyboard` receives the keymap
+/// as one shared, sealed memory file, plus its repeat settings.
+#[derive(Debug, Parser)]
+#[command(name = "waypass-server", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Socket to listen on: a NAME under $XDG_RUNTIME_DIR or an absolute
+    /// PATH. Default: the first free wayland-N (N = 0..=32).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub socket: Option<String>,
+
+    /// XKB layout(s), e.g. `us` or `us,de` (default: $XKB_DEFAULT_LAYOUT or us).
+    #[arg(long, conflicts_with = "keymap")]
+    pub layout: Option<String>,
+
+    /// XKB variant(s), e.g. `dvorak`.
+    #[arg(long, conflicts_with = "keymap")]
+    pub variant: Option<String>,
+
+    /// XKB model, e.g. `pc105`.
+    #[arg(long, conflicts_with = "keymap")]
+    pub model: Option<String>,
+
+    /// XKB options, e.g. `ctrl:nocaps,compose:ralt`.
+    #[arg(long, conflicts_with = "keymap")]
+    pub options: Option<String>,
+
+    /// XKB rules, e.g. `evdev`.
+    #[arg(long, conflicts_with = "keymap")]
+    pub rules: Option<String>,
+
+    /// An XKB keymap text file, served byte for byte (validated first).
+    #[arg(long, value_name = "FILE")]
+    pub keymap: Option<PathBuf>,
+
+    /// Key repeat rate in characters per second (0 disables repeat).
+    #[arg(long, default_value_t = 25, value_name = "PER_SECOND")]
+    pub repeat_rate: i32,
+
+    /// Delay before key repeat starts, in milliseconds.
+    #[arg(long, default_value_t = 600, value_name = "MS")]
+    pub repeat_delay: i32,
+
+    /// The seat name announced with `wl_seat.name`.
+    #[arg(long, default_value = "seat0")]
+    pub seat_name: String,
+}
+
+/// Per-seat settings every keyboard is told about.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `wl_keyboard.repeat_info` rate.
+    pub repeat_rate: i32,
+    /// `wl_keyboard.repeat_info` delay.
+    pub repeat_delay: i32,
+    /// `wl_seat.name`.
+    pub seat_name: String,
+}
+
+impl Cli {
+    /// Where the keymap comes from: a file, RMLVO names, or the embedded default.
+    pub fn keymap_source(&self) -> KeymapSource {
+        if let Some(path) = &self.keymap {
+            return KeymapSource::File(path.clone());
+        }
+        let names = RuleNames {
+            rules: self.rules.clone(),
+            model: self.model.clone(),
+            layout: self.layout.clone(),
+            variant: self.variant.clone(),
+            options: self.options.clone(),
+        };
+        if names.is_empty() {
+            KeymapSource::Embedded
+        } else {
+            KeymapSource::Names(names)
+        }
+    }
+
+    /// The seat and repeat settings.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            repeat_rate: self.repeat_rate,
+            repeat_delay: self.repeat_delay,
+            seat_name: self.seat_name.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_keymap_option_means_embedded() {
+        let cli = Cli::parse_from(["waypass-server"]);
+        assert!(matches!(cli.keymap_source(), KeymapSource::Embedded));
+        assert_eq!(cli.repeat_rate, 25);
+        assert_eq!(cli.repeat_delay, 600);
+        assert_eq!(cli.seat_name, "seat0");
+    }
+
+    #[test]
+    fn any_rmlvo_option_means_names() {
+        let cli = Cli::parse_from(["waypass-server", "--variant", "dvorak"]);
+        match cli.keymap_source() {
+            KeymapSource::Names(n) => {
+                assert_eq!(n.variant.as_deref(), Some("dvorak"));
+                assert_eq!(n.layout, None);
+            }
+            other => panic!("unexpected source {other:?}"),
+        }
+    }
+
+    #[test]
+    fn keymap_file_conflicts_with_names() {
+        let r = Cli::try_parse_from(["waypass-server", "--keymap", "x.xkb", "--layout", "de"]);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,170 @@
+//! The globals the server offers through `wl_registry`, and `bind`.
+//!
+//! This module lists globals, announces them to a new registry and checks
+//! a `bind` before handing it to the global's own module. It does not
+//! implement any global's interface: [`crate::seat`] does `wl_seat`.
+//!
+//! To add a global (the broker extension, say): add a [`GlobalKind`]
+//! variant, a row in [`GLOBALS`], an arm in [`GlobalKind::interface`] and an
+//! arm in [`bind`] that creates the object and sends its initial events.
+//!
+//! # Implementation notes
+//!
+//! `bind` is checked the way libwayland's `registry_bind` does, with its
+//! messages, and every failure is `invalid_object` posted on the registry:
+//! an unknown name (`invalid global wl_x (N)`), an interface name that is
+//! not the global's (`invalid interface for global N: have A, wanted B`),
+//! and a version of 0 or above the advertised one (`invalid version for
+//! global wl_x (N): have A, wanted V`).
+
+use std::ffi::CStr;
+
+use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
+use waypass_protocol::{Arg, Interface};
+
+use crate::client::Object;
+use crate::dispatch::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
+use crate::seat;
+
+/// What a global is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalKind {
+    /// The one `wl_seat`, with a keyboard.
+    Seat,
+}
+
+impl GlobalKind {
+    /// The interface a client binds.
+    pub fn interface(self) -> &'static Interface {
+        match self {
+            GlobalKind::Seat => &wl_seat::INTERFACE,
+        }
+    }
+}
+
+/// One global: its registry name and what it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Global {
+    /// The numeric name announced in `wl_registry.global`.
+    pub name: u32,
+    /// What it is.
+    pub kind: GlobalKind,
+}
+
+impl Global {
+    /// The advertised version: the highest our interface tables describe.
+    pub fn version(&self) -> u32 {
+        self.kind.interface().version
+    }
+}
+
+/// Every global, in announcement order. Names are never reused.
+pub static GLOBALS: &[Global] = &[Global {
+    name: 1,
+    kind: GlobalKind::Seat,
+}];
+
+/// `wl_display.get_registry`: creates the registry and announces globals.
+pub fn get_registry(cx: &mut Ctx<'_>, registry: u32) -> Result<(), Stop> {
+    cx.create(registry, Object::Registry)?;
+    for global in GLOBALS {
+        let iface = interface_name(global.kind.interface());
+        cx.send(
+            registry,
+            &wl_registry::INTERFACE,
+            wl_registry::evt::GLOBAL,
+            &[
+                Arg::Uint(global.name),
+                Arg::Str(Some(iface.as_c_str())),
+                Arg::Uint(global.version()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// `wl_registry.bind(name, interface, version, id)`.
+pub fn bind(
+    cx: &mut Ctx<'_>,
+    registry: u32,
+    name: u32,
+    interface: &CStr,
+    version: u32,
+    id: u32,
+) -> Result<(), Stop> {
+    let global = check_bind(registry, name, interface, version)?;
+    match global.kind {
+        GlobalKind::Seat => seat::bind(cx, id, version),
+    }
+}
+
+/// The global a `bind` may create, or the error to post on the registry.
+fn check_bind(
+    registry: u32,
+    name: u32,
+    interface: &CStr,
+    version: u32,
+) -> Result<&'static Global, ProtocolError> {
+    let error =
+        |message: String| ProtocolError::new(registry, wl_display::error::INVALID_OBJECT, message);
+    let asked = interface.to_string_lossy();
+    let Some(global) = GLOBALS.iter().find(|g| g.name == name) else {
+        return Err(error(format!("invalid global {asked} ({name})")));
+    };
+    let offered = global.kind.interface().name;
+    if !c_str_is(interface, offered) {
+        return Err(error(format!(
+            "invalid interface for global {name}: have {asked}, wanted {offered}"
+        )));
+    }
+    if version == 0 || version > global.version() {
+        return Err(error(format!(
+            "invalid version for global {asked} ({name}): have {}, wanted {version}",
+            global.version()
+        )));
+    }
+    Ok(global)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: u32, iface: &CStr, version: u32) -> Result<GlobalKind, ProtocolError> {
+        check_bind(2, name, iface, version).map(|g| g.kind)
+    }
+
+    #[test]
+    fn seat_binds_at_every_advertised_version() {
+        for v in 1..=wl_seat::INTERFACE.version {
+            assert_eq!(check(1, c"wl_seat", v), Ok(GlobalKind::Seat));
+        }
+    }
+
+    #[test]
+    fn bad_binds_are_invalid_object_on_the_registry() {
+        let too_high = wl_seat::INTERFACE.version + 1;
+        let cases: &[(u32, &CStr, u32, &str)] = &[
+            (7, c"wl_seat", 1, "invalid global wl_seat (7)"),
+            (
+                1,
+                c"wl_output",
+                1,
+                "invalid interface for global 1: have wl_output, wanted wl_seat",
+            ),
+            (1, c"wl_seat", 0, "invalid version for global wl_seat (1)"),
+            (
+                1,
+                c"wl_seat",
+                too_high,
+                "invalid version for global wl_seat (1)",
+            ),
+        ];
+        for &(name, iface, version, text) in cases {
+            let err = check(name, iface, version).unwrap_err();
+            assert_eq!(err.object, 2);
+            assert_eq!(err.code, wl_display::error::INVALID_OBJECT);
+            assert!(err.message.starts_with(text), "{err}");
+        }
+    }
+}

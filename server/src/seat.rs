@@ -1,0 +1,118 @@
+//! The `wl_seat` global and its `wl_keyboard`s: capabilities, the seat
+//! name, and the keymap and repeat settings every keyboard receives.
+//!
+//! This module creates seat and keyboard objects and queues their events.
+//! It does not build the keymap ([`crate::keymap`] does) and does not
+//! reach other clients: a reload calls [`push_keymap`] once per client.
+//!
+//! # Implementation notes
+//!
+//! - The seat has only the keyboard capability, so `get_pointer` and
+//!   `get_touch` are `wl_seat.error.missing_capability`, a protocol error,
+//!   as the protocol (version 8 and up) says.
+//! - A keyboard gets `keymap` first and then, from version 4, `repeat_info`
+//!   (sway's order; clients accept both).
+//! - The keymap fd is a fresh read-only open of the shared sealed file (see
+//!   [`crate::keymap`]). `Outgoing::send` dups it into the queue, so ours is
+//!   closed as soon as the event is queued.
+
+use std::os::fd::AsFd;
+
+use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_seat};
+use waypass_protocol::Arg;
+
+use crate::client::{Client, Object, DISPLAY_ID};
+use crate::dispatch::{Ctx, ProtocolError, Shared, Stop};
+
+/// The first `wl_seat` version with the `name` event.
+const SEAT_NAME_SINCE: u32 = 2;
+/// The first `wl_keyboard` version with the `repeat_info` event.
+const REPEAT_INFO_SINCE: u32 = 4;
+
+/// Binds a seat at `id`: creates it and sends `capabilities` and `name`.
+pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
+    cx.create(id, Object::Seat { version })?;
+    cx.send(
+        id,
+        &wl_seat::INTERFACE,
+        wl_seat::evt::CAPABILITIES,
+        &[Arg::Uint(wl_seat::capability::KEYBOARD)],
+    )?;
+    if version >= SEAT_NAME_SINCE {
+        let shared = cx.shared;
+        cx.send(
+            id,
+            &wl_seat::INTERFACE,
+            wl_seat::evt::NAME,
+            &[Arg::Str(Some(shared.seat_name.as_c_str()))],
+        )?;
+    }
+    Ok(())
+}
+
+/// `wl_seat.get_keyboard`: a keyboard at the seat's version, with its
+/// keymap and repeat settings.
+pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
+    cx.create(id, Object::Keyboard { version })?;
+    send_keymap(cx, id)?;
+    if version >= REPEAT_INFO_SINCE {
+        let settings = &cx.shared.settings;
+        let (rate, delay) = (settings.repeat_rate, settings.repeat_delay);
+        cx.send(
+            id,
+            &wl_keyboard::INTERFACE,
+            wl_keyboard::evt::REPEAT_INFO,
+            &[Arg::Int(rate), Arg::Int(delay)],
+        )?;
+    }
+    Ok(())
+}
+
+/// The error for `get_pointer` / `get_touch` on a keyboard-only seat.
+pub fn missing_capability(seat: u32, what: &str) -> ProtocolError {
+    ProtocolError::new(
+        seat,
+        wl_seat::error::MISSING_CAPABILITY,
+        format!("wl_seat@{seat} has no {what} capability"),
+    )
+}
+
+/// Queues `wl_keyboard.keymap` for keyboard `id` with the current keymap.
+fn send_keymap(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
+    let keymap = &cx.shared.keymap;
+    let fd = keymap.fd_for_client().map_err(|e| {
+        Stop::Server(ProtocolError::new(
+            DISPLAY_ID,
+            wl_display::error::NO_MEMORY,
+            format!("cannot open the keymap for wl_keyboard@{id}: {e}"),
+        ))
+    })?;
+    let size = keymap.size();
+    cx.send(
+        id,
+        &wl_keyboard::INTERFACE,
+        wl_keyboard::evt::KEYMAP,
+        &[
+            Arg::Uint(wl_keyboard::keymap_format::XKB_V1),
+            Arg::Fd(fd.as_fd()),
+            Arg::Uint(size),
+        ],
+    )
+    // `fd` closes here: the queue holds its own dup.
+}
+
+/// Sends the current keymap to every keyboard of `client` (after a
+/// reload). Returns how many keyboards were told.
+pub fn push_keymap(client: &mut Client, shared: &Shared) -> Result<usize, Stop> {
+    let keyboards: Vec<u32> = client
+        .objects
+        .iter()
+        .filter(|(_, obj)| matches!(obj, Object::Keyboard { .. }))
+        .map(|(id, _)| id)
+        .collect();
+    let mut cx = Ctx::for_client(client, shared);
+    for &id in &keyboards {
+        send_keymap(&mut cx, id)?;
+    }
+    Ok(keyboards.len())
+}
