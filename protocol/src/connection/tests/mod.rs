@@ -16,6 +16,8 @@ use super::*;
 use crate::interface::{arg, nullable, ArgDesc, ArgKind};
 use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 
+mod limits;
+
 static ALL_KINDS: MessageDesc = crate::interface::msg(
     "all_kinds",
     1,
@@ -344,4 +346,33 @@ fn a_message_split_across_reads_is_reassembled() {
     assert!(matches!(m.args[..], [Arg::Uint(12)]));
 }
 
-mod limits;
+#[test]
+fn a_sealed_keymap_travels_as_wl_keyboard_keymap() {
+    use crate::protocols::wayland::wl_keyboard;
+    use crate::sealed::{inspect_fd, ReadOnlyMap, SealedFile};
+
+    let keymap = SealedFile::from_bytes("keymap", b"xkb_keymap { };\0").unwrap();
+    let per_client = keymap.reopen_read_only().unwrap();
+    let desc = wl_keyboard::INTERFACE
+        .event(wl_keyboard::evt::KEYMAP, 1)
+        .unwrap();
+    let size = keymap.size() as u32;
+    let (mut server, mut client) = pair();
+    let args = [Arg::Uint(1), Arg::Fd(per_client.as_fd()), Arg::Uint(size)];
+    server
+        .send(0xff00_0003, wl_keyboard::evt::KEYMAP, desc, &args)
+        .unwrap();
+    drop(per_client);
+    assert_eq!(server.flush().unwrap(), Flush::Done);
+
+    assert_eq!(client.recv().unwrap(), Recv::Data(16));
+    let lookup = |h: &Header| wl_keyboard::INTERFACE.event(h.opcode, 1);
+    let m = client.next_message(lookup).unwrap().unwrap();
+    let [Arg::Uint(1), Arg::Fd(fd), Arg::Uint(size)] = &m.args[..] else {
+        panic!("{m:?}")
+    };
+    assert_eq!(dev_ino(fd.as_fd()), dev_ino(keymap.as_fd()));
+    assert!(inspect_fd(fd.as_fd()).unwrap().memfd);
+    let map = ReadOnlyMap::new(fd.as_fd(), u64::from(*size)).unwrap();
+    assert_eq!(&map[..], b"xkb_keymap { };\0");
+}
