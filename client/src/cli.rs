@@ -276,7 +276,9 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
     let _ = writeln!(s, "layouts:   {}", layouts.join(", "));
     let (min, max) = keymap.keycode_range();
     let _ = writeln!(s, "keycodes:  {min}..{max} (xkb; evdev + 8)");
-    let _ = writeln!(s, "keys (layout {layout}):");
+    let layouts = keymap.layouts();
+    let name = layouts.get(layout as usize).map_or("?", String::as_str);
+    let _ = writeln!(s, "keys (layout {layout}: {name}):");
     for &code in keys {
         let label = DEFAULT_KEYS
             .iter()

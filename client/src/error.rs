@@ -201,7 +201,7 @@ pub enum FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::NoCompositor(_) => write!(f, "no wayland compositor at that address"),
+            FetchError::NoCompositor(_) => write!(f, "cannot reach a wayland compositor"),
             FetchError::NoSeat => write!(f, "the compositor advertises no wl_seat"),
             FetchError::NoKeyboard { seat, waited } => {
                 match seat {

@@ -78,6 +78,41 @@ pub struct KeymapOrigin {
 }
 
 /// A keymap received from a compositor and parsed.
+///
+/// Usually it comes from [`crate::fetch_keymap`]; here a keymap compiled in
+/// the process stands in for the fd of a `wl_keyboard.keymap` event:
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::OwnedFd;
+/// use nix::sys::memfd::{memfd_create, MFdFlags};
+/// use waypass_client::{KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, FORMAT_XKB_V1};
+/// use xkbcommon::xkb;
+///
+/// let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+/// let fr = xkb::Keymap::new_from_names(&context, "evdev", "pc105", "fr", "", None, 0)
+///     .expect("xkeyboard-config knows fr");
+/// let mut bytes = fr.get_as_string(xkb::KEYMAP_FORMAT_TEXT_V1).into_bytes();
+/// bytes.push(0); // the NUL the event's size counts
+///
+/// let mut file = std::fs::File::from(memfd_create(c"keymap", MFdFlags::MFD_CLOEXEC)?);
+/// file.write_all(&bytes)?;
+/// let fd = OwnedFd::from(file);
+///
+/// let keymap = ReceivedKeymap::from_fd(
+///     fd,
+///     FORMAT_XKB_V1,
+///     bytes.len() as u64,
+///     KeymapOrigin::default(),
+///     ParseOptions::default(),
+/// )?;
+/// assert_eq!(keymap.layouts(), ["French"]);
+/// assert!(keymap.fd_info().memfd);
+/// // evdev 16 is labelled Q on a US keyboard; in French it types a.
+/// let key = keymap.key(16, 0, Modifiers::Plain).expect("layout 0");
+/// assert_eq!((key.keysym.as_str(), key.utf8.as_str()), ("a", "a"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ReceivedKeymap {
     origin: KeymapOrigin,
     format: u32,

@@ -143,7 +143,8 @@ fn other_formats_and_garbage_are_refused() {
     let fd = memfd_with(b"whatever\0", true);
     let r = ReceivedKeymap::from_fd(fd, 0, 9, KeymapOrigin::default(), ParseOptions::default());
     assert!(matches!(r, Err(FetchError::UnsupportedFormat(0))), "{r:?}");
-    let r = parse_bytes(b"xkb_keymap { nonsense\0", 23, ParseOptions::default());
+    let garbage = b"xkb_keymap { nonsense\0";
+    let r = parse_bytes(garbage, garbage.len() as u64, ParseOptions::default());
     assert!(matches!(r, Err(FetchError::Parse)), "{r:?}");
     let r = parse_bytes(b"\xff\xfe\0", 3, ParseOptions::default());
     assert!(matches!(r, Err(FetchError::NotUtf8(_))), "{r:?}");
