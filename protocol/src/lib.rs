@@ -90,6 +90,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod channel;
 mod connection;
 mod debug;
 mod display;
@@ -99,6 +100,10 @@ pub mod protocols;
 mod sealed;
 pub mod wire;
 
+pub use channel::{
+    ChannelError, FileOffer, PeerChannel, PeerMessage, Violation, MAX_NAME_LEN, MAX_TEXT_LEN,
+    SAFE_NAME_MAX,
+};
 pub use connection::{
     Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,
 };

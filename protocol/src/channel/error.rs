@@ -1,0 +1,153 @@
+//! The errors of a [`PeerChannel`](super::PeerChannel): one enum for the
+//! whole channel, and the list of `waypass_peer_v1` rules a peer can break.
+//!
+//! What it is: [`ChannelError`], whose variants say which condition failed
+//! and chain the lower error as `source()`, and [`Violation`], what the
+//! peer did wrong. What it is not: a place where errors are recovered from;
+//! see [`ChannelError::is_fatal`] for which ones leave the channel usable.
+
+use std::fmt;
+use std::io;
+
+use crate::connection::ConnectionError;
+use crate::sealed::SealError;
+use crate::wire::Malformed;
+
+/// A `waypass_peer_v1` rule the peer broke. The channel cannot be trusted
+/// after one: drop it, which closes every fd it still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A message was sent to an object other than id 1.
+    UnknownObject(u32),
+    /// A message had an opcode `waypass_peer_v1` does not define.
+    UnknownOpcode(u16),
+    /// A message broke a wire rule (sizes, strings, nulls).
+    Malformed(Malformed),
+    /// A `file` message arrived without its fd.
+    MissingFd,
+    /// The peer closed the socket in the middle of a message.
+    ClosedMidMessage {
+        /// Bytes of the unfinished message that did arrive.
+        buffered: usize,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::UnknownObject(id) => write!(f, "message to unknown object {id}"),
+            Violation::UnknownOpcode(op) => write!(f, "unknown opcode {op}"),
+            Violation::Malformed(m) => write!(f, "malformed message: {m}"),
+            Violation::MissingFd => f.write_str("file message without its fd"),
+            Violation::ClosedMidMessage { buffered } => {
+                write!(f, "closed after {buffered} bytes of an unfinished message")
+            }
+        }
+    }
+}
+
+/// Errors of a [`PeerChannel`](super::PeerChannel).
+#[derive(Debug)]
+pub enum ChannelError {
+    /// The socket failed or the peer went away (see [`ConnectionError`]).
+    Connection(ConnectionError),
+    /// The peer broke the protocol.
+    Protocol(Violation),
+    /// A text or file name does not fit in one 4096-byte message.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The most bytes that fit.
+        max: usize,
+    },
+    /// A text or file name holds a NUL byte, which a wire string cannot.
+    InteriorNul,
+    /// Nothing happened before the deadline.
+    Timeout,
+    /// A file offer announced more bytes than its file holds.
+    BadSize {
+        /// The size the peer announced.
+        announced: u64,
+        /// The size `fstat` reports (or the bytes `pread` found).
+        file_size: u64,
+    },
+    /// Making a sealed snapshot, or mapping an offered file, failed.
+    Seal(SealError),
+    /// A system call on a file or the socket failed; `what` says which step.
+    Io {
+        /// The step that failed, e.g. "open the file to offer".
+        what: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl ChannelError {
+    /// Whether the channel is unusable after this error. Checks made before
+    /// anything is queued (`TooLong`, `InteriorNul`, a file that cannot be
+    /// opened, `BadSize` on an offer, `Timeout`) leave it usable; a
+    /// connection failure or a protocol violation does not.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::Connection(_) | ChannelError::Protocol(_)
+        )
+    }
+
+    pub(super) fn io(what: &'static str, source: impl Into<io::Error>) -> Self {
+        ChannelError::Io {
+            what,
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelError::Connection(_) => f.write_str("peer channel connection failed"),
+            ChannelError::Protocol(v) => write!(f, "peer broke waypass_peer_v1: {v}"),
+            ChannelError::TooLong { len, max } => {
+                write!(
+                    f,
+                    "text or name of {len} bytes does not fit in a message (at most {max})"
+                )
+            }
+            ChannelError::InteriorNul => f.write_str("text or name holds a NUL byte"),
+            ChannelError::Timeout => f.write_str("timed out"),
+            ChannelError::BadSize {
+                announced,
+                file_size,
+            } => write!(
+                f,
+                "offer announces {announced} bytes but the file holds {file_size}"
+            ),
+            ChannelError::Seal(_) => f.write_str("sealed file operation failed"),
+            ChannelError::Io { what, .. } => write!(f, "cannot {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ChannelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ChannelError::Connection(e) => Some(e),
+            ChannelError::Protocol(Violation::Malformed(m)) => Some(m),
+            ChannelError::Seal(e) => Some(e),
+            ChannelError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConnectionError> for ChannelError {
+    fn from(e: ConnectionError) -> Self {
+        ChannelError::Connection(e)
+    }
+}
+
+impl From<Violation> for ChannelError {
+    fn from(v: Violation) -> Self {
+        ChannelError::Protocol(v)
+    }
+}

@@ -1,0 +1,176 @@
+//! The sending half of a [`PeerChannel`]: `text`, `file` and `ack`
+//! requests, and the checks made before anything is queued.
+//!
+//! What it is: the `send_*` methods and [`PeerChannel::ack`], which check a
+//! message (string lengths, NULs, the announced size against `fstat`), queue
+//! it on the connection and try one non-blocking flush. What it is not: the
+//! waiting; [`PeerChannel::flush`] and [`PeerChannel::wait_ack`] block.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
+
+use super::{ChannelError, PeerChannel};
+use crate::connection::ConnectionError;
+use crate::debug::Direction;
+use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE, OBJECT_ID};
+use crate::sealed::SealedFile;
+use crate::wire::{Arg, HEADER_SIZE, MAX_MESSAGE_SIZE};
+
+/// The longest string (in bytes, without its NUL) that fits in a message
+/// whose other arguments take `fixed` bytes: the string's length word, its
+/// bytes and NUL, padded to 4, must fit in what is left of 4096 bytes.
+const fn max_string(fixed: usize) -> usize {
+    ((MAX_MESSAGE_SIZE - HEADER_SIZE - fixed - 4) & !3) - 1
+}
+
+/// The longest text [`PeerChannel::send_text`] sends: 4079 bytes.
+pub const MAX_TEXT_LEN: usize = max_string(4);
+
+/// The longest file name a `file` message carries: 4071 bytes.
+pub const MAX_NAME_LEN: usize = max_string(12);
+
+impl PeerChannel {
+    /// Sends a text message; returns its serial. Texts longer than
+    /// [`MAX_TEXT_LEN`] bytes are [`ChannelError::TooLong`].
+    pub fn send_text(&mut self, text: &str) -> Result<u32, ChannelError> {
+        let text = wire_string(text, MAX_TEXT_LEN)?;
+        let serial = self.next_serial;
+        self.queue(req::TEXT, &[Arg::Uint(serial), Arg::Str(Some(&text))])?;
+        Ok(self.advance_serial())
+    }
+
+    /// Offers a file by fd, announcing `name` and `size`; returns the serial.
+    ///
+    /// The fd is duplicated, so the caller keeps its own; a writable one is
+    /// reopened read-only first. `size` larger than the file's `fstat` size
+    /// is [`ChannelError::BadSize`], checked before anything is queued.
+    pub fn send_file(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        name: &str,
+        size: u64,
+    ) -> Result<u32, ChannelError> {
+        let name = wire_string(name, MAX_NAME_LEN)?;
+        let st = fstat(fd).map_err(|e| ChannelError::io("fstat the file to offer", e))?;
+        let file_size = u64::try_from(st.st_size).unwrap_or(0);
+        if size > file_size {
+            return Err(ChannelError::BadSize {
+                announced: size,
+                file_size,
+            });
+        }
+        let reopened = read_only(fd)?;
+        let fd = reopened.as_ref().map_or(fd, |r| r.as_fd());
+        let serial = self.next_serial;
+        self.queue(
+            req::FILE,
+            &[
+                Arg::Uint(serial),
+                Arg::Fd(fd),
+                Arg::Str(Some(&name)),
+                Arg::Uint((size >> 32) as u32),
+                Arg::Uint(size as u32),
+            ],
+        )?;
+        Ok(self.advance_serial())
+    }
+
+    /// Opens a regular file `O_RDONLY | O_CLOEXEC` and offers it with its
+    /// size and file name; returns the serial. The file is read-only to the
+    /// peer but not frozen: use [`PeerChannel::send_snapshot`] for contents
+    /// that must not change while the peer reads them.
+    pub fn send_path(&mut self, path: &Path) -> Result<u32, ChannelError> {
+        let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| ChannelError::io("open the file to offer", e))?;
+        let st = fstat(&fd).map_err(|e| ChannelError::io("fstat the file to offer", e))?;
+        let regular = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        if regular != SFlag::S_IFREG {
+            return Err(ChannelError::io(
+                "offer a path that is not a regular file",
+                io::ErrorKind::InvalidInput,
+            ));
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        self.send_file(fd.as_fd(), &name, u64::try_from(st.st_size).unwrap_or(0))
+    }
+
+    /// Copies `bytes` into a new sealed memfd and offers it as `name`; the
+    /// peer sees exactly these bytes, forever. Returns the serial.
+    pub fn send_snapshot(&mut self, name: &str, bytes: &[u8]) -> Result<u32, ChannelError> {
+        wire_string(name, MAX_NAME_LEN)?;
+        let file =
+            SealedFile::from_bytes("waypass-peer-snapshot", bytes).map_err(ChannelError::Seal)?;
+        self.send_sealed(&file, name)
+    }
+
+    /// Offers an existing sealed file as `name`, through a read-only reopen
+    /// with its own offset. Returns the serial.
+    pub fn send_sealed(&mut self, file: &SealedFile, name: &str) -> Result<u32, ChannelError> {
+        let fd = file.reopen_read_only().map_err(ChannelError::Seal)?;
+        self.send_file(fd.as_fd(), name, file.size() as u64)
+    }
+
+    /// Acknowledges the peer's message `serial`. If the peer has already
+    /// closed its end, the ack is dropped and this is `Ok`.
+    pub fn ack(&mut self, serial: u32) -> Result<(), ChannelError> {
+        match self.queue(req::ACK, &[Arg::Uint(serial)]) {
+            Err(ChannelError::Connection(ConnectionError::Closed)) => {
+                log::debug!("peer closed before our ack of {serial}");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Returns the serial just used and moves to the next.
+    fn advance_serial(&mut self) -> u32 {
+        let serial = self.next_serial;
+        self.next_serial = serial.wrapping_add(1);
+        serial
+    }
+
+    /// Queues one request to the peer, traces it, and tries one flush.
+    fn queue(&mut self, opcode: u16, args: &[Arg<'_, BorrowedFd<'_>>]) -> Result<(), ChannelError> {
+        let desc = &INTERFACE.requests[usize::from(opcode)];
+        self.conn.send(OBJECT_ID, opcode, desc, args)?;
+        self.tracer
+            .trace(Direction::Sent, &INTERFACE, OBJECT_ID, desc, args, &|_| {
+                None
+            });
+        self.flush_once()?;
+        Ok(())
+    }
+}
+
+/// `s` as a wire string of at most `max` bytes.
+fn wire_string(s: &str, max: usize) -> Result<CString, ChannelError> {
+    if s.len() > max {
+        return Err(ChannelError::TooLong { len: s.len(), max });
+    }
+    CString::new(s).map_err(|_| ChannelError::InteriorNul)
+}
+
+/// A read-only reopen of `fd` if it is open for writing, else `None`.
+fn read_only(fd: BorrowedFd<'_>) -> Result<Option<OwnedFd>, ChannelError> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| ChannelError::io("read fd flags", e))?;
+    if OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE == OFlag::O_RDONLY {
+        return Ok(None);
+    }
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let reopened = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ChannelError::io("reopen the file to offer read-only", e))?;
+    log::debug!(
+        "offering a read-only reopen of writable fd {}",
+        fd.as_raw_fd()
+    );
+    Ok(Some(reopened))
+}
