@@ -116,7 +116,15 @@ pub enum PeerMessage {
     },
 }
 
-/// One end of a `waypass_peer_v1` channel. See the [module docs](self).
+/// One end of a `waypass_peer_v1` channel over a brokered socket.
+///
+/// Send with [`send_text`](PeerChannel::send_text),
+/// [`send_path`](PeerChannel::send_path), [`send_file`](PeerChannel::send_file)
+/// or [`send_snapshot`](PeerChannel::send_snapshot), each returning the serial
+/// the peer will [`ack`](PeerChannel::ack); receive with
+/// [`recv`](PeerChannel::recv); block on [`flush`](PeerChannel::flush) or
+/// [`wait_ack`](PeerChannel::wait_ack). Dropping it closes the socket and
+/// every received fd nobody took.
 pub struct PeerChannel {
     conn: Connection,
     tracer: Tracer,
