@@ -148,6 +148,13 @@ impl KeymapWatcher {
         &mut self.session
     }
 
+    /// Ends watching and hands back the session, e.g. to bind the broker on
+    /// the same connection ([`crate::Broker::new`]). The keyboard stays
+    /// bound; its later events are for the new owner to drop.
+    pub fn into_session(self) -> Session {
+        self.session
+    }
+
     /// The next keymap, waiting up to `timeout` (forever with `None`).
     /// `Ok(None)` means the server went away; running out of time is
     /// [`FetchError::NoKeymap`].

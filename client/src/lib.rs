@@ -37,13 +37,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod broker;
 mod error;
 mod event;
 mod fetch;
 pub mod json;
 mod keymap;
+mod peer;
 mod session;
 
+pub use broker::{Broker, BrokerError, ConnectOptions, Failure, NameHandle, NameState, Request};
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
 pub use event::{Event, EventArg};
 pub use fetch::{fetch_keymap, FetchOptions, KeymapWatcher};
@@ -51,4 +54,6 @@ pub use keymap::{
     KeyOutput, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo, FORMAT_XKB_V1,
     REQUIRED_SEALS,
 };
+pub use peer::{Credentials, IncomingPeer, Peer};
 pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
+pub use waypass_protocol::{ChannelError, FileOffer, PeerChannel, PeerMessage};

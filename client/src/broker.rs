@@ -1,0 +1,460 @@
+//! The client side of the `waypass_broker_v1` name broker: register names,
+//! receive peers that connect to them, and connect to other clients' names.
+//!
+//! What it is: [`Broker`], which owns a [`Session`], binds the broker
+//! global on it, and turns the `waypass_name_v1` and
+//! `waypass_connection_v1` events into states and [`Peer`]s. Each peer is a
+//! [`PeerChannel`](waypass_protocol::PeerChannel) over one end of a
+//! socketpair the server made; once it is here the server is out of the
+//! path. What it is not: the peer protocol (text, files, acks: see
+//! `PeerChannel`), an event loop, or thread-safe.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use waypass_client::{Broker, ConnectOptions};
+//!
+//! // Bob registers a name and waits for a peer.
+//! let mut bob = Broker::connect(Some("wayland-0"))?;
+//! let name = bob.register_and_wait("bob", Duration::from_secs(5))?;
+//! # let _ = name;
+//!
+//! // Alice connects to it (retrying for up to 2 s while nobody owns it).
+//! let mut alice = Broker::connect(Some("wayland-0"))?;
+//! let options = ConnectOptions { wait_for_name: Some(Duration::from_secs(2)), ..Default::default() };
+//! let mut to_bob = alice.connect_to("bob", options)?;
+//! let serial = to_bob.channel.send_text("coucou").expect("fits in a message");
+//!
+//! let incoming = bob.next_peer(Some(Duration::from_secs(5)))?.expect("alice connected");
+//! println!("{} connected to us", incoming.peer.label());
+//! # let _ = serial;
+//! # Ok::<(), waypass_client::BrokerError>(())
+//! ```
+//!
+//! # Implementation notes
+//!
+//! - The broker owns its session and is the only reader of its events:
+//!   [`Broker::dispatch`] handles every queued event for its objects and
+//!   drops the rest (events of objects bound before, e.g. a keyboard whose
+//!   keymap was already read) with a trace line, so nothing piles up.
+//! - A name whose registration failed is inert; [`Broker::wait_registered`]
+//!   withdraws it at once so its id is freed.
+//! - A connection object is destroyed as soon as its one event arrived, so
+//!   it stops counting against the server's pending limit.
+//! - Retrying a connect on `unknown_name` sends a new `connect` after
+//!   [`ConnectOptions::retry_interval`], reading events meanwhile; the
+//!   protocol has no "name appeared" event to wait for instead.
+
+mod error;
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use log::{debug, trace};
+use waypass_protocol::protocols::broker::{
+    waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
+};
+use waypass_protocol::protocols::wayland::wl_registry;
+use waypass_protocol::Arg;
+
+pub use error::{BrokerError, Failure, Request};
+
+use crate::event::Event;
+use crate::peer::{Credentials, IncomingPeer, Peer};
+use crate::session::Session;
+
+/// A name this client asked to own: a `waypass_name_v1` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NameHandle {
+    id: u32,
+}
+
+impl NameHandle {
+    /// The `waypass_name_v1` object id.
+    pub fn id(self) -> u32 {
+        self.id
+    }
+}
+
+/// Where a registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameState {
+    /// No answer from the server yet.
+    Pending,
+    /// The name is ours until withdrawn or until we disconnect.
+    Registered,
+    /// The server refused it; the object is inert.
+    Failed(Failure),
+}
+
+/// How [`Broker::connect_to`] waits and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// How long to wait for the server's answer to one `connect`.
+    pub reply_timeout: Duration,
+    /// Keep retrying while the name is unknown, for up to this long: for a
+    /// sender started before its listener registers. `None`: fail at once.
+    pub wait_for_name: Option<Duration>,
+    /// The pause between two tries.
+    pub retry_interval: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            reply_timeout: Duration::from_secs(10),
+            wait_for_name: None,
+            retry_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+/// The answer to one `connect`.
+#[derive(Debug)]
+enum Outcome {
+    Waiting,
+    Established(Box<Peer>),
+    Failed(Failure),
+}
+
+/// A session with the `waypass_broker_v1` global bound.
+#[derive(Debug)]
+pub struct Broker {
+    session: Session,
+    broker: u32,
+    /// Our live name objects, by id.
+    names: HashMap<u32, (String, NameState)>,
+    /// Connection objects awaiting or holding their one event, by id.
+    connections: HashMap<u32, Outcome>,
+    /// Peers that connected to our names, oldest first.
+    incoming: VecDeque<IncomingPeer>,
+}
+
+impl Broker {
+    /// Connects to `display` (see [`Session::connect`]) and binds the broker.
+    pub fn connect(display: Option<&str>) -> Result<Broker, BrokerError> {
+        Broker::new(Session::connect(display)?)
+    }
+
+    /// Binds `waypass_broker_v1` on an existing session, with a registry of
+    /// its own and one round trip. [`BrokerError::NoBroker`] if the server
+    /// does not advertise it.
+    pub fn new(mut session: Session) -> Result<Broker, BrokerError> {
+        let registry = session.get_registry()?;
+        session.roundtrip()?;
+        let mut global = None;
+        while let Some(ev) = session.take_event(|e| e.object == registry) {
+            if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL)
+                && global.is_none()
+                && ev.string(1).as_deref() == Some(waypass_broker_v1::INTERFACE.name)
+            {
+                global = ev.uint(0).zip(ev.uint(2));
+            }
+        }
+        let (name, advertised) = global.ok_or(BrokerError::NoBroker)?;
+        let version = advertised.clamp(1, waypass_broker_v1::INTERFACE.version);
+        debug!("binding waypass_broker_v1 global {name} at v{version}");
+        let broker = session.bind(registry, name, &waypass_broker_v1::INTERFACE, version)?;
+        Ok(Broker {
+            session,
+            broker,
+            names: HashMap::new(),
+            connections: HashMap::new(),
+            incoming: VecDeque::new(),
+        })
+    }
+
+    /// The underlying session.
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Asks to own `name`; the answer comes later (see
+    /// [`Broker::name_state`], [`Broker::wait_registered`]).
+    pub fn register(&mut self, name: &str) -> Result<NameHandle, BrokerError> {
+        let text = wire_name(name, Request::Register)?;
+        let id = self.session.new_object(&waypass_name_v1::INTERFACE, 1);
+        self.session.send_request(
+            self.broker,
+            waypass_broker_v1::req::REGISTER,
+            &[Arg::NewId(id), Arg::Str(Some(text.as_c_str()))],
+        )?;
+        self.session.flush()?;
+        self.names
+            .insert(id, (name.to_string(), NameState::Pending));
+        Ok(NameHandle { id })
+    }
+
+    /// Where the registration of `handle` stands (`None`: withdrawn).
+    pub fn name_state(&self, handle: NameHandle) -> Option<NameState> {
+        self.names.get(&handle.id).map(|(_, state)| *state)
+    }
+
+    /// The name `handle` asked for.
+    pub fn name_of(&self, handle: NameHandle) -> Option<&str> {
+        self.names.get(&handle.id).map(|(name, _)| name.as_str())
+    }
+
+    /// Waits for the answer to a registration. A refusal withdraws the inert
+    /// object and is [`BrokerError::Refused`].
+    pub fn wait_registered(
+        &mut self,
+        handle: NameHandle,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.dispatch_queued()?;
+            match self.names.get(&handle.id) {
+                None => return Err(BrokerError::UnknownHandle),
+                Some((_, NameState::Registered)) => return Ok(()),
+                Some((name, NameState::Failed(reason))) => {
+                    let err = BrokerError::Refused {
+                        request: Request::Register,
+                        name: name.clone(),
+                        reason: *reason,
+                    };
+                    self.withdraw(handle)?;
+                    return Err(err);
+                }
+                Some((_, NameState::Pending)) => {}
+            }
+            if !self.session.read_events(Some(deadline))? {
+                return Err(BrokerError::NoAnswer {
+                    waiting_for: "answer to waypass_broker_v1.register",
+                    waited: timeout,
+                });
+            }
+        }
+    }
+
+    /// [`Broker::register`], then [`Broker::wait_registered`].
+    pub fn register_and_wait(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<NameHandle, BrokerError> {
+        let handle = self.register(name)?;
+        self.wait_registered(handle, timeout)?;
+        Ok(handle)
+    }
+
+    /// Releases a name (`waypass_name_v1.withdraw`). Peers already received
+    /// keep their channels.
+    pub fn withdraw(&mut self, handle: NameHandle) -> Result<(), BrokerError> {
+        if self.names.remove(&handle.id).is_none() {
+            return Err(BrokerError::UnknownHandle);
+        }
+        self.session
+            .send_request(handle.id, waypass_name_v1::req::WITHDRAW, &[])?;
+        self.session.flush()?;
+        Ok(())
+    }
+
+    /// Asks for a channel to the owner of `name` and waits for it. On
+    /// `unknown_name` it retries as [`ConnectOptions::wait_for_name`] says;
+    /// any other refusal is [`BrokerError::Refused`] at once.
+    pub fn connect_to(&mut self, name: &str, options: ConnectOptions) -> Result<Peer, BrokerError> {
+        let text = wire_name(name, Request::Connect)?;
+        let give_up = options.wait_for_name.map(|w| Instant::now() + w);
+        loop {
+            let reason = match self.connect_once(&text, options.reply_timeout)? {
+                Ok(peer) => return Ok(peer),
+                Err(reason) => reason,
+            };
+            let retry_until = give_up.filter(|&t| Instant::now() < t);
+            match (reason, retry_until) {
+                (Failure::UnknownName, Some(until)) => {
+                    trace!("\"{name}\" is not registered yet; retrying");
+                    self.pump_until(until.min(Instant::now() + options.retry_interval))?;
+                }
+                _ => {
+                    return Err(BrokerError::Refused {
+                        request: Request::Connect,
+                        name: name.to_string(),
+                        reason,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The next peer that connected to one of our names, reading the socket
+    /// for up to `timeout` (forever with `None`). `Ok(None)`: time ran out.
+    pub fn next_peer(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<IncomingPeer>, BrokerError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            self.dispatch_queued()?;
+            if let Some(peer) = self.incoming.pop_front() {
+                return Ok(Some(peer));
+            }
+            if !self.session.read_events(deadline)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads the socket once if it becomes readable before `deadline`
+    /// (`None`: wait for it) and handles what arrived; for callers that poll
+    /// the broker's fd beside others. Returns whether anything was read.
+    /// Take the peers that arrived with [`Broker::take_peer`].
+    pub fn dispatch(&mut self, deadline: Option<Instant>) -> Result<bool, BrokerError> {
+        let read = self.session.read_events(deadline)?;
+        self.dispatch_queued()?;
+        Ok(read)
+    }
+
+    /// The oldest peer already received, without reading the socket.
+    pub fn take_peer(&mut self) -> Option<IncomingPeer> {
+        self.incoming.pop_front()
+    }
+
+    /// Sends one `connect` and waits for its answer; destroys the object.
+    fn connect_once(
+        &mut self,
+        name: &CString,
+        timeout: Duration,
+    ) -> Result<Result<Peer, Failure>, BrokerError> {
+        let id = self
+            .session
+            .new_object(&waypass_connection_v1::INTERFACE, 1);
+        self.session.send_request(
+            self.broker,
+            waypass_broker_v1::req::CONNECT,
+            &[Arg::NewId(id), Arg::Str(Some(name.as_c_str()))],
+        )?;
+        self.connections.insert(id, Outcome::Waiting);
+        let deadline = Instant::now() + timeout;
+        let outcome = loop {
+            self.dispatch_queued()?;
+            if !matches!(self.connections.get(&id), Some(Outcome::Waiting)) {
+                break self.connections.remove(&id);
+            }
+            if !self.session.read_events(Some(deadline))? {
+                self.connections.remove(&id);
+                return Err(BrokerError::NoAnswer {
+                    waiting_for: "answer to waypass_broker_v1.connect",
+                    waited: timeout,
+                });
+            }
+        };
+        self.session
+            .send_request(id, waypass_connection_v1::req::DESTROY, &[])?;
+        self.session.flush()?;
+        match outcome {
+            Some(Outcome::Established(peer)) => Ok(Ok(*peer)),
+            Some(Outcome::Failed(reason)) => Ok(Err(reason)),
+            Some(Outcome::Waiting) | None => Err(BrokerError::UnknownHandle),
+        }
+    }
+
+    /// Handles events until `until`, for a pause between retries.
+    fn pump_until(&mut self, until: Instant) -> Result<(), BrokerError> {
+        while self.session.read_events(Some(until))? {
+            self.dispatch_queued()?;
+        }
+        self.dispatch_queued()
+    }
+
+    /// Handles every queued event, without reading the socket.
+    fn dispatch_queued(&mut self) -> Result<(), BrokerError> {
+        while let Some(ev) = self.session.pop_event() {
+            if self.names.contains_key(&ev.object) {
+                self.on_name_event(ev)?;
+            } else if self.connections.contains_key(&ev.object) {
+                self.on_connection_event(ev)?;
+            } else {
+                trace!(
+                    "broker: dropping {}@{}.{}",
+                    ev.interface.name,
+                    ev.object,
+                    ev.name()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn on_name_event(&mut self, mut ev: Event) -> Result<(), BrokerError> {
+        let Some((name, state)) = self.names.get_mut(&ev.object) else {
+            return Ok(());
+        };
+        match ev.opcode {
+            waypass_name_v1::evt::REGISTERED => {
+                debug!("registered name \"{name}\"");
+                *state = NameState::Registered;
+            }
+            waypass_name_v1::evt::FAILED => {
+                let reason = Failure::from_wire(ev.uint(0).unwrap_or(u32::MAX));
+                debug!("name \"{name}\" refused: {reason}");
+                *state = NameState::Failed(reason);
+            }
+            waypass_name_v1::evt::PEER => {
+                let fd = ev.take_fd(0).ok_or(BrokerError::MissingFd)?;
+                let credentials = credentials(&ev, 2);
+                let peer_name = ev.string(1);
+                debug!("peer {peer_name:?} ({credentials}) connected to \"{name}\"");
+                let peer = Peer::from_fd(fd, peer_name, credentials)?;
+                let to = NameHandle { id: ev.object };
+                self.incoming.push_back(IncomingPeer { to, peer });
+            }
+            other => trace!("waypass_name_v1: ignoring event {other}"),
+        }
+        Ok(())
+    }
+
+    fn on_connection_event(&mut self, mut ev: Event) -> Result<(), BrokerError> {
+        let outcome = match ev.opcode {
+            waypass_connection_v1::evt::ESTABLISHED => {
+                let fd = ev.take_fd(0).ok_or(BrokerError::MissingFd)?;
+                let credentials = credentials(&ev, 2);
+                let name = ev.string(1);
+                debug!("channel established to {name:?} ({credentials})");
+                Outcome::Established(Box::new(Peer::from_fd(fd, name, credentials)?))
+            }
+            waypass_connection_v1::evt::FAILED => {
+                Outcome::Failed(Failure::from_wire(ev.uint(0).unwrap_or(u32::MAX)))
+            }
+            other => {
+                trace!("waypass_connection_v1: ignoring event {other}");
+                return Ok(());
+            }
+        };
+        self.connections.insert(ev.object, outcome);
+        Ok(())
+    }
+}
+
+impl AsFd for Broker {
+    /// The server connection, to poll beside peer channels; call
+    /// [`Broker::dispatch`] when it is readable.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.session.as_fd()
+    }
+}
+
+/// The pid, uid and gid at arguments `first..first + 3`.
+fn credentials(ev: &Event, first: usize) -> Credentials {
+    Credentials {
+        pid: ev.int(first).unwrap_or(0),
+        uid: ev.uint(first + 1).unwrap_or(0),
+        gid: ev.uint(first + 2).unwrap_or(0),
+    }
+}
+
+/// A name as a wire string; one holding a NUL cannot be sent and is
+/// refused here as the server would refuse it.
+fn wire_name(name: &str, request: Request) -> Result<CString, BrokerError> {
+    CString::new(name).map_err(|_| BrokerError::Refused {
+        request,
+        name: name.escape_default().to_string(),
+        reason: Failure::InvalidName,
+    })
+}
+
+#[cfg(test)]
+mod tests;
