@@ -1,9 +1,11 @@
-//! The `waypass-client` command line: arguments, and the human summary,
-//! JSON line and dump outputs of a keymap.
+//! The `waypass-client` command line: arguments, the human summary, JSON
+//! line and dump outputs of a keymap, and the broker commands (`listen`,
+//! `send`, `send-file`, in submodules).
 //!
-//! It parses arguments with clap, drives the library ([`KeymapWatcher`])
-//! and formats what it returns. It is not part of the library API, and it
-//! does not print errors itself: `main` prints the one-line message.
+//! It parses arguments with clap, drives the library ([`KeymapWatcher`],
+//! [`waypass_client::Broker`]) and formats what it returns. It is not part
+//! of the library API, and it does not print errors itself: `main` prints
+//! the one-line message.
 //!
 //! # Implementation notes
 //!
@@ -12,15 +14,20 @@
 //! EPIPE (the reader went away, e.g. `| head`) is reported as
 //! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
 
+mod listen;
+mod send;
+mod story;
+
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use waypass_client::json::keymap_report;
 use waypass_client::{
-    FetchError, FetchOptions, KeymapWatcher, Modifiers, ParseOptions, ReceivedKeymap,
+    BrokerError, ChannelError, FetchError, FetchOptions, KeymapWatcher, Modifiers, ParseOptions,
+    ReceivedKeymap,
 };
 
 const EXAMPLES: &str = "\
@@ -36,6 +43,13 @@ Examples:
       The keymap text exactly as the compositor sent it, without the NUL.
   waypass-client keymap --watch --json
       A JSON line per keymap the compositor sends, until it goes away.
+
+  waypass-client listen bob --save-dir ./inbox
+      Own the name bob; print what peers send, save the files they offer.
+  waypass-client send bob coucou --as alice --wait 2000
+      Send a text to bob (retrying for 2 s until bob is registered).
+  waypass-client send-file bob ./notes.txt
+      Offer a file to bob as an fd; bob reads it through the fd.
 
 Key codes are Linux evdev codes, as wl_keyboard.key carries them; the XKB
 keycode is evdev + 8. Set WAYLAND_DEBUG=client to trace the protocol and
@@ -60,6 +74,12 @@ enum Command {
     /// Fetch the keyboard keymap and report it.
     #[command(after_help = EXAMPLES)]
     Keymap(KeymapArgs),
+    /// Own a name on the server's broker and print what peers send to it.
+    Listen(listen::ListenArgs),
+    /// Send a text to the owner of a name through the broker.
+    Send(send::SendArgs),
+    /// Offer a file (as an fd) to the owner of a name through the broker.
+    SendFile(send::SendFileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +141,33 @@ pub enum CliError {
     },
     /// Resolving a relative `--socket` path failed.
     CurrentDir(io::Error),
+    /// Binding the broker, registering or connecting failed.
+    Broker(BrokerError),
+    /// The peer channel failed.
+    Peer {
+        /// What was being done, e.g. "no ack from bob".
+        context: String,
+        /// Why.
+        source: ChannelError,
+    },
+    /// A file to send cannot be opened.
+    OpenFile {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A path to send is not a regular file.
+    NotAFile(PathBuf),
+    /// A received file cannot be saved.
+    Save {
+        /// The path it was to be saved at.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// `poll` on the sockets failed.
+    Poll(io::Error),
     /// The reader of stdout went away (EPIPE).
     BrokenPipe,
     /// Writing to stdout failed otherwise.
@@ -136,6 +183,12 @@ impl fmt::Display for CliError {
                 "layout index {index} is out of range: the keymap has {count} layout(s)"
             ),
             CliError::CurrentDir(_) => write!(f, "cannot resolve the socket path"),
+            CliError::Broker(e) => e.fmt(f),
+            CliError::Peer { context, .. } => f.write_str(context),
+            CliError::OpenFile { path, .. } => write!(f, "cannot open {}", path.display()),
+            CliError::NotAFile(path) => write!(f, "{} is not a regular file", path.display()),
+            CliError::Save { path, .. } => write!(f, "cannot save {}", path.display()),
+            CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
             CliError::Output(_) => write!(f, "cannot write to stdout"),
         }
@@ -146,7 +199,10 @@ impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CliError::Fetch(e) => e.source(),
-            CliError::CurrentDir(e) | CliError::Output(e) => Some(e),
+            CliError::Broker(e) => e.source(),
+            CliError::Peer { source, .. } => Some(source),
+            CliError::CurrentDir(e) | CliError::Output(e) | CliError::Poll(e) => Some(e),
+            CliError::OpenFile { source, .. } | CliError::Save { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -155,6 +211,12 @@ impl std::error::Error for CliError {
 impl From<FetchError> for CliError {
     fn from(e: FetchError) -> Self {
         CliError::Fetch(e)
+    }
+}
+
+impl From<BrokerError> for CliError {
+    fn from(e: BrokerError) -> Self {
+        CliError::Broker(e)
     }
 }
 
@@ -172,6 +234,9 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
     let socket = cli.socket.as_deref().map(resolve_socket).transpose()?;
     match &cli.command {
         Command::Keymap(args) => keymap(socket.as_deref(), args),
+        Command::Listen(args) => listen::listen(socket.as_deref(), args),
+        Command::Send(args) => send::send(socket.as_deref(), args),
+        Command::SendFile(args) => send::send_file(socket.as_deref(), args),
     }
 }
 

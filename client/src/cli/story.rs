@@ -1,0 +1,191 @@
+//! What the broker commands share: their common options, how they connect
+//! (with the keymap first if asked), and how they write lines.
+//!
+//! What it is: [`Common`] (`--story`, `--show-keymap`, `--tag`,
+//! `--timeout-ms`), [`open_broker`], [`Out`], which writes each line (or
+//! block) with one `write` so that two processes sharing a terminal never
+//! mix halves of lines, and the fd descriptions the `--story` lines use:
+//! which socket an fd is (`socket:[ino]`) and which file (`dev M:m ino N`).
+//! What it is not: the commands themselves (`listen`, `send`).
+//!
+//! # Implementation notes
+//!
+//! A line of at most `PIPE_BUF` (4096) bytes written with one `write(2)` to
+//! a pipe is atomic; the keymap summary block is well under that. Fd numbers
+//! are printed for the story only, read from a borrowed fd at the moment
+//! they are printed, never stored.
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use clap::Args;
+use nix::sys::stat::{fstat, major, minor};
+use waypass_client::{Broker, FetchOptions, KeymapWatcher, ReceivedKeymap, Session};
+
+use super::{summary, CliError, DEFAULT_KEYS};
+
+/// Options every broker command takes.
+#[derive(Debug, Args)]
+pub(super) struct Common {
+    /// Also tell which fds arrive and leave, and what they are
+    /// (socket inodes, file dev/ino): the demo's narration.
+    #[arg(long)]
+    pub story: bool,
+
+    /// First fetch the keymap on the same connection and print its summary
+    /// (WAYLAND_SOCKET is a single connection: the keymap and the broker
+    /// must share it).
+    #[arg(long)]
+    pub show_keymap: bool,
+
+    /// Prefix every output line with `[TAG] `.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// How long to wait for the server's answers and for the peer's acks.
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub timeout_ms: u64,
+}
+
+impl Common {
+    /// `--timeout-ms` as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Writes whole lines to stdout, each with one `write`.
+#[derive(Debug)]
+pub(super) struct Out {
+    prefix: String,
+    story: bool,
+}
+
+impl Out {
+    /// Lines prefixed with `[tag] ` if a tag is given; story lines only
+    /// with `story`.
+    pub fn new(common: &Common) -> Out {
+        Out {
+            prefix: common
+                .tag
+                .as_ref()
+                .map_or(String::new(), |t| format!("[{t}] ")),
+            story: common.story,
+        }
+    }
+
+    /// Writes one line.
+    pub fn line(&self, text: impl Display) -> Result<(), CliError> {
+        self.block(&text.to_string())
+    }
+
+    /// Writes one line when telling the story.
+    pub fn story(&self, text: impl FnOnce() -> String) -> Result<(), CliError> {
+        if self.story {
+            self.line(text())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a block of lines, each prefixed, with one write.
+    pub fn block(&self, text: &str) -> Result<(), CliError> {
+        let mut all = String::with_capacity(text.len() + 64);
+        for line in text.lines() {
+            all.push_str(&self.prefix);
+            all.push_str(line);
+            all.push('\n');
+        }
+        let mut out = io::stdout().lock();
+        out.write_all(all.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Connects to `socket` (or the usual search), prints the keymap summary
+/// first with `--show-keymap`, and binds the broker on the same session.
+pub(super) fn open_broker(
+    socket: Option<&str>,
+    common: &Common,
+    out: &Out,
+) -> Result<Broker, CliError> {
+    let session = Session::connect(socket).map_err(waypass_client::BrokerError::Session)?;
+    let session = if common.show_keymap {
+        let options = FetchOptions::default();
+        let mut watcher = KeymapWatcher::new(session, options)?;
+        let keymap = watcher.next_keymap(Some(options.keymap_timeout))?.ok_or(
+            waypass_client::BrokerError::Session(waypass_client::SessionError::Closed),
+        )?;
+        let keys: Vec<u32> = DEFAULT_KEYS.iter().map(|&(code, _)| code).collect();
+        out.block(&summary(&keymap, &keys, 0))?;
+        out.story(|| keymap_story(&keymap))?;
+        watcher.into_session()
+    } else {
+        session
+    };
+    Ok(Broker::new(session)?)
+}
+
+/// Where the keymap came from, for the story.
+fn keymap_story(keymap: &ReceivedKeymap) -> String {
+    let info = keymap.fd_info();
+    let kind = if info.memfd { "a memfd" } else { "a file" };
+    format!(
+        "the keymap came as {kind} ({}), {} bytes, mapped read-only and closed",
+        dev_ino(info.dev, info.ino),
+        keymap.size()
+    )
+}
+
+/// `fd N`, for the story.
+pub(super) fn fd_number(fd: BorrowedFd<'_>) -> String {
+    format!("fd {}", fd.as_raw_fd())
+}
+
+/// What `/proc/self/fd/N` says an fd is, e.g. `socket:[12345]`.
+pub(super) fn fd_target(fd: BorrowedFd<'_>) -> String {
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    match nix::fcntl::readlink(link.as_str()) {
+        Ok(target) => target.to_string_lossy().into_owned(),
+        Err(e) => format!("unknown: {e}"),
+    }
+}
+
+/// The file identity of an fd, `dev M:m ino N`, as `fstat` reports it.
+pub(super) fn file_id(fd: BorrowedFd<'_>) -> String {
+    match fstat(fd) {
+        Ok(st) => dev_ino(st.st_dev, st.st_ino),
+        Err(e) => format!("fstat failed: {e}"),
+    }
+}
+
+fn dev_ino(dev: u64, ino: u64) -> String {
+    format!("dev {}:{} ino {ino}", major(dev), minor(dev))
+}
+
+/// Text from a peer as one printable line: control characters (newlines,
+/// terminal escapes) are escaped.
+pub(super) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters_only() {
+        assert_eq!(printable("a\nb\u{1b}[31mé"), "a\\nb\\u{1b}[31mé");
+        assert_eq!(printable("coucou"), "coucou");
+    }
+}
