@@ -1,0 +1,194 @@
+//! `waypass-bench`: the benchmarks of issue 7, run by `bench/run.sh`
+//! (`make bench`).
+//!
+//! What it is: one binary that measures the kernel's limit (socketpair
+//! ping-pong, `SCM_RIGHTS`), `wl_display.sync` round trips, connection cost
+//! and memory per client, against waypass-server, a wayland-rs server and a
+//! libwayland server, each in its own process, and prints a Markdown report
+//! where every figure is a median with its ratio to a reference measured in
+//! the same run. Hidden subcommands turn the same binary into those peer
+//! processes.
+//!
+//! What it is not: a test. Targets are reported, never asserted; the exit
+//! status is non-zero only if the bench itself cannot run.
+//!
+//! # Implementation notes
+//!
+//! This package is its own workspace (see Cargo.toml) so that enabling
+//! libwayland for the peer server cannot leak into the root workspace's
+//! wayland-rs interop tests through feature unification.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod keymap;
+mod machine;
+mod measure_broker;
+mod measure_clients;
+mod measure_wire;
+mod peer_server;
+mod process;
+mod procfs;
+mod raw;
+mod report;
+mod runner;
+mod servers;
+mod stats;
+mod wl_client;
+
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+use crate::peer_server::BackendKind;
+use crate::runner::Plan;
+use crate::servers::ServerSet;
+
+/// Benchmarks of waypass against the kernel, wayland-rs and libwayland.
+#[derive(Debug, Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    peer: Option<Peer>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The waypass-server binary (a release build); without it, the
+    /// measurements of our server are reported as pending.
+    #[arg(long, value_name = "PATH")]
+    waypass_server: Option<PathBuf>,
+    /// Measured rounds per side (the report gives their median).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Unrecorded warm-up rounds per side.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Fresh-server runs per client count in the memory measurement.
+    #[arg(long, default_value_t = 3)]
+    memory_runs: usize,
+    /// Divide every count by 10 (a smoke test of the harness, not figures).
+    #[arg(long)]
+    quick: bool,
+    /// Also write the report to this file.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// The peer processes: this binary re-executed by the bench.
+#[derive(Debug, Subcommand)]
+enum Peer {
+    /// Echoes 8-byte messages on the socket given as stdin.
+    #[command(hide = true, name = "peer-echo")]
+    Echo,
+    /// Receives and closes fds on the socket given as stdin.
+    #[command(hide = true, name = "peer-fd-sink")]
+    FdSink,
+    /// A wayland-rs or libwayland keyboard server.
+    #[command(hide = true, name = "peer-server")]
+    Server {
+        /// Which backend.
+        #[arg(long, value_enum)]
+        backend: BackendKind,
+        /// Where to listen.
+        #[arg(long)]
+        socket: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.peer {
+        Some(peer) => run_peer(peer),
+        None => run_bench(cli.run),
+    }
+}
+
+fn run_peer(peer: Peer) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // A peer must not outlive the bench that started it.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        log::warn!("cannot set the parent-death signal: {e}");
+    }
+    let result: Result<(), Box<dyn std::error::Error>> = match peer {
+        Peer::Echo => stdin_socket().and_then(raw::echo_peer).map_err(Into::into),
+        Peer::FdSink => stdin_socket()
+            .and_then(raw::fd_sink_peer)
+            .map_err(Into::into),
+        Peer::Server { backend, socket } => {
+            peer_server::serve(backend, &socket).map_err(Into::into)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut text = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            log::error!("peer failed: {text}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The socketpair end the bench passed as stdin.
+fn stdin_socket() -> io::Result<UnixStream> {
+    Ok(UnixStream::from(io::stdin().as_fd().try_clone_to_owned()?))
+}
+
+fn run_bench(args: RunArgs) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    raise_fd_limit();
+    let scale = if args.quick { 10 } else { 1 };
+    let plan = Plan {
+        warmup: args.warmup,
+        runs: args.runs.max(1),
+        ping_pongs: 50_000 / scale,
+        fds: 50_000 / scale,
+        syncs: 20_000 / scale,
+        clients: 1_000 / scale,
+        memory_clients: vec![1_000 / scale, 10_000 / scale],
+        memory_runs: args.memory_runs.max(1),
+    };
+    let servers = ServerSet::new(args.waypass_server.as_deref());
+    let machine = machine::Machine::probe();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let results = report::Results {
+        wire: measure_wire::measure(&plan, &servers),
+        connect: measure_clients::measure_connect(&plan, &servers),
+        memory: measure_clients::measure_memory(&plan, &servers),
+        broker: measure_broker::measure(&servers),
+    };
+    let text = report::render(&machine, &command, &plan, &results);
+    print!("{text}");
+    if let Some(path) = args.output {
+        if let Err(e) = std::fs::write(&path, &text) {
+            log::error!("cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Raises the soft fd limit to the hard one: the memory measurement holds
+/// 10,000 clients open, and the servers it starts inherit the limit.
+fn raise_fd_limit() {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                log::warn!("cannot raise the fd limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot read the fd limit: {e}"),
+    }
+}

@@ -1,0 +1,272 @@
+//! Peer processes: the servers under test and the raw socket peers, each in
+//! its own process so that its CPU time and memory can be read from `/proc`.
+//!
+//! What it is: spawning (the real `waypass-server`, or this bench binary
+//! re-executed with a hidden subcommand), waiting for a server to say where
+//! it listens, and killing every peer when its handle drops.
+//!
+//! What it is not: a supervisor. A peer that dies is reported by the
+//! measurement that needed it; nothing is restarted.
+//!
+//! # Implementation notes
+//!
+//! A server prints its socket path as its first line on stdout once it
+//! listens (the contract of `waypass-server --socket PATH`; the bench's own
+//! peer servers do the same). A thread reads that line and keeps draining
+//! stdout so the server never blocks on a full pipe; the bench waits for the
+//! line with a timeout, so a server that hangs at start-up cannot hang the
+//! bench.
+//!
+//! Raw peers get their end of a `socketpair` as stdin: that passes exactly
+//! one fd to the child without clearing `FD_CLOEXEC` on anything, and without
+//! `unsafe` code between fork and exec.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, BufRead, BufReader};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a server may take to print its socket path. A hang detector,
+/// not a measurement.
+const START_PATIENCE: Duration = Duration::from_secs(30);
+
+/// A private temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `$TMPDIR/wp-bench-<label>-<pid>-<n>`.
+    pub fn new(label: &str) -> io::Result<TempDir> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("wp-bench-{label}-{}-{n}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path)?;
+        Ok(TempDir { path })
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Why a peer process could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The temporary directory or the log file could not be made.
+    Prepare(io::Error),
+    /// The process could not be started.
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// The error from spawn.
+        source: io::Error,
+    },
+    /// The server exited, or closed stdout, before printing its socket path.
+    NoSocketLine {
+        /// Its exit status, if it had exited.
+        status: Option<ExitStatus>,
+        /// The end of its stderr.
+        log_tail: String,
+    },
+    /// The server printed nothing within the start-up patience.
+    StartTimeout,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Prepare(_) => write!(f, "cannot prepare a temporary directory"),
+            SpawnError::Spawn { program, .. } => write!(f, "cannot start {}", program.display()),
+            SpawnError::NoSocketLine { status, log_tail } => {
+                write!(f, "server did not print its socket path")?;
+                if let Some(status) = status {
+                    write!(f, " ({status})")?;
+                }
+                if !log_tail.is_empty() {
+                    write!(f, "; stderr ends: {log_tail}")?;
+                }
+                Ok(())
+            }
+            SpawnError::StartTimeout => write!(
+                f,
+                "server printed no socket path within {}s",
+                START_PATIENCE.as_secs()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Prepare(e) | SpawnError::Spawn { source: e, .. } => Some(e),
+            SpawnError::NoSocketLine { .. } | SpawnError::StartTimeout => None,
+        }
+    }
+}
+
+/// A running server under test, killed on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl ServerProcess {
+    /// Runs `program <args> --socket <tmp>/wayland-bench` and waits for the
+    /// socket path on its stdout. The server inherits no `RUST_LOG`, so it
+    /// logs at its default level (stderr goes to a file in the temp dir).
+    pub fn start(program: &Path, args: &[&str]) -> Result<ServerProcess, SpawnError> {
+        let dir = TempDir::new("srv").map_err(SpawnError::Prepare)?;
+        let log = dir.join("server.log");
+        let log_file = fs::File::create(&log).map_err(SpawnError::Prepare)?;
+        let mut child = Command::new(program)
+            .args(args)
+            .arg("--socket")
+            .arg(dir.join("wayland-bench"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|source| SpawnError::Spawn {
+                program: program.to_path_buf(),
+                source,
+            })?;
+        let line = match first_line(&mut child) {
+            Ok(line) => line,
+            Err(err) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                return Err(match err {
+                    FirstLine::Timeout => SpawnError::StartTimeout,
+                    FirstLine::Closed => SpawnError::NoSocketLine {
+                        status,
+                        log_tail: log_tail(&log),
+                    },
+                });
+            }
+        };
+        Ok(ServerProcess {
+            child,
+            socket: PathBuf::from(line.trim()),
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The socket path the server printed.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The last lines the server wrote on stderr, joined with ` | `.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+enum FirstLine {
+    Timeout,
+    Closed,
+}
+
+fn first_line(child: &mut Child) -> Result<String, FirstLine> {
+    let Some(stdout) = child.stdout.take() else {
+        return Err(FirstLine::Closed);
+    };
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        // Keep draining so the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    match rx.recv_timeout(START_PATIENCE) {
+        Ok(line) => Ok(line),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(FirstLine::Timeout),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(FirstLine::Closed),
+    }
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
+/// A raw socket peer: this binary re-executed with a hidden subcommand, its
+/// stdin being the other end of a socketpair. Killed on drop.
+#[derive(Debug)]
+pub struct RawPeer {
+    child: Child,
+    /// The bench's end of the socketpair.
+    pub stream: UnixStream,
+}
+
+impl RawPeer {
+    /// Starts `<this binary> <subcommand>` with one end of a new socketpair
+    /// as its stdin.
+    pub fn start(subcommand: &str) -> Result<RawPeer, SpawnError> {
+        let (ours, theirs) = UnixStream::pair().map_err(SpawnError::Prepare)?;
+        let program = std::env::current_exe().map_err(SpawnError::Prepare)?;
+        let child = Command::new(&program)
+            .arg(subcommand)
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|source| SpawnError::Spawn { program, source })?;
+        Ok(RawPeer {
+            child,
+            stream: ours,
+        })
+    }
+}
+
+impl Drop for RawPeer {
+    fn drop(&mut self) {
+        // Closing our end ends the peer's loop; kill in case it is stuck.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

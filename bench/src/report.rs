@@ -1,0 +1,440 @@
+//! The Markdown report: the machine, the command, one table per
+//! measurement, and the issue's targets marked hit, missed or pending.
+//!
+//! What it is: formatting only. Every ratio is computed here from medians
+//! measured in the same process run; nothing is measured here, and a side
+//! that was not measured shows its reason instead of a number.
+//!
+//! What it is not: a judge of noise. A target is "hit" or "missed" on the
+//! medians of this run alone; the report says how many runs they came from.
+
+use std::fmt::Write;
+
+use crate::machine::Machine;
+use crate::measure_broker::BrokerItem;
+use crate::measure_clients::{ConnectResults, MemoryResult};
+use crate::measure_wire::{RoundTripSide, WireResults};
+use crate::runner::Plan;
+use crate::servers::ServerKind;
+use crate::stats::{fmt_count, fmt_kib, fmt_ratio, fmt_secs, Series};
+
+/// Everything one bench run measured.
+pub struct Results {
+    /// Measurements 1 and 2.
+    pub wire: WireResults,
+    /// Measurement 3.
+    pub connect: ConnectResults,
+    /// Measurement 4.
+    pub memory: Vec<MemoryResult>,
+    /// Measurements 5 and 6.
+    pub broker: Vec<BrokerItem>,
+}
+
+/// How a target fared.
+enum Verdict {
+    Hit,
+    Missed,
+    Pending(String),
+}
+
+struct Target {
+    goal: String,
+    measured: String,
+    verdict: Verdict,
+}
+
+/// Renders the whole report.
+pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Machine\n\n{}", machine.markdown());
+    let _ = writeln!(
+        out,
+        "Command: `{command}`\n\nEach side: {} warm-up round(s), then {} measured rounds, \
+         interleaved round by round; figures are medians, ratios are between medians of \
+         this same run.\n",
+        plan.warmup, plan.runs
+    );
+    raw_section(&mut out, plan, &results.wire);
+    sync_section(&mut out, plan, &results.wire);
+    connect_section(&mut out, plan, &results.connect);
+    memory_section(&mut out, plan, &results.memory);
+    broker_section(&mut out, &results.broker);
+    targets_section(&mut out, &targets(results));
+    out
+}
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// A row whose side was not measured: the reason, then empty cells.
+fn reason_row(label: String, why: &str, width: usize) -> Vec<String> {
+    let mut row = vec![label, why.to_string()];
+    row.resize(width, String::new());
+    row
+}
+
+fn raw_section(out: &mut String, plan: &Plan, wire: &WireResults) {
+    let _ = writeln!(out, "## 1. Raw limit (two processes)\n");
+    let pp = wire
+        .round_trips
+        .iter()
+        .find(|(s, _)| *s == RoundTripSide::Raw);
+    let rows = [
+        (
+            format!(
+                "socketpair ping-pong, 8 bytes ({} per run)",
+                fmt_count(plan.ping_pongs as f64)
+            ),
+            pp.map(|(_, o)| o.clone()).unwrap_or(Err("not run".into())),
+            "round trips/s",
+        ),
+        (
+            format!(
+                "SCM_RIGHTS, 1 fd per 8-byte message, streamed ({} per run)",
+                fmt_count(plan.fds as f64)
+            ),
+            wire.fd_stream.clone(),
+            "fds/s",
+        ),
+    ];
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(label, outcome, unit)| match outcome {
+            Ok(s) => vec![
+                label,
+                format!("{} {unit}", fmt_count(s.median_rate())),
+                fmt_secs(s.median_wall_per_op()),
+                s.runs.len().to_string(),
+            ],
+            Err(why) => reason_row(label, &why, 4),
+        })
+        .collect();
+    table(
+        out,
+        &["measurement", "median rate", "time per op", "runs"],
+        &rows,
+    );
+}
+
+fn sync_section(out: &mut String, plan: &Plan, wire: &WireResults) {
+    let _ = writeln!(
+        out,
+        "## 2. `wl_display.sync` round trips ({} per run)\n\nThe raw ping-pong ran as one more \
+         side of this same interleaved measurement.\n",
+        fmt_count(plan.syncs as f64)
+    );
+    let raw = wire.side(RoundTripSide::Raw);
+    let libwayland = wire.side(RoundTripSide::WaylandRsClient(ServerKind::Libwayland));
+    let rows: Vec<Vec<String>> = wire
+        .round_trips
+        .iter()
+        .filter(|(side, _)| *side != RoundTripSide::Raw)
+        .map(|(side, outcome)| match outcome {
+            Ok(s) => vec![
+                side.label(),
+                fmt_count(s.median_rate()),
+                ratio(Some(s), raw, Series::median_rate),
+                ratio(Some(s), libwayland, Series::median_rate),
+                s.median_cpu_per_op().map_or("n/a".into(), fmt_secs),
+                cpu_ratio(Some(s), libwayland),
+            ],
+            Err(why) => reason_row(side.label(), why, 6),
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "client → server",
+            "round trips/s",
+            "÷ raw ping-pong",
+            "÷ libwayland server",
+            "server CPU per round trip",
+            "server CPU ÷ libwayland's",
+        ],
+        &rows,
+    );
+}
+
+fn ratio(a: Option<&Series>, b: Option<&Series>, f: fn(&Series) -> f64) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => fmt_ratio(f(a) / f(b)),
+        _ => "n/a".to_string(),
+    }
+}
+
+fn cpu_ratio(a: Option<&Series>, b: Option<&Series>) -> String {
+    match (
+        a.and_then(Series::median_cpu_per_op),
+        b.and_then(Series::median_cpu_per_op),
+    ) {
+        (Some(a), Some(b)) => fmt_ratio(a / b),
+        _ => "n/a".to_string(),
+    }
+}
+
+fn connect_section(out: &mut String, plan: &Plan, connect: &ConnectResults) {
+    let _ = writeln!(
+        out,
+        "## 3. Connection cost ({} clients one after another per run)\n\nEach client connects, \
+         lists globals (one sync), binds `wl_seat`, gets the keyboard, receives the keymap fd, \
+         checks its size, closes it and disconnects.\n",
+        fmt_count(plan.clients as f64)
+    );
+    let reference = connect
+        .iter()
+        .find(|(k, _)| *k == ServerKind::WaylandRs)
+        .and_then(|(_, o)| o.as_ref().ok());
+    let rows: Vec<Vec<String>> = connect
+        .iter()
+        .map(|(kind, outcome)| match outcome {
+            Ok(s) => vec![
+                kind.label().to_string(),
+                fmt_secs(s.median_wall_per_op()),
+                s.median_cpu_per_op().map_or("n/a".into(), fmt_secs),
+                ratio(Some(s), reference, Series::median_wall_per_op),
+                cpu_ratio(Some(s), reference),
+            ],
+            Err(why) => reason_row(kind.label().to_string(), why, 5),
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "server",
+            "wall per client",
+            "server CPU per client",
+            "wall ÷ wayland-rs",
+            "CPU ÷ wayland-rs",
+        ],
+        &rows,
+    );
+}
+
+fn memory_section(out: &mut String, plan: &Plan, memory: &[MemoryResult]) {
+    let _ = writeln!(
+        out,
+        "## 4. Server memory per connected client with a keyboard\n\nA fresh server per run \
+         ({} runs per count): one warm-up client, RSS read, then N more clients held open by \
+         the bench, RSS read again. Keymap copies: distinct (dev, ino) memfds among the \
+         server's fds and mappings.\n",
+        plan.memory_runs
+    );
+    let mut rows = Vec::new();
+    for result in memory {
+        let label = format!(
+            "{} @ {}",
+            result.kind.label(),
+            fmt_count(result.clients as f64)
+        );
+        let libwayland = memory
+            .iter()
+            .find(|r| r.kind == ServerKind::Libwayland && r.clients == result.clients)
+            .and_then(MemoryResult::median_kib_per_client);
+        match &result.samples {
+            Ok(samples) => {
+                let per = result.median_kib_per_client().unwrap_or(f64::NAN);
+                let first = &samples[0];
+                let mut names: Vec<String> =
+                    samples.iter().flat_map(|s| s.memfds.clone()).collect();
+                names.sort();
+                names.dedup();
+                rows.push(vec![
+                    label,
+                    format!("{} → {} KiB", first.rss_before_kib, first.rss_after_kib),
+                    fmt_kib(per),
+                    libwayland.map_or("n/a".into(), |l| fmt_ratio(per / l)),
+                    format!(
+                        "{} ({})",
+                        result.keymap_copies().unwrap_or(0),
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ]);
+            }
+            Err(why) => rows.push(reason_row(label, why, 5)),
+        }
+    }
+    table(
+        out,
+        &[
+            "server @ clients",
+            "RSS before → after (first run)",
+            "median per client",
+            "÷ libwayland",
+            "keymap copies (memfd names)",
+        ],
+        &rows,
+    );
+}
+
+fn broker_section(out: &mut String, items: &[BrokerItem]) {
+    let _ = writeln!(out, "## 5–6. Brokered channel and file passing\n");
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            vec![
+                i.what.to_string(),
+                i.reference.to_string(),
+                i.status.clone(),
+            ]
+        })
+        .collect();
+    table(out, &["measurement", "ratio to", "status"], &rows);
+}
+
+fn targets(results: &Results) -> Vec<Target> {
+    let wire = &results.wire;
+    let ours = wire.side(RoundTripSide::WaylandRsClient(ServerKind::Ours));
+    let libwayland = wire.side(RoundTripSide::WaylandRsClient(ServerKind::Libwayland));
+    let our_client = wire.side(RoundTripSide::OurClient);
+    let raw = wire.side(RoundTripSide::Raw);
+    let pending_of = |side: RoundTripSide| -> String {
+        wire.round_trips
+            .iter()
+            .find(|(s, _)| *s == side)
+            .and_then(|(_, o)| o.as_ref().err().cloned())
+            .unwrap_or_else(|| "not measured".to_string())
+    };
+    let mut list = vec![
+        compare(
+            "round trips, wayland-rs client: rate ≥ 1.1× libwayland server's",
+            ours.zip(libwayland)
+                .map(|(o, l)| o.median_rate() / l.median_rate()),
+            |r| r >= 1.1,
+            pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
+        ),
+        compare(
+            "round trips, wayland-rs client: server CPU per round trip ≤ 0.7× libwayland's",
+            ours.and_then(Series::median_cpu_per_op)
+                .zip(libwayland.and_then(Series::median_cpu_per_op))
+                .map(|(o, l)| o / l),
+            |r| r <= 0.7,
+            pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
+        ),
+        compare(
+            "round trips, our client → our server: ≥ 0.85× raw ping-pong",
+            our_client
+                .zip(raw)
+                .map(|(o, r)| o.median_rate() / r.median_rate()),
+            |r| r >= 0.85,
+            pending_of(RoundTripSide::OurClient),
+        ),
+    ];
+    for clients in memory_counts(&results.memory) {
+        let find = |kind| {
+            results
+                .memory
+                .iter()
+                .find(|r| r.kind == kind && r.clients == clients)
+        };
+        let ours = find(ServerKind::Ours);
+        let why = ours
+            .and_then(|r| r.samples.as_ref().err().cloned())
+            .unwrap_or_else(|| "not measured".to_string());
+        // libwayland may not reach this count (it needs two fds per
+        // client): then compare with the largest count it did reach, and say so.
+        let libwayland = find(ServerKind::Libwayland)
+            .and_then(MemoryResult::median_kib_per_client)
+            .map(|kib| (kib, clients))
+            .or_else(|| libwayland_fallback(&results.memory));
+        let mut target = compare(
+            &format!(
+                "memory per client ≤ 0.25× libwayland's ({} clients)",
+                fmt_count(clients as f64)
+            ),
+            ours.and_then(MemoryResult::median_kib_per_client)
+                .zip(libwayland)
+                .map(|(o, (l, _))| o / l),
+            |r| r <= 0.25,
+            why.clone(),
+        );
+        if let Some((kib, at)) = libwayland.filter(|(_, at)| *at != clients) {
+            target.measured.push_str(&format!(
+                " (vs libwayland's {} at {} clients: it could not hold {})",
+                fmt_kib(kib),
+                fmt_count(at as f64),
+                fmt_count(clients as f64)
+            ));
+        }
+        list.push(target);
+        if clients == *memory_counts(&results.memory).last().unwrap_or(&0) {
+            let copies = ours.and_then(MemoryResult::keymap_copies);
+            list.push(Target {
+                goal: "one keymap copy whatever the number of clients".to_string(),
+                measured: copies.map_or(String::new(), |c| {
+                    format!("{c} at {} clients", fmt_count(clients as f64))
+                }),
+                verdict: match copies {
+                    Some(1) => Verdict::Hit,
+                    Some(_) => Verdict::Missed,
+                    None => Verdict::Pending(why),
+                },
+            });
+        }
+    }
+    for item in &results.broker {
+        if item.reference.contains("target") {
+            list.push(Target {
+                goal: item.what.to_string(),
+                measured: String::new(),
+                verdict: Verdict::Pending(item.status.clone()),
+            });
+        }
+    }
+    list
+}
+
+/// libwayland's KiB per client at the largest client count it was measured at.
+fn libwayland_fallback(memory: &[MemoryResult]) -> Option<(f64, u64)> {
+    memory
+        .iter()
+        .filter(|r| r.kind == ServerKind::Libwayland)
+        .filter_map(|r| r.median_kib_per_client().map(|kib| (kib, r.clients)))
+        .max_by_key(|(_, clients)| *clients)
+}
+
+fn memory_counts(memory: &[MemoryResult]) -> Vec<u64> {
+    let mut counts: Vec<u64> = memory.iter().map(|r| r.clients).collect();
+    counts.dedup();
+    counts
+}
+
+fn compare(goal: &str, value: Option<f64>, ok: fn(f64) -> bool, why: String) -> Target {
+    match value {
+        Some(v) => Target {
+            goal: goal.to_string(),
+            measured: fmt_ratio(v),
+            verdict: if ok(v) { Verdict::Hit } else { Verdict::Missed },
+        },
+        None => Target {
+            goal: goal.to_string(),
+            measured: String::new(),
+            verdict: Verdict::Pending(why),
+        },
+    }
+}
+
+fn targets_section(out: &mut String, targets: &[Target]) {
+    let _ = writeln!(out, "## Targets (issue 7)\n");
+    let rows: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| {
+            let verdict = match &t.verdict {
+                Verdict::Hit => "hit".to_string(),
+                Verdict::Missed => "**missed**".to_string(),
+                Verdict::Pending(why) => why.clone(),
+            };
+            vec![t.goal.clone(), t.measured.clone(), verdict]
+        })
+        .collect();
+    table(out, &["target", "measured", "verdict"], &rows);
+}

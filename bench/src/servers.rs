@@ -1,0 +1,88 @@
+//! The servers under test and how to start each one.
+//!
+//! What it is: the list of servers the issue compares — waypass's own
+//! `waypass-server`, the wayland-rs peer and the libwayland peer — and the
+//! command line that starts each as a separate process.
+//!
+//! What it is not: the servers themselves (see `peer_server` for the peers).
+
+use std::path::{Path, PathBuf};
+
+use crate::process::{ServerProcess, SpawnError};
+
+/// A server the bench can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// `waypass-server` (ours).
+    Ours,
+    /// The wayland-rs peer (pure-Rust backend, sleeping in epoll).
+    WaylandRs,
+    /// The libwayland peer (wayland-backend's system backend).
+    Libwayland,
+}
+
+impl ServerKind {
+    /// Every server, in report order.
+    pub const ALL: [ServerKind; 3] = [
+        ServerKind::Ours,
+        ServerKind::WaylandRs,
+        ServerKind::Libwayland,
+    ];
+
+    /// The name used in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerKind::Ours => "waypass-server",
+            ServerKind::WaylandRs => "wayland-rs server (rust backend)",
+            ServerKind::Libwayland => "libwayland server",
+        }
+    }
+}
+
+/// Where the servers come from.
+#[derive(Debug, Clone)]
+pub struct ServerSet {
+    /// The `waypass-server` binary, if one was given and exists.
+    pub ours: Result<PathBuf, String>,
+}
+
+impl ServerSet {
+    /// Uses `ours` as the waypass-server binary when it exists.
+    pub fn new(ours: Option<&Path>) -> ServerSet {
+        let ours = match ours {
+            None => Err("pending: no --waypass-server binary given".to_string()),
+            Some(path) if !path.exists() => {
+                Err(format!("pending: {} does not exist", path.display()))
+            }
+            Some(path) => Ok(path.to_path_buf()),
+        };
+        ServerSet { ours }
+    }
+
+    /// Starts one server and waits until it listens.
+    pub fn start(&self, kind: ServerKind) -> Result<ServerProcess, String> {
+        let started = match kind {
+            ServerKind::Ours => {
+                let path = self.ours.clone()?;
+                ServerProcess::start(&path, &[])
+            }
+            ServerKind::WaylandRs => Self::peer(&["peer-server", "--backend", "rs"]),
+            ServerKind::Libwayland => Self::peer(&["peer-server", "--backend", "sys"]),
+        };
+        started.map_err(|e| describe(kind, e))
+    }
+
+    fn peer(args: &[&str]) -> Result<ServerProcess, SpawnError> {
+        let exe = std::env::current_exe().map_err(SpawnError::Prepare)?;
+        ServerProcess::start(&exe, args)
+    }
+}
+
+fn describe(kind: ServerKind, e: SpawnError) -> String {
+    match kind {
+        // Our server is being written as the bench is: one that does not come
+        // up yet is pending, not broken.
+        ServerKind::Ours => format!("pending: waypass-server is not usable yet ({e})"),
+        _ => format!("failed: {e}"),
+    }
+}
