@@ -306,6 +306,60 @@ fn a_client_that_never_reads_is_cut_off_at_the_outgoing_cap() {
     assert!(eventually(|| server.fd_count() == baseline));
 }
 
+#[test]
+fn a_client_that_reads_late_gets_every_reply() {
+    // The trace tells us when the server has dispatched our last request.
+    let server = Server::start_with(&[], |cmd| {
+        cmd.env("WAYLAND_DEBUG", "server");
+    });
+    let mut late = Raw::connect(&server.socket);
+    // 20,000 syncs: 480 KB of replies, more than the socket buffers hold
+    // but under the outgoing cap; then one sync on id 3 as an end marker.
+    const SYNCS: usize = 20_000;
+    let one = msg(1, 0, &[u(2)]);
+    let mut all: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * SYNCS)
+        .collect();
+    all.extend(msg(1, 0, &[u(3)]));
+    late.send(&all);
+    // Not reading until the server has handled everything: from now on
+    // only writability can wake it, so the rest of the replies arrive only
+    // if it waits for POLLOUT and flushes as the socket drains.
+    assert!(eventually(|| server
+        .log_text()
+        .contains("wl_display@1.sync(new id wl_callback@3)")));
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while bytes.len() < (SYNCS + 1) * 24 {
+        use std::io::Read;
+        let n = late.stream.read(&mut buf).expect("replies keep coming");
+        assert!(n > 0, "server hung up after {} bytes", bytes.len());
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let events = raw::parse_events(&bytes);
+    let done = events
+        .iter()
+        .filter(|e| e.opcode == 0 && e.sender != 1)
+        .count();
+    let deleted = events
+        .iter()
+        .filter(|e| (e.sender, e.opcode) == (1, 1))
+        .count();
+    assert_eq!((done, deleted), (SYNCS + 1, SYNCS + 1));
+    // Serials count up, one per sync.
+    let serial = |e: &raw::Event| u32::from_ne_bytes(e.body[..4].try_into().unwrap());
+    let serials: Vec<u32> = events
+        .iter()
+        .filter(|e| e.sender != 1)
+        .map(serial)
+        .collect();
+    assert!(serials.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
+    assert!(!server.log_text().contains("disconnecting"));
+}
+
 trait Drain {
     fn read_until_hangup_lossy(&mut self);
 }
