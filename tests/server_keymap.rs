@@ -140,7 +140,7 @@ fn unset_rmlvo_fields_follow_xkb_default_environment() {
 }
 
 #[test]
-fn released_keyboard_and_old_versions_follow_the_protocol() {
+fn a_released_keyboard_can_be_replaced() {
     let server = Server::start(&[]);
     let mut client = WlClient::connect(&server.socket);
     let first = client.get_keyboard();
