@@ -84,6 +84,9 @@ impl std::error::Error for PeerServerError {
     }
 }
 
+const EMFILE: i32 = Errno::EMFILE as i32;
+const ENFILE: i32 = Errno::ENFILE as i32;
+
 const LISTENER: u64 = 0;
 const BACKEND: u64 = 1;
 
@@ -158,7 +161,7 @@ macro_rules! keyboard_server {
                 ObjectId,
             };
 
-            use super::{announce, wait, wake_set, PeerServerError};
+            use super::{announce, wait, wake_set, PeerServerError, EMFILE, ENFILE};
             use crate::keymap::KeymapFile;
 
             const SEAT_VERSION: u32 = 7;
@@ -225,6 +228,14 @@ macro_rules! keyboard_server {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                             // A signal interrupted accept: try again.
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            // Out of fds: keep serving the clients we have,
+                            // backing off instead of spinning on the
+                            // still-readable listener.
+                            Err(e) if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
+                                log::warn!("accept: {e}; backing off");
+                                std::thread::sleep(std::time::Duration::from_millis(10));
+                                return Ok(());
+                            }
                             Err(e) => return Err(PeerServerError::Accept(e)),
                         }
                     }
