@@ -1,13 +1,15 @@
 //! The command line of `waypass-server`, parsed with clap.
 //!
 //! This module only describes and parses options and turns them into the
-//! values the rest of the server works with ([`KeymapSource`], [`Settings`]).
+//! values the rest of the server works with ([`KeymapSource`], [`Settings`],
+//! [`BrokerLimits`]).
 //! It does not open sockets or compile keymaps.
 
 use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::broker::BrokerLimits;
 use crate::keymap::{KeymapSource, RuleNames};
 
 const AFTER_HELP: &str = "\
@@ -21,9 +23,17 @@ Examples:
   # Serve a keymap file as is; `kill -HUP <pid>` re-reads it:
   waypass-server --socket /tmp/wp.sock --keymap ./my.xkb
 
+  # Run two clients connected through WAYLAND_SOCKET (each string goes
+  # through /bin/sh -c); exit when both have, with status 0 only if both
+  # exited 0:
+  waypass-server --socket /tmp/wp.sock --exit-with-children \
+      --spawn 'waypass-client listen bob --count 1' \
+      --spawn 'waypass-client send bob hello --as alice --wait 5000'
+
 The socket path is printed on stdout once connections are accepted.
 Logs go to stderr (RUST_LOG=debug for more); WAYLAND_DEBUG=server traces
-every message. SIGINT and SIGTERM stop the server and remove the socket.";
+every message. SIGINT and SIGTERM stop the server and remove the socket.
+The waypass_broker_v1 global is offered beside wl_seat.";
 
 /// `waypass-server`: a Wayland-compatible keymap server.
 ///
@@ -72,6 +82,25 @@ pub struct Cli {
     /// The seat name announced with `wl_seat.name`.
     #[arg(long, default_value = "seat0")]
     pub seat_name: String,
+
+    /// Broker names one client may own at once (more fail with too_many_names).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_names: usize,
+
+    /// Live broker connection objects one client may hold (more fail with
+    /// too_many_pending).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_pending_connects: usize,
+
+    /// Run CMD as a client: `/bin/sh -c CMD` with WAYLAND_SOCKET set to its
+    /// end of a socketpair, and no other fd of the server. Repeatable.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Vec<String>,
+
+    /// Stop once every --spawn child has exited, removing the socket as on
+    /// SIGTERM. Exit status: 0 if every child exited with status 0, else 1.
+    #[arg(long, requires = "spawn")]
+    pub exit_with_children: bool,
 }
 
 /// Per-seat settings every keyboard is told about.
@@ -102,6 +131,14 @@ impl Cli {
             KeymapSource::Embedded
         } else {
             KeymapSource::Names(names)
+        }
+    }
+
+    /// The broker's per-client limits.
+    pub fn broker_limits(&self) -> BrokerLimits {
+        BrokerLimits {
+            max_names: self.max_names,
+            max_pending: self.max_pending_connects,
         }
     }
 
@@ -138,6 +175,15 @@ mod tests {
             }
             other => panic!("unexpected source {other:?}"),
         }
+    }
+
+    #[test]
+    fn spawn_is_repeatable_and_exit_with_children_needs_it() {
+        let cli = Cli::parse_from(["waypass-server", "--spawn", "a b", "--spawn", "c"]);
+        assert_eq!(cli.spawn, ["a b", "c"]);
+        assert_eq!(cli.broker_limits(), BrokerLimits::default());
+        let r = Cli::try_parse_from(["waypass-server", "--exit-with-children"]);
+        assert!(r.is_err());
     }
 
     #[test]

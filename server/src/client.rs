@@ -8,9 +8,10 @@
 //! # Implementation notes
 //!
 //! - **Small when idle.** A client is a [`Connection`] (whose buffers are
-//!   allocated as data flows), an [`ObjectMap`] of 8-byte [`Object`]s and
-//!   12 bytes of credentials. Nothing is pre-allocated, so 10,000 idle
-//!   clients fit.
+//!   allocated as data flows), an [`ObjectMap`] of 8-byte [`Object`]s,
+//!   12 bytes of credentials and an empty [`BrokerSession`] (a `Vec` that
+//!   allocates only once the client registers a name). Nothing is
+//!   pre-allocated, so 10,000 idle clients fit.
 //! - **Why a wrapper around `Generic`.** The socket is watched by a calloop
 //!   [`Generic`] source, registered `READ` and switched to `READ | WRITE`
 //!   only while a flush returned `WouldBlock`. calloop's `Generic` owns its
@@ -35,6 +36,9 @@ use calloop::generic::Generic;
 use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, TokenFactory};
 use log::debug;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use waypass_protocol::protocols::broker::{
+    waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
+};
 use waypass_protocol::protocols::wayland::{
     wl_callback, wl_display, wl_keyboard, wl_registry, wl_seat,
 };
@@ -66,6 +70,12 @@ pub enum Object {
     },
     /// A `wl_callback` (lives only between `sync` and `done`).
     Callback,
+    /// A bound `waypass_broker_v1`.
+    Broker,
+    /// A `waypass_name_v1`; whether it owns a name is in [`BrokerSession`].
+    Name,
+    /// A `waypass_connection_v1`, live until the client destroys it.
+    Connection,
 }
 
 impl Object {
@@ -77,6 +87,9 @@ impl Object {
             Object::Seat { .. } => &wl_seat::INTERFACE,
             Object::Keyboard { .. } => &wl_keyboard::INTERFACE,
             Object::Callback => &wl_callback::INTERFACE,
+            Object::Broker => &waypass_broker_v1::INTERFACE,
+            Object::Name => &waypass_name_v1::INTERFACE,
+            Object::Connection => &waypass_connection_v1::INTERFACE,
         }
     }
 
@@ -84,7 +97,12 @@ impl Object {
     pub fn version(self) -> u32 {
         match self {
             Object::Seat { version } | Object::Keyboard { version } => version,
-            Object::Display | Object::Registry | Object::Callback => 1,
+            Object::Display
+            | Object::Registry
+            | Object::Callback
+            | Object::Broker
+            | Object::Name
+            | Object::Connection => 1,
         }
     }
 }
@@ -106,6 +124,26 @@ impl fmt::Display for Creds {
     }
 }
 
+/// A client's share of the broker: the names it owns and how many
+/// connection objects it holds. Empty (no allocation) for clients that never
+/// use the broker.
+#[derive(Debug, Default)]
+pub struct BrokerSession {
+    /// `(waypass_name_v1 id, name)` of every name the client owns, oldest
+    /// first: the first one is what its peers are told it is called.
+    pub names: Vec<(u32, Box<str>)>,
+    /// Live `waypass_connection_v1` objects (failed ones included), for
+    /// the `too_many_pending` limit.
+    pub connections: usize,
+}
+
+impl BrokerSession {
+    /// The client's first live registered name, as peers are told.
+    pub fn first_name(&self) -> Option<&str> {
+        self.names.first().map(|(_, name)| &**name)
+    }
+}
+
 /// One connected client.
 #[derive(Debug)]
 pub struct Client {
@@ -119,24 +157,26 @@ pub struct Client {
     pub creds: Option<Creds>,
     /// `WAYLAND_DEBUG=server` tracing.
     pub tracer: Tracer,
+    /// Its broker names and connection objects.
+    pub session: BrokerSession,
 }
 
 impl Client {
     /// Wraps an accepted stream: reads its credentials, makes it
     /// non-blocking, and creates `wl_display` at id 1.
     pub fn new(key: ClientKey, stream: UnixStream, tracer: Tracer) -> io::Result<Client> {
-        let creds = match getsockopt(&stream, PeerCredentials) {
-            Ok(c) => Some(Creds {
-                pid: c.pid(),
-                uid: c.uid(),
-                gid: c.gid(),
-            }),
-            // Only fails for a socket that is not AF_UNIX: log and go on.
-            Err(e) => {
-                debug!("SO_PEERCRED failed: {e}");
-                None
-            }
-        };
+        let creds = peer_credentials(&stream);
+        Self::with_creds(key, stream, tracer, creds)
+    }
+
+    /// Like [`Client::new`] with credentials known otherwise: for a spawned
+    /// child, `SO_PEERCRED` of a socketpair names the server itself.
+    pub fn with_creds(
+        key: ClientKey,
+        stream: UnixStream,
+        tracer: Tracer,
+        creds: Option<Creds>,
+    ) -> io::Result<Client> {
         let conn = Connection::new(stream)?;
         let mut objects = ObjectMap::new(Side::Server);
         objects
@@ -148,6 +188,7 @@ impl Client {
             objects,
             creds,
             tracer,
+            session: BrokerSession::default(),
         })
     }
 
@@ -156,6 +197,23 @@ impl Client {
         match self.creds {
             Some(c) => c.to_string(),
             None => "unknown peer".into(),
+        }
+    }
+}
+
+/// `SO_PEERCRED` of `stream`: who connected (or, for a socketpair, who
+/// created it).
+fn peer_credentials(stream: &UnixStream) -> Option<Creds> {
+    match getsockopt(stream, PeerCredentials) {
+        Ok(c) => Some(Creds {
+            pid: c.pid(),
+            uid: c.uid(),
+            gid: c.gid(),
+        }),
+        // Only fails for a socket that is not AF_UNIX: log and go on.
+        Err(e) => {
+            debug!("SO_PEERCRED failed: {e}");
+            None
         }
     }
 }

@@ -9,7 +9,8 @@
 //! returned as a [`Stop`] for [`crate::server`] to act on.
 //!
 //! `wl_display` requests are handled here; `wl_registry` in
-//! [`crate::globals`]; `wl_seat` and `wl_keyboard` in [`crate::seat`].
+//! [`crate::globals`]; `wl_seat` and `wl_keyboard` in [`crate::seat`]; the
+//! broker's interfaces in [`crate::broker`].
 //!
 //! # Implementation notes
 //!
@@ -27,16 +28,20 @@ use std::ffi::{CStr, CString};
 use std::fmt;
 use std::os::fd::BorrowedFd;
 
+use waypass_protocol::protocols::broker::{
+    waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
+};
 use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_registry, wl_seat};
 use waypass_protocol::{
     Arg, ConnectionError, DecodeError, Direction, Header, Interface, LookupError, Message,
     MessageDesc, NextError, ObjectMap, Outgoing, Tracer,
 };
 
+use crate::broker::Broker;
 use crate::cli::Settings;
-use crate::client::{Client, Object, DISPLAY_ID};
+use crate::client::{BrokerSession, Client, ClientKey, Creds, Object, DISPLAY_ID};
 use crate::keymap::Keymap;
-use crate::{globals, seat};
+use crate::{broker, globals, seat};
 
 /// The longest `wl_display.error` message we send, in bytes: a message
 /// quoting client strings must still fit in one 4096-byte message.
@@ -126,8 +131,8 @@ impl Shared {
     }
 }
 
-/// What a handler works with: the client's objects and outgoing queue, and
-/// the server-wide state.
+/// What a handler works with: the client's objects, outgoing queue,
+/// identity and broker share, and the server-wide state.
 pub struct Ctx<'a> {
     out: &'a mut Outgoing,
     /// The client's live objects.
@@ -135,6 +140,12 @@ pub struct Ctx<'a> {
     tracer: Tracer,
     /// Server-wide state.
     pub shared: &'a Shared,
+    /// The client's key in the server's table.
+    pub key: ClientKey,
+    /// The client's credentials.
+    pub creds: Option<Creds>,
+    /// The client's broker names and connection count.
+    pub session: &'a mut BrokerSession,
 }
 
 impl<'a> Ctx<'a> {
@@ -146,6 +157,17 @@ impl<'a> Ctx<'a> {
             objects: &mut client.objects,
             tracer: client.tracer,
             shared,
+            key: client.key,
+            creds: client.creds,
+            session: &mut client.session,
+        }
+    }
+
+    /// The client for log lines, as [`Client::who`].
+    pub fn who(&self) -> String {
+        match self.creds {
+            Some(c) => c.to_string(),
+            None => "unknown peer".into(),
         }
     }
 
@@ -249,8 +271,17 @@ impl LookupFailure {
 
 /// Decodes and handles every complete message buffered in `client`'s
 /// connection, queuing the replies. `Ok` means "wait for more bytes".
-pub fn dispatch_pending(client: &mut Client, shared: &Shared) -> Result<(), Stop> {
+///
+/// Channels brokered for other clients are left in `broker`
+/// ([`Broker::take_deliveries`]) for the caller to hand over.
+pub fn dispatch_pending(
+    client: &mut Client,
+    shared: &Shared,
+    broker: &mut Broker,
+) -> Result<(), Stop> {
     let tracer = client.tracer;
+    let (key, creds) = (client.key, client.creds);
+    let session = &mut client.session;
     let objects = &mut client.objects;
     let (incoming, out) = client.conn.split();
     loop {
@@ -299,8 +330,11 @@ pub fn dispatch_pending(client: &mut Client, shared: &Shared) -> Result<(), Stop
             objects,
             tracer,
             shared,
+            key,
+            creds,
+            session,
         };
-        handle(&mut cx, obj, &msg)?;
+        handle(&mut cx, broker, obj, &msg)?;
     }
 }
 
@@ -325,7 +359,12 @@ fn invalid_arguments(
 }
 
 /// Runs the handler of one decoded request.
-fn handle(cx: &mut Ctx<'_>, obj: Object, msg: &Message<'_>) -> Result<(), Stop> {
+fn handle(
+    cx: &mut Ctx<'_>,
+    broker: &mut Broker,
+    obj: Object,
+    msg: &Message<'_>,
+) -> Result<(), Stop> {
     use Arg::{NewId, Str, Uint};
     let id = msg.sender;
     match (obj, msg.opcode, msg.args.as_slice()) {
@@ -348,7 +387,18 @@ fn handle(cx: &mut Ctx<'_>, obj: Object, msg: &Message<'_>) -> Result<(), Stop> 
             Err(seat::missing_capability(id, "touch").into())
         }
         (Object::Seat { .. }, wl_seat::req::RELEASE, [])
-        | (Object::Keyboard { .. }, wl_keyboard::req::RELEASE, []) => cx.destroy(id),
+        | (Object::Keyboard { .. }, wl_keyboard::req::RELEASE, [])
+        | (Object::Broker, waypass_broker_v1::req::DESTROY, []) => cx.destroy(id),
+        (Object::Broker, waypass_broker_v1::req::REGISTER, [NewId(new), Str(Some(name))]) => {
+            broker::register(cx, broker, *new, name)
+        }
+        (Object::Broker, waypass_broker_v1::req::CONNECT, [NewId(new), Str(Some(name))]) => {
+            broker::connect(cx, broker, *new, name)
+        }
+        (Object::Name, waypass_name_v1::req::WITHDRAW, []) => broker::withdraw(cx, broker, id),
+        (Object::Connection, waypass_connection_v1::req::DESTROY, []) => {
+            broker::destroy_connection(cx, id)
+        }
         _ => Err(bug(format!(
             "no handler for {}@{id} opcode {}",
             obj.interface().name,

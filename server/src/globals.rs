@@ -2,9 +2,10 @@
 //!
 //! This module lists globals, announces them to a new registry and checks
 //! a `bind` before handing it to the global's own module. It does not
-//! implement any global's interface: [`crate::seat`] does `wl_seat`.
+//! implement any global's interface: [`crate::seat`] does `wl_seat` and
+//! [`crate::broker`] does `waypass_broker_v1`.
 //!
-//! To add a global (the broker extension, say): add a [`GlobalKind`]
+//! To add a global: add a [`GlobalKind`]
 //! variant, a row in [`GLOBALS`], an arm in [`GlobalKind::interface`] and an
 //! arm in [`bind`] that creates the object and sends its initial events.
 //!
@@ -19,6 +20,7 @@
 
 use std::ffi::CStr;
 
+use waypass_protocol::protocols::broker::waypass_broker_v1;
 use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
 use waypass_protocol::{Arg, Interface};
 
@@ -31,6 +33,8 @@ use crate::seat;
 pub enum GlobalKind {
     /// The one `wl_seat`, with a keyboard.
     Seat,
+    /// The `waypass_broker_v1` name broker.
+    Broker,
 }
 
 impl GlobalKind {
@@ -38,6 +42,7 @@ impl GlobalKind {
     pub fn interface(self) -> &'static Interface {
         match self {
             GlobalKind::Seat => &wl_seat::INTERFACE,
+            GlobalKind::Broker => &waypass_broker_v1::INTERFACE,
         }
     }
 }
@@ -59,10 +64,16 @@ impl Global {
 }
 
 /// Every global, in announcement order. Names are never reused.
-pub static GLOBALS: &[Global] = &[Global {
-    name: 1,
-    kind: GlobalKind::Seat,
-}];
+pub static GLOBALS: &[Global] = &[
+    Global {
+        name: 1,
+        kind: GlobalKind::Seat,
+    },
+    Global {
+        name: 2,
+        kind: GlobalKind::Broker,
+    },
+];
 
 /// `wl_display.get_registry`: creates the registry and announces globals.
 pub fn get_registry(cx: &mut Ctx<'_>, registry: u32) -> Result<(), Stop> {
@@ -95,6 +106,8 @@ pub fn bind(
     let global = check_bind(registry, name, interface, version)?;
     match global.kind {
         GlobalKind::Seat => seat::bind(cx, id, version),
+        // The broker has no initial events.
+        GlobalKind::Broker => cx.create(id, Object::Broker),
     }
 }
 
@@ -139,6 +152,13 @@ mod tests {
         for v in 1..=wl_seat::INTERFACE.version {
             assert_eq!(check(1, c"wl_seat", v), Ok(GlobalKind::Seat));
         }
+    }
+
+    #[test]
+    fn broker_is_the_second_global() {
+        assert_eq!(check(2, c"waypass_broker_v1", 1), Ok(GlobalKind::Broker));
+        assert!(check(2, c"waypass_broker_v1", 2).is_err());
+        assert!(check(2, c"wl_seat", 1).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! This module is the socket side: one `recv`, dispatch, one `flush`, and
 //! disconnects. It does not decode requests ([`crate::dispatch`]), accept
-//! connections ([`crate::accept`]) or handle signals ([`crate::signals`]).
+//! connections ([`crate::accept`]), handle signals ([`crate::signals`]) or
+//! start children ([`crate::spawn`]).
 //!
 //! # Implementation notes
 //!
@@ -22,19 +23,34 @@
 //!   (best effort: the client may not be reading) and the client closed.
 //!   Others carry on.
 //! - **The client table** holds a `calloop::Dispatcher` per client, so code
-//!   outside a client's own callback (a keymap reload) can reach it; see
-//!   [`crate::client`] for why the client lives inside its source.
+//!   outside a client's own callback (a keymap reload, a brokered channel)
+//!   can reach it; see [`crate::client`] for why the client lives inside its
+//!   source.
+//! - **Output for other clients.** A dispatch on one client can queue output
+//!   for another: `waypass_broker_v1.connect` queues `established` to the
+//!   requester and leaves the owner's `peer` as a [`Delivery`]. After each
+//!   dispatch batch the deliveries are queued on their owners, and every
+//!   owner that got one is flushed at once (its own source would not wake:
+//!   it has nothing to read). The owner is never the client being
+//!   dispatched (`self_connect` is refused), so its `Dispatcher` is free to
+//!   borrow. An owner that cannot take the event (over its outgoing cap) is
+//!   disconnected like any client that does not read.
+//! - **Leaving** releases the client's broker names, whether it hung up,
+//!   broke the protocol or was cut off while another client was served.
 
-use std::collections::HashMap;
+use std::fmt;
 use std::os::unix::net::UnixStream;
 
 use calloop::{Dispatcher, LoopHandle, LoopSignal, Readiness, RegistrationToken};
 use log::{debug, error, info, warn};
+use std::collections::HashMap;
 use waypass_protocol::{ConnectionError, Flush, Recv, Tracer};
 
-use crate::client::{Client, ClientKey, ClientSource, Next};
-use crate::dispatch::{self, Shared, Stop};
+use crate::broker::{self, Broker, Delivery};
+use crate::client::{Client, ClientKey, ClientSource, Creds, Next};
+use crate::dispatch::{self, Ctx, Shared, Stop};
 use crate::keymap::{Keymap, KeymapSource};
+use crate::spawn::Children;
 use crate::{describe, seat};
 
 /// A client as the table sees it: its source and registration.
@@ -47,6 +63,10 @@ struct ClientEntry {
 pub struct State {
     /// What request handlers read: keymap, settings, serials.
     pub shared: Shared,
+    /// The broker's name table.
+    pub broker: Broker,
+    /// The `--spawn` children still running.
+    pub children: Children,
     /// Where the keymap comes from, for reloads.
     keymap_source: KeymapSource,
     clients: HashMap<ClientKey, ClientEntry>,
@@ -62,6 +82,7 @@ impl State {
     /// A server with no clients yet.
     pub fn new(
         shared: Shared,
+        broker: Broker,
         keymap_source: KeymapSource,
         tracer: Tracer,
         handle: LoopHandle<'static, State>,
@@ -69,6 +90,8 @@ impl State {
     ) -> State {
         State {
             shared,
+            broker,
+            children: Children::default(),
             keymap_source,
             clients: HashMap::new(),
             next_key: 0,
@@ -86,16 +109,30 @@ impl State {
 
     /// Takes in a newly accepted connection.
     pub fn add_client(&mut self, stream: UnixStream) {
+        let key = self.new_key();
+        match Client::new(key, stream, self.tracer) {
+            Ok(client) => self.insert(client),
+            Err(e) => warn!("cannot set up a new client: {e}"),
+        }
+    }
+
+    /// Takes in the server's end of a spawned child's socketpair, with the
+    /// child's credentials (`SO_PEERCRED` would name the server).
+    pub fn add_spawned_client(&mut self, stream: UnixStream, creds: Creds) -> std::io::Result<()> {
+        let key = self.new_key();
+        let client = Client::with_creds(key, stream, self.tracer, Some(creds))?;
+        self.insert(client);
+        Ok(())
+    }
+
+    fn new_key(&mut self) -> ClientKey {
         let key = ClientKey(self.next_key);
         self.next_key += 1;
-        let client = match Client::new(key, stream, self.tracer) {
-            Ok(client) => client,
-            Err(e) => {
-                warn!("cannot set up a new client: {e}");
-                return;
-            }
-        };
-        let who = client.who();
+        key
+    }
+
+    fn insert(&mut self, client: Client) {
+        let (key, who) = (client.key, client.who());
         let dispatcher = Dispatcher::new(ClientSource::new(client), |readiness, client, state| {
             State::client_ready(state, readiness, client)
         });
@@ -109,52 +146,118 @@ impl State {
         }
     }
 
-    /// A client's socket is ready: one recv, dispatch all, one flush.
+    /// A client's socket is ready: one recv, dispatch all, hand brokered
+    /// channels to their owners, one flush.
     fn client_ready(&mut self, readiness: Readiness, client: &mut Client) -> Next {
         if readiness.readable || readiness.error {
-            match client.conn.recv() {
-                Ok(Recv::Data(_)) => {}
-                // Spurious wakeup: nothing to read, maybe something to flush.
-                Ok(Recv::WouldBlock) => {}
-                Err(e) => return self.close(client, Reason::Recv(e)),
+            if let Err(gone) = serve_input(client, &self.shared, &mut self.broker) {
+                // Channels it asked for in this batch die with it.
+                drop(self.broker.take_deliveries());
+                return self.close(client, gone);
             }
-            if let Err(stop) = dispatch::dispatch_pending(client, &self.shared) {
-                return self.stop_client(client, stop);
-            }
+            self.deliver_channels(client.key);
         }
         match flush(client) {
             Ok(writable) => Next::Watch { writable },
-            Err(e) => self.close(client, Reason::Send(e)),
-        }
-    }
-
-    /// Posts the error a [`Stop`] carries, if any, and closes the client.
-    fn stop_client(&mut self, client: &mut Client, stop: Stop) -> Next {
-        match stop {
-            Stop::Protocol(err) => {
-                if dispatch::post_error(client, &self.shared, &err).is_ok() {
-                    // Best effort: a client that does not read loses it.
-                    let _ = client.conn.flush();
-                }
-                self.close(client, Reason::Protocol(err))
-            }
-            Stop::Server(err) => {
-                error!("cannot serve client ({}): {}", client.who(), err.message);
-                if dispatch::post_error(client, &self.shared, &err).is_ok() {
-                    let _ = client.conn.flush();
-                }
-                self.close(client, Reason::Server)
-            }
-            Stop::Queue(e) => self.close(client, Reason::Queue(e)),
+            Err(e) => self.close(client, Disconnect::Send(e)),
         }
     }
 
     /// Forgets a client; its source is removed when the callback returns
     /// [`Next::Close`], which closes the socket and every queued fd.
-    fn close(&mut self, client: &Client, reason: Reason) -> Next {
+    fn close(&mut self, client: &Client, reason: Disconnect) -> Next {
         self.clients.remove(&client.key);
+        self.broker.release_all(client.key, &client.session.names);
         log_disconnect(&client.who(), &reason);
         Next::Close
+    }
+
+    /// Runs `f` on client `key`, outside of that client's own callback.
+    fn with_client<R>(
+        &self,
+        key: ClientKey,
+        f: impl FnOnce(&mut Client, &Shared) -> R,
+    ) -> Option<R> {
+        let entry = self.clients.get(&key)?;
+        let mut source = entry.dispatcher.as_source_mut();
+        Some(f(source.client_mut(), &self.shared))
+    }
+
+    /// Queues each pending [`Delivery`] on its owner, then flushes every
+    /// owner that got one. `requester` is the client being dispatched.
+    fn deliver_channels(&mut self, requester: ClientKey) {
+        let mut touched: Vec<ClientKey> = Vec::new();
+        for delivery in self.broker.take_deliveries() {
+            let owner = delivery.owner;
+            if owner == requester {
+                // Refused as self_connect; its Dispatcher is borrowed now.
+                error!("bug: a channel brokered to its own requester");
+                continue;
+            }
+            match self.with_client(owner, |client, shared| deliver(client, shared, delivery)) {
+                Some(Ok(line)) => {
+                    info!("{line}");
+                    if !touched.contains(&owner) {
+                        touched.push(owner);
+                    }
+                }
+                Some(Err(stop)) => self.stop_other(owner, stop),
+                // The table is updated on every disconnect, so an owner
+                // cannot be missing; the fd closes with the delivery.
+                None => error!("bug: the owner of a brokered channel is gone"),
+            }
+        }
+        for key in touched {
+            self.flush_other(key);
+        }
+    }
+
+    /// Flushes client `key` from outside its callback, updating its
+    /// write interest or disconnecting it.
+    fn flush_other(&mut self, key: ClientKey) {
+        let Some(entry) = self.clients.get(&key) else {
+            return;
+        };
+        let mut source = entry.dispatcher.as_source_mut();
+        match flush(source.client_mut()) {
+            Ok(writable) => {
+                if source.set_interest(writable) {
+                    drop(source);
+                    if let Err(e) = self.handle.update(&entry.token) {
+                        warn!("cannot update client registration: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                drop(source);
+                self.drop_other(key, Disconnect::Send(e));
+            }
+        }
+    }
+
+    /// Posts what `stop` carries to client `key` and disconnects it, from
+    /// outside its callback.
+    fn stop_other(&mut self, key: ClientKey, stop: Stop) {
+        if let Some(reason) =
+            self.with_client(key, |client, shared| post_stop(client, shared, stop))
+        {
+            self.drop_other(key, reason);
+        }
+    }
+
+    /// Disconnects client `key` from outside its callback.
+    fn drop_other(&mut self, key: ClientKey, reason: Disconnect) {
+        let Some(entry) = self.clients.remove(&key) else {
+            return;
+        };
+        {
+            let mut source = entry.dispatcher.as_source_mut();
+            let client = source.client_mut();
+            log_disconnect(&client.who(), &reason);
+            self.broker.release_all(key, &client.session.names);
+        }
+        // Dropping the source closes the socket and every queued fd.
+        self.handle.remove(entry.token);
     }
 
     /// SIGHUP: recompiles the keymap from its source. On success every
@@ -174,49 +277,30 @@ impl State {
         };
         self.shared.keymap = keymap;
         let mut told = 0;
-        let mut gone = Vec::new();
-        for (key, entry) in &self.clients {
-            let mut source = entry.dispatcher.as_source_mut();
-            let client = source.client_mut();
-            let result = match seat::push_keymap(client, &self.shared) {
-                Ok(n) => {
+        let keys: Vec<ClientKey> = self.clients.keys().copied().collect();
+        for key in keys {
+            match self.with_client(key, seat::push_keymap) {
+                Some(Ok(n)) => {
                     told += n;
-                    flush(client).map_err(Reason::Send)
+                    self.flush_other(key);
                 }
-                Err(Stop::Queue(e)) => Err(Reason::Queue(e)),
-                Err(Stop::Protocol(e) | Stop::Server(e)) => {
-                    error!(
-                        "cannot send the new keymap ({}): {}",
-                        client.who(),
-                        e.message
-                    );
-                    Err(Reason::Server)
-                }
-            };
-            match result {
-                Ok(writable) => {
-                    if source.set_interest(writable) {
-                        drop(source);
-                        if let Err(e) = self.handle.update(&entry.token) {
-                            warn!("cannot update client registration: {e}");
-                        }
-                    }
-                }
-                Err(reason) => {
-                    log_disconnect(&client.who(), &reason);
-                    gone.push(*key);
-                }
-            }
-        }
-        for key in gone {
-            if let Some(entry) = self.clients.remove(&key) {
-                self.handle.remove(entry.token);
+                Some(Err(stop)) => self.stop_other(key, stop),
+                None => {}
             }
         }
         info!(
             "reloaded {}; sent it to {told} keyboards",
             self.keymap_source
         );
+    }
+
+    /// SIGCHLD: reaps exited children; with `--exit-with-children`, stops
+    /// the loop once none is left.
+    pub fn reap_children(&mut self) {
+        if self.children.reap() {
+            info!("every spawned child has exited: shutting down");
+            self.request_stop();
+        }
     }
 
     /// SIGINT / SIGTERM: leave the loop.
@@ -235,38 +319,89 @@ impl State {
     }
 }
 
+/// One readable wakeup's work on `client`: one `recv`, then every complete
+/// message dispatched. On a [`Stop`] the error is posted and flushed (best
+/// effort) and the reason to disconnect returned. The caller still hands
+/// over [`Broker::take_deliveries`] and flushes.
+pub(crate) fn serve_input(
+    client: &mut Client,
+    shared: &Shared,
+    broker: &mut Broker,
+) -> Result<Recv, Disconnect> {
+    let received = client.conn.recv().map_err(Disconnect::Recv)?;
+    // `WouldBlock` is a spurious wakeup: nothing new, but maybe something
+    // to flush; dispatching finds nothing complete and returns at once.
+    dispatch::dispatch_pending(client, shared, broker)
+        .map_err(|stop| post_stop(client, shared, stop))?;
+    Ok(received)
+}
+
+/// Queues one brokered channel's `peer` event on its owner.
+fn deliver(client: &mut Client, shared: &Shared, delivery: Delivery) -> Result<String, Stop> {
+    broker::deliver(&mut Ctx::for_client(client, shared), delivery)
+}
+
+/// Posts the error a [`Stop`] carries, if any, flushes once (best effort:
+/// a client that does not read loses it), and says why the client goes.
+fn post_stop(client: &mut Client, shared: &Shared, stop: Stop) -> Disconnect {
+    let (err, reason) = match stop {
+        Stop::Protocol(err) => (err.clone(), Disconnect::Protocol(err)),
+        Stop::Server(err) => {
+            error!("cannot serve client ({}): {}", client.who(), err.message);
+            (err, Disconnect::Server)
+        }
+        Stop::Queue(e) => return Disconnect::Queue(e),
+    };
+    if dispatch::post_error(client, shared, &err).is_ok() {
+        let _ = client.conn.flush();
+    }
+    reason
+}
+
 /// Why a client went away.
-enum Reason {
+#[derive(Debug)]
+pub enum Disconnect {
+    /// Receiving failed, or the client hung up ([`ConnectionError::Closed`]).
     Recv(ConnectionError),
+    /// Sending failed, or the client hung up.
     Send(ConnectionError),
+    /// Its output could not be queued (over the cap: it does not read).
     Queue(ConnectionError),
+    /// It broke the protocol; this error was posted.
     Protocol(dispatch::ProtocolError),
+    /// The server could not serve it (an error was posted and logged).
     Server,
 }
 
-fn log_disconnect(who: &str, reason: &Reason) {
+impl fmt::Display for Disconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // A hang-up is the normal way to leave.
+            Disconnect::Recv(ConnectionError::Closed)
+            | Disconnect::Send(ConnectionError::Closed) => f.write_str("hung up"),
+            Disconnect::Recv(e) | Disconnect::Send(e) => f.write_str(&describe(e)),
+            Disconnect::Queue(e) => write!(f, "cannot queue output: {}", describe(e)),
+            Disconnect::Protocol(err) => write!(f, "protocol {err}"),
+            Disconnect::Server => f.write_str("the server could not serve it"),
+        }
+    }
+}
+
+fn log_disconnect(who: &str, reason: &Disconnect) {
     match reason {
-        // A hang-up is the normal way to leave.
-        Reason::Recv(ConnectionError::Closed) | Reason::Send(ConnectionError::Closed) => {
+        Disconnect::Recv(ConnectionError::Closed) | Disconnect::Send(ConnectionError::Closed) => {
             info!("client disconnected ({who})")
         }
-        Reason::Recv(e) | Reason::Send(e) => {
-            warn!("client disconnected ({who}): {}", describe(e))
+        Disconnect::Recv(_) | Disconnect::Send(_) => {
+            warn!("client disconnected ({who}): {reason}")
         }
-        Reason::Queue(e) => {
-            warn!(
-                "disconnecting client ({who}): cannot queue output: {}",
-                describe(e)
-            )
-        }
-        Reason::Protocol(err) => warn!("disconnecting client ({who}): protocol {err}"),
-        Reason::Server => warn!("disconnecting client ({who}): the server could not serve it"),
+        _ => warn!("disconnecting client ({who}): {reason}"),
     }
 }
 
 /// One flush. `Ok(true)` means output is left and the source must also
 /// wait for writability.
-fn flush(client: &mut Client) -> Result<bool, ConnectionError> {
+pub(crate) fn flush(client: &mut Client) -> Result<bool, ConnectionError> {
     match client.conn.flush()? {
         Flush::Done => Ok(false),
         Flush::WouldBlock => {

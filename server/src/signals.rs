@@ -1,5 +1,5 @@
-//! SIGINT, SIGTERM and SIGHUP as event-loop events, and undoing their
-//! blocking for child processes.
+//! SIGINT, SIGTERM, SIGHUP and SIGCHLD as event-loop events, and undoing
+//! their blocking for child processes.
 //!
 //! This module is the one place that blocks signals. It does not decide
 //! what a reload or a shutdown does ([`crate::server::State`] does).
@@ -7,36 +7,46 @@
 //! # Implementation notes
 //!
 //! calloop's `Signals` source reads a `signalfd`, which only sees signals
-//! that are blocked, so creating it blocks SIGINT, SIGTERM and SIGHUP in
-//! the calling thread (and dropping it unblocks them). Create it before any
-//! thread is spawned so every thread inherits the mask. A blocked mask is
-//! also inherited across `fork` and `exec`: a child spawned by the server
-//! would ignore Ctrl-C and `kill`. A feature that spawns children must call
-//! [`restore_mask_in_child`] on its `Command`.
+//! that are blocked, so creating it blocks SIGINT, SIGTERM, SIGHUP and
+//! SIGCHLD in the calling thread (and dropping it unblocks them). Create it
+//! before any thread is spawned so every thread inherits the mask. A blocked
+//! mask is also inherited across `fork` and `exec`: a child spawned by the
+//! server would ignore Ctrl-C and `kill`. So is an ignored disposition, and
+//! the Rust runtime ignores SIGPIPE. Code that spawns children calls
+//! [`reset_in_child`] on its `Command`.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use calloop::signals::{Signal, Signals};
-use log::info;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal as NixSignal};
+use log::{debug, info};
+use nix::sys::signal::{
+    sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal as NixSignal,
+};
 
 use crate::server::State;
 
 /// The signals the server handles through the event loop.
-pub const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+pub const HANDLED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGCHLD,
+];
 
-/// The same signals as a nix [`SigSet`].
-fn handled_set() -> SigSet {
-    let mut set = SigSet::empty();
-    for s in [NixSignal::SIGINT, NixSignal::SIGTERM, NixSignal::SIGHUP] {
-        set.add(s);
-    }
-    set
-}
+/// Signals whose disposition a child gets back to the default: the handled
+/// ones, and SIGPIPE, which the Rust runtime ignores.
+const RESET_IN_CHILD: [NixSignal; 5] = [
+    NixSignal::SIGINT,
+    NixSignal::SIGTERM,
+    NixSignal::SIGHUP,
+    NixSignal::SIGCHLD,
+    NixSignal::SIGPIPE,
+];
 
 /// Blocks the handled signals and watches them with a signalfd source:
-/// SIGHUP reloads the keymap, SIGINT and SIGTERM stop the loop.
+/// SIGHUP reloads the keymap, SIGINT and SIGTERM stop the loop, SIGCHLD
+/// reaps `--spawn` children.
 pub fn register(handle: &calloop::LoopHandle<'static, State>) -> calloop::Result<()> {
     let signals = Signals::new(&HANDLED)?;
     handle
@@ -44,6 +54,10 @@ pub fn register(handle: &calloop::LoopHandle<'static, State>) -> calloop::Result
             Signal::SIGHUP => {
                 info!("SIGHUP: reloading the keymap");
                 state.reload_keymap();
+            }
+            Signal::SIGCHLD => {
+                debug!("SIGCHLD: reaping children");
+                state.reap_children();
             }
             other => {
                 info!("{other:?}: shutting down");
@@ -54,17 +68,23 @@ pub fn register(handle: &calloop::LoopHandle<'static, State>) -> calloop::Result
     Ok(())
 }
 
-/// Makes a child spawned by `cmd` start with the handled signals unblocked.
-#[allow(dead_code)] // For the child-spawning feature; tested below.
-pub fn restore_mask_in_child(cmd: &mut Command) {
-    let set = handled_set();
+/// Makes a child spawned by `cmd` start with no signal blocked and the
+/// default disposition for [`HANDLED`] and SIGPIPE, as a fresh process.
+pub fn reset_in_child(cmd: &mut Command) {
+    let empty = SigSet::empty();
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     // SAFETY: the closure runs between fork and exec in the child, where
     // only async-signal-safe calls are allowed. It calls pthread_sigmask
-    // (async-signal-safe) on a set built before the fork, and allocates
-    // nothing.
+    // and sigaction (both async-signal-safe) with values built before the
+    // fork, and allocates nothing. `sigaction` is unsafe because installing
+    // a handler can break code that relies on the old one; SIG_DFL installs
+    // no handler, and the process is about to exec anyway.
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None)?;
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&empty), None)?;
+            for signal in RESET_IN_CHILD {
+                sigaction(signal, &default)?;
+            }
             Ok(())
         });
     }
@@ -74,29 +94,32 @@ pub fn restore_mask_in_child(cmd: &mut Command) {
 mod tests {
     use super::*;
 
-    /// The `SigBlk` mask of a `cat /proc/self/status` child.
-    fn child_blocked_mask(restore: bool) -> u64 {
+    /// The `SigBlk` and `SigIgn` masks of a `cat /proc/self/status` child.
+    fn child_masks(reset: bool) -> (u64, u64) {
         let mut cmd = Command::new("cat");
         cmd.arg("/proc/self/status");
-        if restore {
-            restore_mask_in_child(&mut cmd);
+        if reset {
+            reset_in_child(&mut cmd);
         }
         let out = cmd.output().expect("run cat");
         let text = String::from_utf8(out.stdout).unwrap();
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix("SigBlk:"))
-            .unwrap();
-        u64::from_str_radix(line.trim(), 16).unwrap()
+        let mask = |key: &str| {
+            let line = text.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+            u64::from_str_radix(line.trim(), 16).unwrap()
+        };
+        (mask("SigBlk:"), mask("SigIgn:"))
     }
 
     #[test]
     fn children_get_the_handled_signals_back() {
-        let hup = 1u64 << (NixSignal::SIGHUP as i32 - 1);
+        let bit = |s: NixSignal| 1u64 << (s as i32 - 1);
         // The signals source blocks in this (test) thread only.
         let signals = Signals::new(&HANDLED).unwrap();
-        assert_ne!(child_blocked_mask(false) & hup, 0, "mask is inherited");
-        assert_eq!(child_blocked_mask(true) & hup, 0, "restored in the child");
+        let (blocked, _) = child_masks(false);
+        assert_ne!(blocked & bit(NixSignal::SIGHUP), 0, "mask is inherited");
+        let (blocked, ignored) = child_masks(true);
+        assert_eq!(blocked, 0, "nothing blocked in the child");
+        assert_eq!(ignored & bit(NixSignal::SIGPIPE), 0, "SIGPIPE default");
         drop(signals);
     }
 }

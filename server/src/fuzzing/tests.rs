@@ -1,0 +1,111 @@
+use std::os::fd::AsFd;
+
+use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_registry};
+use waypass_protocol::{inspect_fd, wire};
+
+use super::*;
+
+fn word(v: u32) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+fn string(text: &str) -> Vec<u8> {
+    let mut out = word(text.len() as u32 + 1);
+    out.extend_from_slice(text.as_bytes());
+    out.push(0);
+    while out.len() & 3 != 0 {
+        out.push(0);
+    }
+    out
+}
+
+fn message(sender: u32, opcode: u16, args: &[Vec<u8>]) -> Vec<u8> {
+    let body = args.concat();
+    let size = 8 + body.len() as u32;
+    [word(sender), word((size << 16) | u32::from(opcode)), body].concat()
+}
+
+/// get_registry(2), bind(seat 1, v7) as 3, get_keyboard(4).
+fn keyboard_stream() -> Vec<u8> {
+    [
+        message(1, 1, &[word(2)]),
+        message(2, 0, &[word(1), string("wl_seat"), word(7), word(3)]),
+        message(3, 1, &[word(4)]),
+    ]
+    .concat()
+}
+
+/// (sender, opcode) of every message in `bytes`.
+fn headers(mut bytes: &[u8]) -> Vec<(u32, u16)> {
+    let mut out = Vec::new();
+    while let Some((header, _)) = wire::split_message(bytes).expect("well-formed output") {
+        out.push((header.sender, header.opcode));
+        bytes = &bytes[usize::from(header.size)..];
+    }
+    assert!(bytes.is_empty(), "no partial message");
+    out
+}
+
+#[test]
+fn keyboard_stream_gets_a_keymap_fd() {
+    let outcome = dispatch_stream(&keyboard_stream(), Vec::new()).unwrap();
+    assert!(outcome.disconnect.is_none(), "{:?}", outcome.disconnect);
+    let sent = headers(&outcome.sent);
+    assert!(sent.contains(&(2, wl_registry::evt::GLOBAL)));
+    assert!(sent.contains(&(4, wl_keyboard::evt::KEYMAP)), "{sent:?}");
+    assert_eq!(outcome.fds.len(), 1);
+    let info = inspect_fd(outcome.fds[0].as_fd()).unwrap();
+    assert!(info.size > 0);
+}
+
+#[test]
+fn any_split_of_the_stream_gives_the_same_output() {
+    let stream = keyboard_stream();
+    let whole = dispatch_stream(&stream, Vec::new()).unwrap();
+    let mut server = FuzzServer::new().unwrap();
+    for cut in [1, 7, 8, 13, stream.len() - 1] {
+        let mut client = server.client().unwrap();
+        assert!(client.feed(&stream[..cut], Vec::new()));
+        assert!(client.feed(&stream[cut..], Vec::new()));
+        let outcome = client.finish();
+        // Serials differ between runs; the messages do not.
+        assert_eq!(headers(&outcome.sent), headers(&whole.sent), "cut at {cut}");
+        assert_eq!(outcome.fds.len(), 1);
+    }
+}
+
+#[test]
+fn garbage_is_a_protocol_error_and_a_disconnect() {
+    // A size field of 0xffff: over the 4096-byte limit.
+    let outcome = dispatch_stream(&[0xff; 32], Vec::new()).unwrap();
+    let err = outcome.protocol_error().expect("a protocol error");
+    assert_eq!(err.code, wl_display::error::INVALID_METHOD);
+    // The error was sent too, as the last message.
+    let sent = headers(&outcome.sent);
+    assert_eq!(sent.last(), Some(&(1, wl_display::evt::ERROR)));
+}
+
+#[test]
+fn unused_fds_are_closed_and_names_released() {
+    let mut server = FuzzServer::new().unwrap();
+    let register = [
+        message(1, 1, &[word(2)]),
+        message(
+            2,
+            0,
+            &[word(2), string("waypass_broker_v1"), word(1), word(3)],
+        ),
+        message(3, 1, &[word(4), string("alice")]),
+    ]
+    .concat();
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut client = server.client().unwrap();
+    // `a` rides along with no message to take it.
+    assert!(client.feed(&register, vec![a.into()]));
+    assert_eq!(client.server.broker_names(), 1);
+    drop(client);
+    assert_eq!(server.broker_names(), 0, "released on disconnect");
+    // The server's copy of `a` is closed: `b` reads end-of-file.
+    b.set_nonblocking(true).unwrap();
+    assert_eq!(std::io::Read::read(&mut &b, &mut [0u8; 4]).unwrap(), 0);
+}

@@ -1,0 +1,239 @@
+//! `--spawn CMD`: starting a child as a client over a socketpair (the
+//! `WAYLAND_SOCKET` way), and reaping children on SIGCHLD.
+//!
+//! This module starts processes and collects their exit statuses. It does
+//! not serve the connection (the server's end becomes an ordinary client,
+//! see [`crate::server::State::add_spawned_client`]) and does not receive
+//! signals ([`crate::signals`] turns SIGCHLD into a call to
+//! [`crate::server::State::reap_children`]).
+//!
+//! # Implementation notes
+//!
+//! - **The command goes through `/bin/sh -c`**, so quoting, redirections and
+//!   `$VARIABLES` work as in a shell; `WAYLAND_SOCKET` is set to the number
+//!   of the child's end of the socketpair.
+//! - **Only that fd crosses `exec`.** Every fd the server opens is
+//!   close-on-exec: the listener and accepted sockets (std uses
+//!   `SOCK_CLOEXEC` / `accept4`), the lock file and the `/dev/null` reserve
+//!   (std opens with `O_CLOEXEC`), the keymap memfd (`MFD_CLOEXEC`) and its
+//!   read-only reopens (`O_CLOEXEC`), calloop's epoll, eventfd and
+//!   signalfd (`*_CLOEXEC`), brokered socketpairs (`SOCK_CLOEXEC`). The
+//!   child's end is created `SOCK_CLOEXEC` too; only in the child, between
+//!   `fork` and `exec` (`pre_exec`), is `FD_CLOEXEC` cleared on it, so a
+//!   child spawned later, or by another thread, cannot inherit it. It is
+//!   moved to fd 3 or above first, since `Command` puts stdio on 0 to 2.
+//!   Fds the server inherited without `CLOEXEC` are marked too (see
+//!   `inherit_in_child`).
+//! - **Signals are reset in the child** ([`crate::signals::reset_in_child`]):
+//!   the server blocks the signals its signalfd reads, and a blocked mask
+//!   survives `exec`.
+//! - **Reaping** is a `waitpid(-1, WNOHANG)` loop on each SIGCHLD (signals
+//!   coalesce: one SIGCHLD may stand for several exits). Every exit status
+//!   is logged. The server does not kill its children when it stops: they
+//!   see their socket hang up.
+//! - **`--exit-with-children`**: when the last child has been reaped, the
+//!   server stops as on SIGTERM (removing its socket and lock file) and
+//!   exits 0 if every child exited with status 0, else 1 (a signal or a
+//!   non-zero status counts as a failure).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::Arc;
+
+use log::{error, info, warn};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{getgid, getuid, Pid};
+
+use crate::client::Creds;
+use crate::signals;
+
+/// The lowest fd number the child's end may have: 0 to 2 are stdio.
+const FIRST_FREE_FD: i32 = 3;
+
+/// Why a child could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// `socketpair` failed.
+    Socketpair(io::Error),
+    /// Moving the child's end above the stdio fds failed.
+    MoveFd(io::Error),
+    /// Starting `/bin/sh` failed.
+    Start {
+        /// The command.
+        command: String,
+        /// The spawn error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Socketpair(_) => f.write_str("cannot create a socketpair for a child"),
+            SpawnError::MoveFd(_) => f.write_str("cannot move a child's socket above fd 2"),
+            SpawnError::Start { command, .. } => write!(f, "cannot start `{command}`"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Socketpair(e) | SpawnError::MoveFd(e) => Some(e),
+            SpawnError::Start { source, .. } => Some(source),
+        }
+    }
+}
+
+/// A started child: its pid and the server's end of its socket.
+#[derive(Debug)]
+pub struct Spawned {
+    /// The child's pid and our uid / gid (it runs as us).
+    pub creds: Creds,
+    /// The server's end, to serve as a client.
+    pub stream: UnixStream,
+}
+
+/// Starts `/bin/sh -c command` with `WAYLAND_SOCKET` set to its end of a
+/// fresh socketpair, inheriting no other fd of ours but stdio.
+pub fn spawn_client(command: &str) -> Result<Spawned, SpawnError> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SpawnError::Socketpair(e.into()))?;
+    // `Command` dup2()s stdio onto 0..=2 in the child: keep clear of them.
+    let moved = fcntl(&theirs, FcntlArg::F_DUPFD_CLOEXEC(FIRST_FREE_FD))
+        .map_err(|e| SpawnError::MoveFd(e.into()))?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd; nothing else owns it.
+    let theirs = unsafe { OwnedFd::from_raw_fd(moved) };
+    let number = theirs.as_raw_fd();
+    let theirs = Arc::new(theirs);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .env("WAYLAND_SOCKET", number.to_string());
+    signals::reset_in_child(&mut cmd);
+    inherit_in_child(&mut cmd, Arc::clone(&theirs));
+    let child = cmd.spawn().map_err(|source| SpawnError::Start {
+        command: command.into(),
+        source,
+    })?;
+    // Our copies of the child's end go now: the closure's and ours.
+    drop(cmd);
+    drop(theirs);
+    let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    // `Child` neither waits nor kills on drop: SIGCHLD reaping does that.
+    drop(child);
+    let creds = Creds {
+        pid,
+        uid: getuid().as_raw(),
+        gid: getgid().as_raw(),
+    };
+    Ok(Spawned {
+        creds,
+        stream: UnixStream::from(ours),
+    })
+}
+
+/// In the child only, between fork and exec: marks every fd above stdio
+/// close-on-exec, then clears `FD_CLOEXEC` on `fd`.
+///
+/// The server opens nothing without `CLOEXEC`, but it may have inherited
+/// fds without it from its own parent; `close_range(3, ~0,
+/// CLOSE_RANGE_CLOEXEC)` keeps those from reaching the child too. nix has
+/// no `close_range`, hence the libc call. On kernels before 5.11 it fails
+/// with `EINVAL` and is skipped: the server's own fds are still covered.
+fn inherit_in_child(cmd: &mut Command, fd: Arc<OwnedFd>) {
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe calls are allowed. close_range and
+    // fcntl(F_SETFD) are plain system calls; `fd` is kept open by the Arc
+    // until `cmd` is dropped in the parent; nothing is allocated. Marking
+    // fds close-on-exec closes nothing before the exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let cloexec = nix::libc::CLOSE_RANGE_CLOEXEC as nix::libc::c_int;
+            nix::libc::close_range(3, nix::libc::c_uint::MAX, cloexec);
+            fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::empty()))?;
+            Ok(())
+        });
+    }
+}
+
+/// The children started with `--spawn` that have not exited yet.
+#[derive(Debug, Default)]
+pub struct Children {
+    running: HashMap<i32, String>,
+    spawned: usize,
+    failed: usize,
+    exit_when_done: bool,
+}
+
+impl Children {
+    /// Whether [`Children::reap`] reports the last exit
+    /// (`--exit-with-children`).
+    pub fn exit_when_done(&mut self, yes: bool) {
+        self.exit_when_done = yes;
+    }
+
+    /// Records a started child.
+    pub fn started(&mut self, pid: i32, command: &str) {
+        info!("spawned `{command}` (pid {pid})");
+        self.running.insert(pid, command.into());
+        self.spawned += 1;
+    }
+
+    /// Reaps every exited child. Returns `true` when the server should
+    /// stop: `--exit-with-children` is set and no child is left.
+    pub fn reap(&mut self) -> bool {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    self.exited(pid, code == 0, &format!("exited with status {code}"))
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.exited(pid, false, &format!("killed by {sig}"))
+                }
+                // Children still running.
+                Ok(WaitStatus::StillAlive) => break,
+                // Stops and continues are not asked for (no WUNTRACED).
+                Ok(other) => warn!("unexpected wait status {other:?}"),
+                // No child at all.
+                Err(Errno::ECHILD) => break,
+                // A signal arrived meanwhile: try again.
+                Err(Errno::EINTR) => {}
+                Err(e) => {
+                    error!("waitpid failed: {e}");
+                    break;
+                }
+            }
+        }
+        self.exit_when_done && self.spawned > 0 && self.running.is_empty()
+    }
+
+    fn exited(&mut self, pid: Pid, success: bool, how: &str) {
+        let command = self.running.remove(&pid.as_raw());
+        let command = command.as_deref().unwrap_or("(not spawned by --spawn)");
+        if success {
+            info!("child {pid} `{command}` {how}");
+        } else {
+            self.failed += 1;
+            warn!("child {pid} `{command}` {how}");
+        }
+    }
+
+    /// Whether every spawned child that exited did so with status 0.
+    pub fn all_succeeded(&self) -> bool {
+        self.failed == 0
+    }
+}
