@@ -3,10 +3,10 @@
 //! and whether it disconnects out.
 //!
 //! What it is: the real server code with only the event loop taken away.
-//! The client is a real [`Client`](crate::client::Client) over one end of a
+//! The client is the server's real `Client` over one end of a
 //! `UnixStream` pair; the harness writes the input into the other end, then
-//! runs the same receive, decode and dispatch
-//! ([`serve_input`](crate::server::serve_input)) and flush the event loop
+//! runs the same receive, decode and dispatch (`server::serve_input`) and
+//! flush the event loop
 //! would run on each wakeup, and reads back what the server sent. What it is
 //! not: a multi-client simulation. One client at a time, so a brokered
 //! channel can only be refused (`unknown_name`, `self_connect`, ...).
