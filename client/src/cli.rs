@@ -229,6 +229,19 @@ impl From<io::Error> for CliError {
     }
 }
 
+impl Cli {
+    /// The `--tag` of a broker command, for prefixing its error line too.
+    pub fn tag(&self) -> Option<&str> {
+        let common = match &self.command {
+            Command::Keymap(_) => return None,
+            Command::Listen(args) => &args.common,
+            Command::Send(args) => &args.options.common,
+            Command::SendFile(args) => &args.options.common,
+        };
+        common.tag.as_deref()
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> Result<(), CliError> {
     let socket = cli.socket.as_deref().map(resolve_socket).transpose()?;

@@ -2,8 +2,8 @@
 //!
 //! `main` sets up logging (env_logger, to stderr), parses arguments, runs
 //! the command, and turns every expected failure into one line on stderr,
-//! `waypass-client: error: ...` with causes chained by `: `, and a non-zero
-//! exit status: never a panic. The command itself lives in `cli`.
+//! `waypass-client: error: ...` with causes chained by `: ` (after `[TAG] `
+//! with `--tag`), and a non-zero exit status: never a panic. The command itself lives in `cli`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,8 +21,9 @@ fn main() -> ExitCode {
         // The reader of our output went away (e.g. `| head`): nothing to say.
         Err(cli::CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
+            let tag = args.tag().map_or(String::new(), |t| format!("[{t}] "));
             eprintln!(
-                "waypass-client: error: {}",
+                "{tag}waypass-client: error: {}",
                 waypass_client::chain_to_string(&e)
             );
             ExitCode::FAILURE

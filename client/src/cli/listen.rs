@@ -55,7 +55,7 @@ pub(super) struct ListenArgs {
     count: Option<u64>,
 
     #[command(flatten)]
-    common: Common,
+    pub common: Common,
 }
 
 /// One connected peer and how to call it.
@@ -179,7 +179,7 @@ fn drain(
             // No whole message left for now.
             Err(ChannelError::Timeout) => return Ok(true),
             Err(e) => {
-                warn_peer(&c.label, "dropping the channel", &e);
+                warn_peer(out, &c.label, "dropping the channel", &e);
                 return Ok(false);
             }
         };
@@ -193,7 +193,7 @@ fn drain(
                 if let Err(e) = receive_file(&offer, &c.label, args, out) {
                     match e {
                         CliError::Peer { source, .. } if !source.is_fatal() => {
-                            warn_peer(&c.label, "skipping its file", &source);
+                            warn_peer(out, &c.label, "skipping its file", &source);
                             continue;
                         }
                         e => return Err(e),
@@ -205,17 +205,17 @@ fn drain(
         };
         *handled += 1;
         if let Err(e) = c.peer.channel.ack(serial) {
-            warn_peer(&c.label, "dropping the channel", &e);
+            warn_peer(out, &c.label, "dropping the channel", &e);
             return Ok(false);
         }
     }
 }
 
-fn warn_peer(label: &str, action: &str, e: &ChannelError) {
-    eprintln!(
-        "waypass-client: warning: peer {label}: {}; {action}",
+fn warn_peer(out: &Out, label: &str, action: &str, e: &ChannelError) {
+    out.warn(format_args!(
+        "peer {label}: {}; {action}",
         waypass_client::chain_to_string(e)
-    );
+    ));
 }
 
 /// Reads an offered file through its fd, hashing it (and saving it with
@@ -235,7 +235,9 @@ fn receive_file(
             Some(file)
         }
         (Some(_), None) => {
-            eprintln!("waypass-client: warning: peer {label}: unsafe file name \"{shown}\"; not saving it");
+            out.warn(format_args!(
+                "peer {label}: unsafe file name \"{shown}\"; not saving it"
+            ));
             None
         }
         (None, _) => None,

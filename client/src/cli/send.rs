@@ -41,7 +41,7 @@ pub(super) struct SendOptions {
     wait: Option<u64>,
 
     #[command(flatten)]
-    common: Common,
+    pub common: Common,
 }
 
 /// Arguments of `send`.
@@ -59,7 +59,7 @@ pub(super) struct SendArgs {
     files: Vec<PathBuf>,
 
     #[command(flatten)]
-    options: SendOptions,
+    pub options: SendOptions,
 }
 
 /// Arguments of `send-file`.
@@ -72,7 +72,7 @@ pub(super) struct SendFileArgs {
     path: PathBuf,
 
     #[command(flatten)]
-    options: SendOptions,
+    pub options: SendOptions,
 }
 
 /// Runs `send`.

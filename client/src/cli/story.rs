@@ -17,7 +17,7 @@
 
 use std::fmt::Display;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use clap::Args;
@@ -81,6 +81,13 @@ impl Out {
         self.block(&text.to_string())
     }
 
+    /// Writes a warning line to stderr: `[tag] waypass-client: warning: ...`.
+    pub fn warn(&self, text: impl Display) {
+        let line = format!("{}waypass-client: warning: {text}\n", self.prefix);
+        // Nowhere left to report a failure to write to stderr.
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+
     /// Writes one line when telling the story.
     pub fn story(&self, text: impl FnOnce() -> String) -> Result<(), CliError> {
         if self.story {
@@ -111,7 +118,22 @@ pub(super) fn open_broker(
     common: &Common,
     out: &Out,
 ) -> Result<Broker, CliError> {
+    // Read before connecting: the connection unsets it once taken.
+    let inherited = socket.is_none() && std::env::var_os("WAYLAND_SOCKET").is_some();
     let session = Session::connect(socket).map_err(waypass_client::BrokerError::Session)?;
+    out.story(|| {
+        let fd = session.as_fd();
+        let how = if inherited {
+            ", inherited through WAYLAND_SOCKET"
+        } else {
+            ""
+        };
+        format!(
+            "talking to the server over {} ({}{how})",
+            fd_number(fd),
+            fd_target(fd)
+        )
+    })?;
     let session = if common.show_keymap {
         let options = FetchOptions::default();
         let mut watcher = KeymapWatcher::new(session, options)?;
