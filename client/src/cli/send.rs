@@ -97,17 +97,21 @@ pub(super) fn send(socket: Option<&str>, args: &SendArgs) -> Result<(), CliError
     wait_ack(&mut peer, serial, &args.name, timeout)?;
     out.story(|| format!("{} acked serial {serial}", args.name))?;
     for path in &args.files {
-        send_one_file(&mut peer, path, &args.name, &out, timeout)?;
+        let file = open_regular(path)?;
+        send_one_file(&mut peer, path, file, &args.name, &out, timeout)?;
     }
     Ok(())
 }
 
 /// Runs `send-file`.
 pub(super) fn send_file(socket: Option<&str>, args: &SendFileArgs) -> Result<(), CliError> {
+    // Open first: a missing file is reported before anyone is bothered.
+    let file = open_regular(&args.path)?;
     let (out, mut peer) = connect(socket, &args.name, &args.options)?;
     send_one_file(
         &mut peer,
         &args.path,
+        file,
         &args.name,
         &out,
         args.options.common.timeout(),
@@ -147,15 +151,15 @@ fn connect(
     Ok((out, peer))
 }
 
-/// Offers the file at `path` and waits for the ack.
+/// Offers the file opened from `path` and waits for the ack.
 fn send_one_file(
     peer: &mut Peer,
     path: &Path,
+    (file, size): (OwnedFd, u64),
     to: &str,
     out: &Out,
     timeout: Duration,
 ) -> Result<(), CliError> {
-    let (file, size) = open_regular(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
