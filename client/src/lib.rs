@@ -57,3 +57,8 @@ pub use keymap::{
 pub use peer::{Credentials, IncomingPeer, Peer};
 pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
 pub use waypass_protocol::{ChannelError, FileOffer, PeerChannel, PeerMessage};
+
+// The README's library example compiles as a doc-test of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
