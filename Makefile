@@ -5,7 +5,7 @@ CARGO ?= cargo
 TARGET_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)
 BIN_DIR := $(TARGET_DIR)/debug
 
-.PHONY: deps build test demo doc
+.PHONY: deps build test demo doc bench fuzz
 
 # Debian packages the build and the tests need (installed only when missing).
 deps:
@@ -21,6 +21,7 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+	CARGO_TARGET_DIR=target/interop WAYPASS_BIN_DIR=$(abspath $(BIN_DIR)) $(CARGO) test --manifest-path interop/Cargo.toml
 
 # Runs scripts/demo.sh once it exists. Until then: a server on a socket in a
 # fresh temporary directory, one `keymap` client against it, then the server
@@ -45,3 +46,15 @@ demo: build
 
 doc: deps
 	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --workspace --no-deps
+
+# Coverage-guided fuzzing of the wire decoder and the server's dispatch on
+# the stable toolchain (installs cargo-fuzz if missing): FUZZ_SECONDS per
+# target, 60 by default. See scripts/fuzz.sh and RELIABILITY.md.
+fuzz: deps
+	scripts/fuzz.sh
+
+# The benchmarks of issue 7 (see BENCHMARKS.md): builds waypass-server and
+# the bench harness in release and prints the Markdown report. Extra
+# arguments through BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick`.
+bench: deps
+	bench/run.sh $(BENCH_ARGS)
