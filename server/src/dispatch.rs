@@ -172,6 +172,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Traces and queues event `opcode` of `interface` from object `id`.
+    ///
+    /// The event must exist at the object's bound version: sending one the
+    /// client did not bind for is a bug of ours, reported as
+    /// `implementation`. Use [`Ctx::send_if_supported`] for events that only
+    /// some versions have.
     pub fn send(
         &mut self,
         id: u32,
@@ -179,10 +184,41 @@ impl<'a> Ctx<'a> {
         opcode: u16,
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) -> Result<(), Stop> {
-        let desc = interface
-            .events
-            .get(usize::from(opcode))
-            .ok_or_else(|| bug(format!("{}.event {opcode} does not exist", interface.name)))?;
+        if !self.send_if_supported(id, interface, opcode, args)? {
+            let version = self.objects.get(id).map_or(0, |o| o.version());
+            return Err(bug(format!(
+                "{}@{id}: event {opcode} is not in version {version}",
+                interface.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Like [`Ctx::send`], but an event that the object's bound version
+    /// does not have is skipped (`Ok(false)`) instead of sent: the version
+    /// rule comes from the interface table's `since`, not from constants
+    /// repeated here.
+    pub fn send_if_supported(
+        &mut self,
+        id: u32,
+        interface: &'static Interface,
+        opcode: u16,
+        args: &[Arg<'_, BorrowedFd<'_>>],
+    ) -> Result<bool, Stop> {
+        let version = match self.objects.get(id) {
+            Some(object) => object.version(),
+            None => return Err(bug(format!("{}@{id} is not a live object", interface.name))),
+        };
+        let desc = match interface.event(opcode, version) {
+            Ok(desc) => desc,
+            Err(LookupError::NotAtVersion { .. }) => return Ok(false),
+            Err(LookupError::UnknownOpcode) => {
+                return Err(bug(format!(
+                    "{}.event {opcode} does not exist",
+                    interface.name
+                )))
+            }
+        };
         if self.tracer.enabled() {
             let objects = &*self.objects;
             self.tracer
@@ -190,7 +226,8 @@ impl<'a> Ctx<'a> {
                     objects.get(o).map(|obj| obj.interface().name)
                 });
         }
-        self.out.send(id, opcode, desc, args).map_err(Stop::Queue)
+        self.out.send(id, opcode, desc, args).map_err(Stop::Queue)?;
+        Ok(true)
     }
 
     /// Creates `object` at the client-chosen id `id`.

@@ -24,11 +24,6 @@ use waypass_protocol::Arg;
 use crate::client::{Client, Object, DISPLAY_ID};
 use crate::dispatch::{Ctx, ProtocolError, Shared, Stop};
 
-/// The first `wl_seat` version with the `name` event.
-const SEAT_NAME_SINCE: u32 = 2;
-/// The first `wl_keyboard` version with the `repeat_info` event.
-const REPEAT_INFO_SINCE: u32 = 4;
-
 /// Binds a seat at `id`: creates it and sends `capabilities` and `name`.
 pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
     cx.create(id, Object::Seat { version })?;
@@ -38,15 +33,14 @@ pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
         wl_seat::evt::CAPABILITIES,
         &[Arg::Uint(wl_seat::capability::KEYBOARD)],
     )?;
-    if version >= SEAT_NAME_SINCE {
-        let shared = cx.shared;
-        cx.send(
-            id,
-            &wl_seat::INTERFACE,
-            wl_seat::evt::NAME,
-            &[Arg::Str(Some(shared.seat_name.as_c_str()))],
-        )?;
-    }
+    // `name` is since version 2: skipped for older seats.
+    let shared = cx.shared;
+    cx.send_if_supported(
+        id,
+        &wl_seat::INTERFACE,
+        wl_seat::evt::NAME,
+        &[Arg::Str(Some(shared.seat_name.as_c_str()))],
+    )?;
     Ok(())
 }
 
@@ -55,16 +49,15 @@ pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
 pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
     cx.create(id, Object::Keyboard { version })?;
     send_keymap(cx, id)?;
-    if version >= REPEAT_INFO_SINCE {
-        let settings = &cx.shared.settings;
-        let (rate, delay) = (settings.repeat_rate, settings.repeat_delay);
-        cx.send(
-            id,
-            &wl_keyboard::INTERFACE,
-            wl_keyboard::evt::REPEAT_INFO,
-            &[Arg::Int(rate), Arg::Int(delay)],
-        )?;
-    }
+    // `repeat_info` is since version 4: skipped for older keyboards.
+    let settings = &cx.shared.settings;
+    let (rate, delay) = (settings.repeat_rate, settings.repeat_delay);
+    cx.send_if_supported(
+        id,
+        &wl_keyboard::INTERFACE,
+        wl_keyboard::evt::REPEAT_INFO,
+        &[Arg::Int(rate), Arg::Int(delay)],
+    )?;
     Ok(())
 }
 

@@ -109,3 +109,49 @@ fn unused_fds_are_closed_and_names_released() {
     b.set_nonblocking(true).unwrap();
     assert_eq!(std::io::Read::read(&mut &b, &mut [0u8; 4]).unwrap(), 0);
 }
+
+/// The events a seat and keyboard bound at `version` receive, in order.
+fn seat_events_at(version: u32) -> Vec<(u32, u16)> {
+    let stream = [
+        message(1, 1, &[word(2)]),
+        message(2, 0, &[word(1), string("wl_seat"), word(version), word(3)]),
+        message(3, 1, &[word(4)]),
+    ]
+    .concat();
+    let outcome = dispatch_stream(&stream, Vec::new()).unwrap();
+    assert!(outcome.disconnect.is_none(), "{:?}", outcome.disconnect);
+    headers(&outcome.sent)
+        .into_iter()
+        .filter(|(id, _)| *id == 3 || *id == 4)
+        .collect()
+}
+
+#[test]
+fn events_newer_than_the_bound_version_are_never_sent() {
+    use waypass_protocol::protocols::wayland::wl_seat;
+    // wl_seat.name is since 2, wl_keyboard.repeat_info since 4.
+    assert_eq!(
+        seat_events_at(1),
+        [
+            (3, wl_seat::evt::CAPABILITIES),
+            (4, wl_keyboard::evt::KEYMAP)
+        ]
+    );
+    assert_eq!(
+        seat_events_at(3),
+        [
+            (3, wl_seat::evt::CAPABILITIES),
+            (3, wl_seat::evt::NAME),
+            (4, wl_keyboard::evt::KEYMAP)
+        ]
+    );
+    assert_eq!(
+        seat_events_at(4),
+        [
+            (3, wl_seat::evt::CAPABILITIES),
+            (3, wl_seat::evt::NAME),
+            (4, wl_keyboard::evt::KEYMAP),
+            (4, wl_keyboard::evt::REPEAT_INFO)
+        ]
+    );
+}
