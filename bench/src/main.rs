@@ -20,10 +20,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod broker_peer;
 mod keymap;
 mod machine;
 mod measure_broker;
 mod measure_clients;
+mod measure_files;
 mod measure_wire;
 mod peer_server;
 mod process;
@@ -100,6 +102,20 @@ enum Peer {
         #[arg(long)]
         socket: PathBuf,
     },
+    /// Owns a name on waypass-server's broker and serves the channel the
+    /// bench opens to it.
+    #[command(hide = true, name = "peer-broker")]
+    Broker {
+        /// waypass-server's socket.
+        #[arg(long)]
+        server: PathBuf,
+        /// The name to register.
+        #[arg(long)]
+        name: String,
+        /// What to do with the channel.
+        #[arg(long, value_enum)]
+        mode: broker_peer::PeerMode,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +140,7 @@ fn run_peer(peer: Peer) -> ExitCode {
         Peer::Server { backend, socket } => {
             peer_server::serve(backend, &socket).map_err(Into::into)
         }
+        Peer::Broker { server, name, mode } => broker_peer::serve(&server, &name, mode),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,6 +175,9 @@ fn run_bench(args: RunArgs) -> ExitCode {
         clients: 1_000 / scale,
         memory_clients: vec![1_000 / scale, 10_000 / scale],
         memory_runs: args.memory_runs.max(1),
+        setups: 2_000 / scale,
+        big_copies: (5 / scale).max(1),
+        big_handovers: 1_000 / scale,
     };
     let servers = ServerSet::new(args.waypass_server.as_deref());
     let machine = machine::Machine::probe();
@@ -166,7 +186,8 @@ fn run_bench(args: RunArgs) -> ExitCode {
         wire: measure_wire::measure(&plan, &servers),
         connect: measure_clients::measure_connect(&plan, &servers),
         memory: measure_clients::measure_memory(&plan, &servers),
-        broker: measure_broker::measure(&servers),
+        broker: measure_broker::measure(&plan, &servers),
+        files: measure_files::measure(&plan, &servers),
     };
     let text = report::render(&machine, &command, &plan, &results);
     print!("{text}");

@@ -21,6 +21,7 @@
 //! one fd to the child without clearing `FD_CLOEXEC` on anything, and without
 //! `unsafe` code between fork and exec.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io::{self, BufRead, BufReader};
@@ -138,12 +139,25 @@ impl ServerProcess {
     /// logs at its default level (stderr goes to a file in the temp dir).
     pub fn start(program: &Path, args: &[&str]) -> Result<ServerProcess, SpawnError> {
         let dir = TempDir::new("srv").map_err(SpawnError::Prepare)?;
+        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+        all.push("--socket".into());
+        all.push(dir.join("wayland-bench").into_os_string());
+        ServerProcess::spawn(program, &all, dir)
+    }
+
+    /// Runs `program <args>` and waits for the first line it prints, which
+    /// [`ServerProcess::socket`] then returns: for a peer process that
+    /// reports something other than a socket path (a broker name, say).
+    pub fn start_reporting(program: &Path, args: &[OsString]) -> Result<ServerProcess, SpawnError> {
+        let dir = TempDir::new("peer").map_err(SpawnError::Prepare)?;
+        ServerProcess::spawn(program, args, dir)
+    }
+
+    fn spawn(program: &Path, args: &[OsString], dir: TempDir) -> Result<ServerProcess, SpawnError> {
         let log = dir.join("server.log");
         let log_file = fs::File::create(&log).map_err(SpawnError::Prepare)?;
         let mut child = Command::new(program)
             .args(args)
-            .arg("--socket")
-            .arg(dir.join("wayland-bench"))
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

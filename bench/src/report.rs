@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use crate::machine::Machine;
-use crate::measure_broker::BrokerItem;
+use crate::measure_broker::Comparison;
 use crate::measure_clients::{ConnectResults, MemoryResult};
 use crate::measure_wire::{RoundTripSide, WireResults};
 use crate::runner::Plan;
@@ -26,8 +26,10 @@ pub struct Results {
     pub connect: ConnectResults,
     /// Measurement 4.
     pub memory: Vec<MemoryResult>,
-    /// Measurements 5 and 6.
-    pub broker: Vec<BrokerItem>,
+    /// Measurement 5.
+    pub broker: Vec<Comparison>,
+    /// Measurement 6.
+    pub files: Vec<Comparison>,
 }
 
 /// How a target fared.
@@ -58,7 +60,9 @@ pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) 
     sync_section(&mut out, plan, &results.wire);
     connect_section(&mut out, plan, &results.connect);
     memory_section(&mut out, plan, &results.memory);
-    broker_section(&mut out, &results.broker);
+    for comparison in results.broker.iter().chain(&results.files) {
+        comparison_section(&mut out, comparison);
+    }
     targets_section(&mut out, &targets(results));
     out
 }
@@ -276,19 +280,39 @@ fn memory_section(out: &mut String, plan: &Plan, memory: &[MemoryResult]) {
     );
 }
 
-fn broker_section(out: &mut String, items: &[BrokerItem]) {
-    let _ = writeln!(out, "## 5–6. Brokered channel and file passing\n");
-    let rows: Vec<Vec<String>> = items
+fn comparison_section(out: &mut String, c: &Comparison) {
+    let _ = writeln!(
+        out,
+        "## {}\n\nThe first row is the reference; the sides ran interleaved in the same \
+         rounds.\n",
+        c.title
+    );
+    let reference = c.reference();
+    let rows: Vec<Vec<String>> = c
+        .rows
         .iter()
-        .map(|i| {
-            vec![
-                i.what.to_string(),
-                i.reference.to_string(),
-                i.status.clone(),
-            ]
+        .map(|row| match &row.outcome {
+            Ok(s) => vec![
+                row.label.clone(),
+                format!("{} {}", fmt_count(s.median_rate()), c.unit),
+                fmt_secs(s.median_wall_per_op()),
+                ratio(Some(s), reference, Series::median_rate),
+                ratio(Some(s), reference, Series::median_wall_per_op),
+            ],
+            Err(why) => reason_row(row.label.clone(), why, 5),
         })
         .collect();
-    table(out, &["measurement", "ratio to", "status"], &rows);
+    table(
+        out,
+        &[
+            "side",
+            "median rate",
+            "time per op",
+            "rate ÷ reference",
+            "time ÷ reference",
+        ],
+        &rows,
+    );
 }
 
 fn targets(results: &Results) -> Vec<Target> {
@@ -381,13 +405,34 @@ fn targets(results: &Results) -> Vec<Target> {
             });
         }
     }
-    for item in &results.broker {
-        if item.reference.contains("target") {
-            list.push(Target {
-                goal: item.what.to_string(),
-                measured: String::new(),
-                verdict: Verdict::Pending(item.status.clone()),
-            });
+    for c in results.broker.iter().chain(&results.files) {
+        let reference = c.reference();
+        for row in &c.rows {
+            let Some(target) = row.target else { continue };
+            let value = row
+                .outcome
+                .as_ref()
+                .ok()
+                .zip(reference)
+                .map(|(s, r)| s.median_rate() / r.median_rate());
+            let why = match (&row.outcome, &c.rows[0].outcome) {
+                (Err(why), _) | (_, Err(why)) => why.clone(),
+                _ => "not measured".to_string(),
+            };
+            let min = target.min_rate_ratio;
+            list.push(compare_with(target.goal, value, |r| r >= min, why));
+        }
+    }
+    // A pending measurement has no rows with targets: say so once.
+    for c in results.broker.iter().chain(&results.files) {
+        if let [only] = &c.rows[..] {
+            if let Err(why) = &only.outcome {
+                list.push(Target {
+                    goal: c.title.clone(),
+                    measured: String::new(),
+                    verdict: Verdict::Pending(why.clone()),
+                });
+            }
         }
     }
     list
@@ -409,6 +454,10 @@ fn memory_counts(memory: &[MemoryResult]) -> Vec<u64> {
 }
 
 fn compare(goal: &str, value: Option<f64>, ok: fn(f64) -> bool, why: String) -> Target {
+    compare_with(goal, value, ok, why)
+}
+
+fn compare_with(goal: &str, value: Option<f64>, ok: impl Fn(f64) -> bool, why: String) -> Target {
     match value {
         Some(v) => Target {
             goal: goal.to_string(),

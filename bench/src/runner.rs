@@ -30,6 +30,12 @@ pub struct Plan {
     pub memory_clients: Vec<u64>,
     /// Fresh-server runs per memory client count.
     pub memory_runs: usize,
+    /// Channel set-ups (and `sync` round trips) per run of measurement 5.
+    pub setups: u64,
+    /// 64 MiB files sent as bytes, or read by the receiver, per run.
+    pub big_copies: u64,
+    /// 64 MiB files handed over as an fd per run.
+    pub big_handovers: u64,
 }
 
 /// One side of a measurement: its label, its live state (or why it has

@@ -86,13 +86,6 @@ pub struct ClientState {
     keymap: Option<Result<u32, String>>,
 }
 
-impl ClientState {
-    /// The interface names the server advertised.
-    pub fn global_names(&self) -> impl Iterator<Item = &str> {
-        self.globals.iter().map(|(_, name, _)| name.as_str())
-    }
-}
-
 fn connect(path: &Path) -> Result<(Connection, EventQueue<ClientState>), ClientError> {
     let stream = UnixStream::connect(path).map_err(ClientError::Connect)?;
     let conn = Connection::from_socket(stream).map_err(ClientError::Setup)?;
@@ -288,15 +281,4 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for ClientState {
             state.keymap = Some(check_keymap(format, fd, size));
         }
     }
-}
-
-/// Connects, lists the globals the server advertises, and disconnects.
-pub fn list_globals(path: &Path) -> Result<Vec<String>, ClientError> {
-    let (conn, mut queue) = connect(path)?;
-    let qh = queue.handle();
-    let mut state = ClientState::default();
-    let _registry = conn.display().get_registry(&qh, ());
-    conn.display().sync(&qh, ());
-    dispatch_until(&mut queue, &mut state, "registry globals", |s| s.sync_done)?;
-    Ok(state.global_names().map(str::to_string).collect())
 }
