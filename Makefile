@@ -58,9 +58,3 @@ fuzz: deps
 # arguments through BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick`.
 bench: deps
 	bench/run.sh $(BENCH_ARGS)
-
-# The benchmarks of issue 7 (see BENCHMARKS.md): builds waypass-server and
-# the bench harness in release and prints the Markdown report. Extra
-# arguments through BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick`.
-bench: deps
-	bench/run.sh $(BENCH_ARGS)
