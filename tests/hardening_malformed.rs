@@ -26,9 +26,13 @@
 //!   are received: our client, against a raw server
 //!   (`tests/hardening_client_input.rs`).
 
+#[path = "hardening_malformed/broker.rs"]
+mod broker;
 #[path = "hardening_malformed/cases.rs"]
 mod cases;
 mod common;
+#[path = "hardening_support/load.rs"]
+mod load;
 #[path = "server_support/raw.rs"]
 mod raw;
 #[path = "server_support/wlrs_client.rs"]
@@ -110,8 +114,9 @@ fn read_lossy(raw: &mut Raw) -> Result<Vec<raw::Event>, String> {
     Ok(parse_events(&bytes[..whole]))
 }
 
-/// A `Served` case stays open until we close it: read its replies first.
-fn run_served(socket: &Path, action: &Action, marker: u32) -> Result<(), String> {
+/// A `Served` or `Failed` case stays open until we close it: read its
+/// replies up to the `done` of `marker` first.
+fn run_served(socket: &Path, action: &Action, marker: u32) -> Result<Vec<raw::Event>, String> {
     let mut raw = Raw::connect(socket);
     let spare = File::open("/dev/null").map_err(|e| e.to_string())?;
     match action {
@@ -141,7 +146,7 @@ fn run_served(socket: &Path, action: &Action, marker: u32) -> Result<(), String>
             return Err(format!("unexpected error {e:?}"));
         }
         if events.iter().any(|e| (e.sender, e.opcode) == (marker, 0)) {
-            return Ok(());
+            return Ok(events);
         }
         let n = raw
             .stream
@@ -186,8 +191,28 @@ fn check_answer(events: &[raw::Event], expect: Expect) -> Result<(), String> {
         Expect::Disconnect => Ok(()),
         Expect::Hangup if error.is_some() => Err(format!("unexpected error {error:?}")),
         Expect::Hangup => Ok(()),
-        Expect::Served(_) => unreachable!("served cases are read by run_served"),
+        Expect::Served(_) => Ok(()),
+        Expect::Failed { object, reason, .. } => {
+            let failed = events.iter().find(|e| (e.sender, e.opcode) == (object, 1));
+            let got = failed.map(|e| u32::from_ne_bytes(e.body[..4].try_into().unwrap()));
+            if got == Some(reason) {
+                Ok(())
+            } else {
+                Err(format!("failed({reason}) on {object} expected: {events:?}"))
+            }
+        }
     }
+}
+
+/// Runs one case and checks the misbehaving client's answer.
+fn run_case(socket: &Path, action: &Action, expect: Expect) -> Result<(), String> {
+    let events = match expect {
+        Expect::Served(marker) | Expect::Failed { marker, .. } => {
+            run_served(socket, action, marker)?
+        }
+        _ => run_action(socket, action)?,
+    };
+    check_answer(&events, expect)
 }
 
 /// The well-behaved client fetches a keymap and checks its contents.
@@ -215,21 +240,24 @@ fn keymap_fetch(good: &mut WlClient) -> Result<(), String> {
 fn malformed_suite() {
     let server = Server::start(&[]);
     let mut good = WlClient::connect(&server.socket);
+    let mut owner = broker::Owner::register(&server.socket).expect("owner registers");
     // Warm up: every path the server takes for a client has run once.
     keymap_fetch(&mut good).expect("first keymap fetch");
+    broker::broker_exchange(&server.socket, &mut owner).expect("first broker exchange");
     good.roundtrip();
     good.roundtrip();
     let fd_base = server.fd_count();
     let rss_base = server.rss_kib();
 
-    let all = cases();
+    let mut all = cases();
+    all.extend(broker::cases());
     let mut tally = Tally::default();
     for (name, action, expect) in &all {
-        let answer = match expect {
-            Expect::Served(n) => run_served(&server.socket, action, *n),
-            _ => run_action(&server.socket, action).and_then(|ev| check_answer(&ev, *expect)),
-        };
-        let fetched = keymap_fetch(&mut good);
+        let answer = run_case(&server.socket, action, *expect);
+        let fetched = keymap_fetch(&mut good).and_then(|()| {
+            broker::broker_exchange(&server.socket, &mut owner)
+                .map_err(|e| format!("broker exchange: {e}"))
+        });
         let fds_back = eventually(|| server.fd_count() == fd_base);
         let rss_back = eventually(|| server.rss_kib() <= rss_base + RSS_MARGIN_KIB);
         let over = server.rss_kib() as i64 - rss_base as i64;

@@ -52,6 +52,16 @@ pub enum Expect {
     Hangup,
     /// Odd but legal: served until `wl_callback.done` from this id.
     Served(u32),
+    /// A broker refusal: `failed(reason)` on `object`, then served until
+    /// `wl_callback.done` from `marker`.
+    Failed {
+        /// The new object the refusal is sent on.
+        object: u32,
+        /// The `waypass_broker_v1.failure` value.
+        reason: u32,
+        /// The callback id whose `done` ends the answer.
+        marker: u32,
+    },
 }
 
 /// One valid message, encoded by the protocol crate.
