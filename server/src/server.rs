@@ -138,7 +138,7 @@ impl State {
         });
         match self.handle.register_dispatcher(dispatcher.clone()) {
             Ok(token) => {
-                info!("client connected ({who})");
+                debug!("client connected ({who})");
                 self.clients.insert(key, ClientEntry { dispatcher, token });
             }
             // The client is dropped, which closes its socket.
@@ -390,7 +390,7 @@ impl fmt::Display for Disconnect {
 fn log_disconnect(who: &str, reason: &Disconnect) {
     match reason {
         Disconnect::Recv(ConnectionError::Closed) | Disconnect::Send(ConnectionError::Closed) => {
-            info!("client disconnected ({who})")
+            debug!("client disconnected ({who})")
         }
         Disconnect::Recv(_) | Disconnect::Send(_) => {
             warn!("client disconnected ({who}): {reason}")
