@@ -4,7 +4,9 @@
 //! What it is: one binary that measures the kernel's limit (socketpair
 //! ping-pong, `SCM_RIGHTS`), `wl_display.sync` round trips, connection cost
 //! and memory per client, against waypass-server, a wayland-rs server and a
-//! libwayland server, each in its own process, and prints a Markdown report
+//! libwayland server, each in its own process; then channels brokered by
+//! waypass-server and files passed over them, against the same raw
+//! references; and prints a Markdown report
 //! where every figure is a median with its ratio to a reference measured in
 //! the same run. Hidden subcommands turn the same binary into those peer
 //! processes.
