@@ -138,7 +138,7 @@ impl State {
         });
         match self.handle.register_dispatcher(dispatcher.clone()) {
             Ok(token) => {
-                debug!("client connected ({who})");
+                info!("client connected ({who})");
                 self.clients.insert(key, ClientEntry { dispatcher, token });
             }
             // The client is dropped, which closes its socket.
@@ -390,7 +390,7 @@ impl fmt::Display for Disconnect {
 fn log_disconnect(who: &str, reason: &Disconnect) {
     match reason {
         Disconnect::Recv(ConnectionError::Closed) | Disconnect::Send(ConnectionError::Closed) => {
-            debug!("client disconnected ({who})")
+            info!("client disconnected ({who})")
         }
         Disconnect::Recv(_) | Disconnect::Send(_) => {
             warn!("client disconnected ({who}): {reason}")
