@@ -135,8 +135,10 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Runs `program <args> --socket <tmp>/wayland-bench` and waits for the
-    /// socket path on its stdout. The server inherits no `RUST_LOG`, so it
-    /// logs at its default level (stderr goes to a file in the temp dir).
+    /// socket path on its stdout. The server runs with `RUST_LOG=warn`: the
+    /// peer servers log nothing per connection, so waypass-server's info
+    /// lines for each connect and disconnect are left out of the comparison
+    /// (stderr goes to a file in the temp dir).
     pub fn start(program: &Path, args: &[&str]) -> Result<ServerProcess, SpawnError> {
         let dir = TempDir::new("srv").map_err(SpawnError::Prepare)?;
         let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
@@ -158,7 +160,7 @@ impl ServerProcess {
         let log_file = fs::File::create(&log).map_err(SpawnError::Prepare)?;
         let mut child = Command::new(program)
             .args(args)
-            .env_remove("RUST_LOG")
+            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
