@@ -77,36 +77,63 @@ fn accept_ready(listener: &UnixListener, state: &mut State, reserve: &mut Reserv
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             // Interrupted, or the peer gave up before we accepted: next one.
             Err(e) if matches!(errno_of(&e), Some(Errno::EINTR | Errno::ECONNABORTED)) => {}
-            Err(e) if errno_of(&e) == Some(Errno::EMFILE) && refuse_one(listener, reserve) => {}
-            Err(e) => {
-                error!("accept failed: {e}; not accepting for {BACKOFF:?}");
-                if schedule_enable(state) {
-                    return PostAction::Disable;
-                }
-                // Without the timer the listener would stay off for good:
-                // better busy wakeups than to stop serving.
-                break;
-            }
+            Err(e) if errno_of(&e) == Some(Errno::EMFILE) => match refuse_one(listener, reserve) {
+                Refusal::Refused => {}
+                // Linux checks for a free fd before looking at the backlog,
+                // so EMFILE also comes with nothing waiting: stop here.
+                Refusal::Drained => break,
+                Refusal::NoReserve => return back_off(state, &e),
+            },
+            Err(e) => return back_off(state, &e),
         }
     }
     PostAction::Continue
 }
 
-/// Out of fds: spends the reserve to accept one connection and close it.
-/// Returns whether the reserve is back, so accepting may go on.
-fn refuse_one(listener: &UnixListener, reserve: &mut Reserve) -> bool {
-    if reserve.0.take().is_none() {
-        return false;
+/// Disables the listener for [`BACKOFF`] after `e`.
+fn back_off(state: &mut State, e: &io::Error) -> PostAction {
+    error!("accept failed: {e}; not accepting for {BACKOFF:?}");
+    if schedule_enable(state) {
+        return PostAction::Disable;
     }
-    match listener.accept() {
+    // Without the timer the listener would stay off for good: better busy
+    // wakeups than to stop serving.
+    PostAction::Continue
+}
+
+/// What [`refuse_one`] did.
+enum Refusal {
+    /// A waiting connection was accepted and closed; the reserve is back.
+    Refused,
+    /// Nothing was waiting; the reserve is back.
+    Drained,
+    /// There is no reserve (or it could not be reopened).
+    NoReserve,
+}
+
+/// Out of fds: spends the reserve to accept one connection and close it.
+fn refuse_one(listener: &UnixListener, reserve: &mut Reserve) -> Refusal {
+    if reserve.0.take().is_none() {
+        return Refusal::NoReserve;
+    }
+    let outcome = match listener.accept() {
         Ok((stream, _)) => {
             warn!("out of file descriptors: refused a connection (RLIMIT_NOFILE reached)");
             drop(stream);
+            Refusal::Refused
         }
-        Err(e) => warn!("out of file descriptors; accept with the reserve failed: {e}"),
-    }
+        // The backlog is empty: the EMFILE was about fds, not a client.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Refusal::Drained,
+        Err(e) => {
+            warn!("out of file descriptors; accept with the reserve failed: {e}");
+            Refusal::Drained
+        }
+    };
     *reserve = Reserve::open();
-    reserve.0.is_some()
+    match reserve.0 {
+        Some(_) => outcome,
+        None => Refusal::NoReserve,
+    }
 }
 
 /// Arms a timer that re-enables the listener after [`BACKOFF`]; returns
