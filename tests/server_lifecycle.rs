@@ -241,3 +241,24 @@ fn sighup_pushes_a_changed_keymap_file_and_keeps_the_old_one_on_failure() {
     let k = late.get_keyboard();
     assert_eq!(late.seen.keymaps[k].text().as_bytes(), custom);
 }
+
+#[test]
+fn relative_socket_path_is_taken_from_the_current_directory() {
+    let dir = TempDir::new("relsock");
+    let mut cmd = Command::new(bin("waypass-server"));
+    cmd.args(["--socket", "./wayland-rel"]).current_dir(dir.path());
+    // A name without '/' would need XDG_RUNTIME_DIR: make sure the path
+    // form does not.
+    cmd.env_remove("XDG_RUNTIME_DIR");
+    let expected = dir.join("wayland-rel");
+    let server = Server::spawn(cmd, TempDir::new("relsock-log"), |_| {});
+    assert!(server.socket.is_absolute(), "{}", server.socket.display());
+    assert_eq!(dev_ino_of(&server.socket), dev_ino_of(&expected));
+    UnixStream::connect(&expected).expect("the socket is in the current directory");
+}
+
+fn dev_ino_of(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).expect("stat");
+    (m.dev(), m.ino())
+}

@@ -20,7 +20,7 @@ mod story;
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -254,13 +254,9 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
 }
 
 /// A path with a '/' that is not absolute is taken relative to the current
-/// directory (libwayland would look for it under $XDG_RUNTIME_DIR).
+/// directory (see [`waypass_protocol::socket_argument`]).
 fn resolve_socket(socket: &str) -> Result<String, CliError> {
-    if socket.contains('/') && !Path::new(socket).is_absolute() {
-        let cwd = std::env::current_dir().map_err(CliError::CurrentDir)?;
-        return Ok(cwd.join(socket).to_string_lossy().into_owned());
-    }
-    Ok(socket.to_string())
+    waypass_protocol::socket_argument(socket).map_err(CliError::CurrentDir)
 }
 
 fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {

@@ -98,6 +98,33 @@ impl std::error::Error for DisplayError {
     }
 }
 
+/// Turns a `--socket NAME|PATH` command-line argument into a display name
+/// for [`socket_path`] and [`connect_to_display`]: a relative path with a
+/// `/` in it (`./wayland-1`, `run/wl`) is made absolute against the current
+/// directory, as someone typing a path expects. libwayland would look for it
+/// under `$XDG_RUNTIME_DIR`, which suits `WAYLAND_DISPLAY` but surprises on a
+/// command line. Plain names and absolute paths come back unchanged.
+///
+/// ```
+/// # use waypass_protocol::socket_argument;
+/// assert_eq!(socket_argument("wayland-1").unwrap(), "wayland-1");
+/// assert_eq!(socket_argument("/run/wl").unwrap(), "/run/wl");
+/// let cwd = std::env::current_dir().unwrap();
+/// assert_eq!(socket_argument("./wl").unwrap(), cwd.join("./wl").to_str().unwrap());
+/// ```
+pub fn socket_argument(arg: &str) -> io::Result<String> {
+    if !arg.contains('/') || Path::new(arg).is_absolute() {
+        return Ok(arg.to_owned());
+    }
+    let path = std::env::current_dir()?.join(arg);
+    path.into_os_string().into_string().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the current directory is not UTF-8",
+        )
+    })
+}
+
 /// The socket path for a display name: an absolute path as is, otherwise
 /// under `$XDG_RUNTIME_DIR`. Checks the `sun_path` length.
 ///

@@ -108,7 +108,9 @@ pub use connection::{
     Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,
 };
 pub use debug::{format_trace, parse_trace_line, Direction, TraceLine, TraceSide, Tracer};
-pub use display::{connect_to_display, connect_to_path, socket_path, DisplayError, SUN_PATH_MAX};
+pub use display::{
+    connect_to_display, connect_to_path, socket_argument, socket_path, DisplayError, SUN_PATH_MAX,
+};
 pub use interface::{ArgDesc, ArgKind, Interface, LookupError, MessageDesc};
 pub use map::{InsertError, ObjectMap, Side, SERVER_ID_START};
 pub use sealed::{inspect_fd, FdInfo, ReadOnlyMap, SealError, SealedFile, Seals};

@@ -37,7 +37,7 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::stat::{fstat, stat};
-use waypass_protocol::{socket_path, DisplayError};
+use waypass_protocol::{socket_argument, socket_path, DisplayError};
 
 /// How many `wayland-N` names are tried without `--socket`, as compositors do.
 pub const MAX_DISPLAY_NUMBER: u32 = 32;
@@ -48,6 +48,8 @@ const LOCK_ATTEMPTS: usize = 8;
 /// Why the listening socket could not be set up.
 #[derive(Debug)]
 pub enum ListenError {
+    /// A relative `--socket` path could not be made absolute.
+    CurrentDir(io::Error),
     /// The socket name could not be turned into a path.
     SocketPath(DisplayError),
     /// Opening or creating the lock file failed.
@@ -100,6 +102,9 @@ pub enum ListenError {
 impl fmt::Display for ListenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ListenError::CurrentDir(_) => {
+                f.write_str("cannot make the --socket path absolute: no current directory")
+            }
             ListenError::SocketPath(_) => f.write_str("cannot choose the socket path"),
             ListenError::OpenLock { path, .. } => {
                 write!(f, "cannot open lock file {}", path.display())
@@ -130,6 +135,7 @@ impl std::error::Error for ListenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ListenError::SocketPath(e) => Some(e),
+            ListenError::CurrentDir(source) => Some(source),
             ListenError::OpenLock { source, .. }
             | ListenError::Lock { source, .. }
             | ListenError::RemoveStale { source, .. }
@@ -183,7 +189,10 @@ pub struct Bound {
 /// Listens on `--socket NAME|PATH`, or on the first free `wayland-N`.
 pub fn listen(name: Option<&str>) -> Result<Bound, ListenError> {
     match name {
-        Some(name) => listen_at(socket_path(name).map_err(ListenError::SocketPath)?),
+        Some(name) => {
+            let name = socket_argument(name).map_err(ListenError::CurrentDir)?;
+            listen_at(socket_path(&name).map_err(ListenError::SocketPath)?)
+        }
         None => {
             for n in 0..=MAX_DISPLAY_NUMBER {
                 let path = socket_path(&format!("wayland-{n}")).map_err(ListenError::SocketPath)?;
