@@ -246,7 +246,8 @@ fn sighup_pushes_a_changed_keymap_file_and_keeps_the_old_one_on_failure() {
 fn relative_socket_path_is_taken_from_the_current_directory() {
     let dir = TempDir::new("relsock");
     let mut cmd = Command::new(bin("waypass-server"));
-    cmd.args(["--socket", "./wayland-rel"]).current_dir(dir.path());
+    cmd.args(["--socket", "./wayland-rel"])
+        .current_dir(dir.path());
     // A name without '/' would need XDG_RUNTIME_DIR: make sure the path
     // form does not.
     cmd.env_remove("XDG_RUNTIME_DIR");
