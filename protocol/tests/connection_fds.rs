@@ -209,3 +209,64 @@ fn a_burst_of_fds_leaves_no_fd_open() {
     drop((a, b, files, received));
     assert_eq!(open_fds(), base);
 }
+
+#[test]
+fn send_now_makes_no_duplicate_when_the_message_leaves_at_once() {
+    let _serial = serial();
+    let base = open_fds();
+    let (mut a, mut b) = pair();
+    let files = memfds(3);
+    assert_eq!(open_fds(), base + 2 + 3);
+    for f in &files {
+        let flush = a.send_now(2, 0, &ONE_FD, &[Arg::Fd(f.as_fd())]).unwrap();
+        assert_eq!(flush, Flush::Done);
+        // In flight, and not one duplicate of ours left open.
+        assert_eq!(open_fds(), base + 2 + 3);
+    }
+    drop(files);
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        assert!(matches!(b.recv().unwrap(), Recv::Data(_)));
+        while let Some(m) = b.next_message(lookup(&ONE_FD)).unwrap() {
+            received.extend(m.args.into_iter().filter_map(|a| match a {
+                Arg::Fd(fd) => Some(fd),
+                _ => None,
+            }));
+        }
+    }
+    assert_eq!(open_fds(), base + 2 + 3);
+    drop((a, b, received));
+    assert_eq!(open_fds(), base);
+}
+
+#[test]
+fn send_owned_fds_are_closed_once_sent_refused_or_dropped_with_the_queue() {
+    let _serial = serial();
+    let base = open_fds();
+    let limits = Limits {
+        max_out_fds: 2,
+        ..Limits::default()
+    };
+    let (mut a, b) = pair_with(limits, Limits::default());
+    let mut files = memfds(5).into_iter();
+    assert_eq!(open_fds(), base + 2 + 5);
+    let three = files.by_ref().take(3).map(Arg::Fd).collect();
+    let err = a.send_owned(2, 0, &THREE_FDS, three).unwrap_err();
+    assert!(matches!(err, ConnectionError::OutFdsOverCap), "{err:?}");
+    assert_eq!(open_fds(), base + 2 + 2, "refused: all three closed");
+    a.send_owned(2, 0, &ONE_FD, vec![Arg::Fd(files.next().unwrap())])
+        .unwrap();
+    assert_eq!(open_fds(), base + 2 + 2, "queued as it is: no duplicate");
+    assert_eq!(a.flush().unwrap(), Flush::Done);
+    assert_eq!(
+        open_fds(),
+        base + 2 + 1,
+        "sent: ours closed (one memfd left to send)"
+    );
+    // Queued and never sent: closed with the connection.
+    a.send_owned(2, 0, &ONE_FD, vec![Arg::Fd(files.next().unwrap())])
+        .unwrap();
+    assert_eq!(open_fds(), base + 2 + 1);
+    drop((a, b));
+    assert_eq!(open_fds(), base);
+}

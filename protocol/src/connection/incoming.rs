@@ -122,11 +122,15 @@ impl Incoming {
     }
 
     /// One `recvmsg` from `socket`, taking in at most `fd_capacity` fds.
+    /// With `block`, the call sleeps until input, end of file, the socket's
+    /// receive timeout or a signal (both `Recv::WouldBlock`), on a socket
+    /// whose file is in blocking mode.
     pub(super) fn recv(
         &mut self,
         socket: BorrowedFd<'_>,
         limits: &Limits,
         fd_capacity: usize,
+        block: bool,
     ) -> Result<Recv, ConnectionError> {
         self.compact();
         let filled = self.buf.len();
@@ -140,15 +144,17 @@ impl Incoming {
         self.buf.resize(filled + room, 0);
         let mut control = ControlBuffer([0; cmsg_space_for_fds(MAX_FDS_IN)]);
         let control = &mut control.0[..cmsg_space_for_fds(fd_capacity)];
-        let result = recv_once(socket, &mut self.buf[filled..], control);
+        let result = recv_once(socket, &mut self.buf[filled..], control, block);
         let (bytes, flags) = match result {
             Ok(r) => r,
             Err(e) => {
                 self.buf.truncate(filled);
                 self.release_if_drained();
                 return match e {
-                    // Nothing to read now: the event loop wakes us again.
-                    Errno::EAGAIN => Ok(Recv::WouldBlock),
+                    // Nothing to read now: the event loop wakes us again;
+                    // or a blocking wait's timeout or a signal ended it, and
+                    // the caller waits again with the time left.
+                    Errno::EAGAIN | Errno::EINTR => Ok(Recv::WouldBlock),
                     // The peer closed with data it had not read: it is gone.
                     Errno::ECONNRESET => Err(ConnectionError::Closed),
                     // Anything else is unexpected on a connected socket.
@@ -203,19 +209,26 @@ impl Incoming {
     }
 }
 
-/// One `recvmsg`, retried on EINTR. Returns the byte count and the flags.
+/// One `recvmsg`; a non-blocking one is retried on EINTR. Returns the byte
+/// count and the flags.
 fn recv_once(
     socket: BorrowedFd<'_>,
     buf: &mut [u8],
     control: &mut [u8],
+    block: bool,
 ) -> Result<(usize, MsgFlags), Errno> {
-    let flags = MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT;
+    let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+    if !block {
+        flags |= MsgFlags::MSG_DONTWAIT;
+    }
     loop {
         let mut iov = [IoSliceMut::new(buf)];
         match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut *control), flags) {
             Ok(msg) => return Ok((msg.bytes, msg.flags)),
-            // A signal arrived before any data: nothing was consumed.
-            Err(Errno::EINTR) => continue,
+            // A signal arrived before any data: nothing was consumed. A
+            // blocking wait returns it, so that its caller waits again with
+            // the time left rather than the whole receive timeout.
+            Err(Errno::EINTR) if !block => continue,
             Err(e) => return Err(e),
         }
     }

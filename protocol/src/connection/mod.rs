@@ -9,8 +9,10 @@
 //! with as few vectored `sendmsg` calls as the fd rules allow.
 //!
 //! What it is not: it knows no interfaces or objects (the caller's `lookup`
-//! maps a header to a signature), it does not poll (register
-//! [`Connection::stream`] with an event loop) and it never blocks. An error
+//! maps a header to a signature) and it does not poll (register
+//! [`Connection::stream`] with an event loop). It never blocks, except in
+//! [`Connection::recv_wait`], which a blocking client calls to wait for
+//! input inside `recvmsg`, bounded by a deadline. An error
 //! leaves the connection unusable: the caller drops it, which closes every
 //! fd still queued in either direction.
 //!
@@ -68,7 +70,11 @@
 //!   call), never copying them into one linear buffer.
 //! - **Fds out.** Each message's fds are duplicated (`F_DUPFD_CLOEXEC`) into
 //!   an `OwnedFd` queue, with a mark of where the message starts and ends in
-//!   the byte stream. A `sendmsg` carries the fds of whole messages only, at
+//!   the byte stream. Two paths skip the duplicate:
+//!   [`Connection::send_owned`] queues fds the caller gives away (closed
+//!   once sent), and [`Connection::send_now`] passes the caller's fds
+//!   straight to `sendmsg` when nothing else is queued and the socket takes
+//!   the message, duplicating them only if it has to wait. A `sendmsg` carries the fds of whole messages only, at
 //!   most 28 of them, and bytes only up to the start of the first message
 //!   whose fds it does not carry; so fds always travel with or before their
 //!   message's bytes, and every `sendmsg` with fds carries at least one byte.
@@ -83,17 +89,20 @@
 
 mod incoming;
 mod outgoing;
+mod wait;
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 use crate::interface::MessageDesc;
 use crate::wire::{Arg, DecodeError, EncodeError, Header, Malformed, Message};
 
 pub use incoming::Incoming;
 pub use outgoing::Outgoing;
+use wait::{ReceiveTimeout, WaitPlan};
 
 /// Caps on what one connection may buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +243,10 @@ pub struct Connection {
     limits: Limits,
     incoming: Incoming,
     outgoing: Outgoing,
+    /// `SO_RCVTIMEO` as [`Connection::recv_wait`] last set it.
+    receive_timeout: ReceiveTimeout,
+    /// The socket's file left non-blocking mode for `recv_wait`.
+    blocking_file: bool,
 }
 
 impl Connection {
@@ -254,6 +267,8 @@ impl Connection {
             limits,
             incoming: Incoming::default(),
             outgoing: Outgoing::with_limits(limits),
+            receive_timeout: ReceiveTimeout::default(),
+            blocking_file: false,
         })
     }
 
@@ -284,7 +299,45 @@ impl Connection {
     #[doc(hidden)]
     pub fn recv_with_fd_capacity(&mut self, fds: usize) -> Result<Recv, ConnectionError> {
         let fds = fds.min(Self::RECV_FD_CAPACITY);
-        self.incoming.recv(self.stream.as_fd(), &self.limits, fds)
+        self.incoming
+            .recv(self.stream.as_fd(), &self.limits, fds, false)
+    }
+
+    /// One `recvmsg` that waits inside the kernel for input, for a blocking
+    /// client that has nothing queued to send: one call where `poll` and
+    /// then [`Connection::recv`] are two.
+    ///
+    /// Returns `Recv::Data` as soon as anything arrives, and
+    /// `Recv::WouldBlock` when the wait ended first: the deadline passed,
+    /// a signal came, or the socket's receive timeout (at most a second,
+    /// never past `deadline`) ran out. The caller checks its deadline and
+    /// calls again. A deadline already past does a non-blocking `recv`;
+    /// `None` waits with no limit.
+    ///
+    /// The first call puts the socket's file in blocking mode and this
+    /// connection then owns its `SO_RCVTIMEO`. Every other call of the
+    /// connection still passes `MSG_DONTWAIT`, but I/O of the caller's own
+    /// on [`Connection::stream`] (or a duplicate of it) must pass it too.
+    /// Don't use it with an event loop: use `recv` when the socket is
+    /// readable.
+    pub fn recv_wait(&mut self, deadline: Option<Instant>) -> Result<Recv, ConnectionError> {
+        let socket = self.stream.as_fd();
+        match self.receive_timeout.plan(deadline, Instant::now()) {
+            WaitPlan::DontBlock => return self.recv(),
+            WaitPlan::Block => {}
+            WaitPlan::SetThenBlock(timeout) => self
+                .receive_timeout
+                .set(socket, timeout)
+                .map_err(ConnectionError::Recv)?,
+        }
+        if !self.blocking_file {
+            self.stream
+                .set_nonblocking(false)
+                .map_err(ConnectionError::Recv)?;
+            self.blocking_file = true;
+        }
+        let fds = Self::RECV_FD_CAPACITY;
+        self.incoming.recv(socket, &self.limits, fds, true)
     }
 
     /// Sends queued output with as few `sendmsg` calls as possible.
@@ -307,6 +360,36 @@ impl Connection {
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) -> Result<(), ConnectionError> {
         self.split().1.send(sender, opcode, desc, args)
+    }
+
+    /// Queues one message that owns its fds (see [`Outgoing::send_owned`]):
+    /// no duplicate is made, and the fds are closed once sent.
+    pub fn send_owned(
+        &mut self,
+        sender: u32,
+        opcode: u16,
+        desc: &MessageDesc,
+        args: Vec<Arg<'_, OwnedFd>>,
+    ) -> Result<(), ConnectionError> {
+        self.outgoing.send_owned(sender, opcode, desc, args)
+    }
+
+    /// Queues one message and flushes at once, the caller keeping its fds.
+    ///
+    /// When nothing else is queued and the socket takes the message, its
+    /// fds go straight from the caller's into the one `sendmsg`, with no
+    /// duplicate to make and close; otherwise it is queued as by
+    /// [`Connection::send`] (its fds duplicated) and the queue flushed. On an
+    /// error nothing of this message stays queued.
+    pub fn send_now(
+        &mut self,
+        sender: u32,
+        opcode: u16,
+        desc: &MessageDesc,
+        args: &[Arg<'_, BorrowedFd<'_>>],
+    ) -> Result<Flush, ConnectionError> {
+        let socket = self.stream.as_fd();
+        self.outgoing.send_now(socket, sender, opcode, desc, args)
     }
 
     /// Decodes the next message (see [`Incoming::next_message`]).

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -117,55 +117,158 @@ impl Outgoing {
         desc: &MessageDesc,
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) -> Result<(), ConnectionError> {
-        let result = self.try_send(sender, opcode, desc, args);
+        let result = self.encode(sender, opcode, desc, args).and_then(|encoded| {
+            let dups = duplicate_fds(args)?;
+            self.commit(encoded, dups);
+            Ok(())
+        });
         if result.is_err() {
             self.drop_empty_tail();
         }
         result
     }
 
-    fn try_send(
+    /// Encodes and queues one message, taking ownership of its fds: they
+    /// are queued as they are, without a duplicate, and closed once sent
+    /// (or when the queue is dropped). For fds the caller opened only to
+    /// send them, this saves the `dup` of [`Outgoing::send`] and its `close`.
+    ///
+    /// All or nothing, as `send`; on an error the fds are closed.
+    pub fn send_owned(
+        &mut self,
+        sender: u32,
+        opcode: u16,
+        desc: &MessageDesc,
+        args: Vec<Arg<'_, OwnedFd>>,
+    ) -> Result<(), ConnectionError> {
+        let borrowed: Vec<Arg<'_, BorrowedFd<'_>>> = args.iter().map(borrow_arg).collect();
+        let result = self.encode(sender, opcode, desc, &borrowed);
+        drop(borrowed);
+        match result {
+            Ok(encoded) => {
+                let fds = args.into_iter().filter_map(|a| match a {
+                    Arg::Fd(fd) => Some(fd),
+                    _ => None,
+                });
+                self.commit(encoded, fds.collect());
+                Ok(())
+            }
+            Err(e) => {
+                self.drop_empty_tail();
+                Err(e)
+            }
+        }
+    }
+
+    /// Encodes one message and sends it with the queue, now; the caller
+    /// keeps its fds. If the queue was empty and the message leaves in this
+    /// one `sendmsg` (wholly, or at least its first byte with its fds), its
+    /// fds are passed straight from the caller's and never duplicated: one
+    /// `sendmsg` where [`Outgoing::send`] and `flush` cost a `dup`, the
+    /// `sendmsg` and a `close`. Otherwise it is queued as by `send` and the
+    /// queue is flushed.
+    ///
+    /// On an error nothing of this message is queued.
+    pub(super) fn send_now(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        sender: u32,
+        opcode: u16,
+        desc: &MessageDesc,
+        args: &[Arg<'_, BorrowedFd<'_>>],
+    ) -> Result<Flush, ConnectionError> {
+        let has_fds = args.iter().any(|a| matches!(a, Arg::Fd(_)));
+        if !has_fds || self.queued_bytes() > 0 {
+            self.send(sender, opcode, desc, args)?;
+            return self.flush(socket);
+        }
+        let encoded = match self.encode(sender, opcode, desc, args) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                self.drop_empty_tail();
+                return Err(e);
+            }
+        };
+        let mut raw: [RawFd; MAX_FDS_OUT] = [-1; MAX_FDS_OUT];
+        let fds = args.iter().filter_map(|a| match a {
+            Arg::Fd(fd) => Some(fd.as_raw_fd()),
+            _ => None,
+        });
+        for (slot, fd) in raw.iter_mut().zip(fds) {
+            *slot = fd;
+        }
+        let sent = {
+            let tail = self.chunks.back().expect("encode ensured a tail chunk");
+            let bytes = &tail.bytes[tail.end..tail.end + encoded.size];
+            send_once(socket, &[IoSlice::new(bytes)], &raw[..encoded.fds])
+        };
+        match sent {
+            Ok(n) => {
+                // The fds went with the first byte: nothing of ours to keep.
+                self.commit(encoded, VecDeque::new());
+                let plan = Plan {
+                    fds: 0,
+                    marks: 0,
+                    bytes: n,
+                };
+                self.consume(n, plan);
+                self.flush(socket)
+            }
+            // The socket is full: queue the message with duplicates.
+            Err(SendOutcome::WouldBlock) => match duplicate_fds(args) {
+                Ok(dups) => {
+                    self.commit(encoded, dups);
+                    Ok(Flush::WouldBlock)
+                }
+                Err(e) => {
+                    self.drop_empty_tail();
+                    Err(e)
+                }
+            },
+            Err(SendOutcome::Failed(e)) => {
+                self.drop_empty_tail();
+                Err(e)
+            }
+        }
+    }
+
+    /// Encodes a message in place past the end of the tail chunk, without
+    /// committing it, after checking the caps.
+    fn encode(
         &mut self,
         sender: u32,
         opcode: u16,
         desc: &MessageDesc,
         args: &[Arg<'_, BorrowedFd<'_>>],
-    ) -> Result<(), ConnectionError> {
+    ) -> Result<Encoded, ConnectionError> {
         let tail = self.tail_with_room(wire::encoded_size(args).min(CHUNK_SIZE));
         let size = wire::encode(sender, opcode, desc, args, &mut tail.bytes[tail.end..])
             .map_err(ConnectionError::Encode)?;
-        let fd_count = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
-        if fd_count > MAX_FDS_OUT || self.fds.len() + fd_count > self.max_fds {
+        let fds = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
+        if fds > MAX_FDS_OUT || self.fds.len() + fds > self.max_fds {
             return Err(ConnectionError::OutFdsOverCap);
         }
         if self.queued_bytes() + size > self.max_bytes {
             return Err(ConnectionError::OutBytesOverCap);
         }
-        let queued_before = self.fds.len();
-        for arg in args {
-            if let Arg::Fd(fd) = arg {
-                // try_clone_to_owned is fcntl(F_DUPFD_CLOEXEC).
-                match fd.try_clone_to_owned() {
-                    Ok(dup) => self.fds.push_back(dup),
-                    Err(e) => {
-                        self.fds.truncate(queued_before);
-                        return Err(ConnectionError::DupFd(e));
-                    }
-                }
-            }
-        }
-        // Commit: the bytes were encoded in place, past `end`.
+        Ok(Encoded { size, fds })
+    }
+
+    /// Commits what `encode` wrote, queuing `fds` (the message's own, in
+    /// order; empty when they have already been sent).
+    fn commit(&mut self, encoded: Encoded, fds: VecDeque<OwnedFd>) {
         if let Some(tail) = self.chunks.back_mut() {
-            tail.end += size;
+            tail.end += encoded.size;
         }
-        if fd_count > 0 {
+        if !fds.is_empty() {
+            debug_assert_eq!(fds.len(), encoded.fds);
             self.marks.push_back(FdMark {
                 start: self.written,
-                count: fd_count,
+                count: fds.len(),
             });
+            self.fds.extend(fds);
         }
-        self.written += size as u64;
-        Ok(())
+        self.written += encoded.size as u64;
     }
 
     /// Bytes queued and not yet sent.
@@ -190,7 +293,6 @@ impl Outgoing {
     /// Sends the queue over `socket`, looping over `sendmsg` until it is
     /// empty or the socket is full.
     pub(super) fn flush(&mut self, socket: BorrowedFd<'_>) -> Result<Flush, ConnectionError> {
-        let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
         loop {
             if self.queued_bytes() == 0 {
                 self.release();
@@ -203,21 +305,10 @@ impl Outgoing {
             for (slot, fd) in raw.iter_mut().zip(self.fds.iter().take(plan.fds)) {
                 *slot = fd.as_raw_fd();
             }
-            let rights = [ControlMessage::ScmRights(&raw[..plan.fds])];
-            let cmsgs: &[ControlMessage<'_>] = if plan.fds > 0 { &rights } else { &[] };
-            match sendmsg::<()>(socket.as_raw_fd(), &iov[..n_iov], cmsgs, flags, None) {
-                // Nothing sent and no error: cannot progress.
-                Ok(0) => return Err(ConnectionError::Send(io::ErrorKind::WriteZero.into())),
-                // Some bytes went, and with the first of them all of the fds.
+            match send_once(socket, &iov[..n_iov], &raw[..plan.fds]) {
                 Ok(n) => self.consume(n, plan),
-                // A signal arrived before anything was sent: try again.
-                Err(Errno::EINTR) => continue,
-                // The socket buffer is full: keep the rest until writable.
-                Err(Errno::EAGAIN) => return Ok(Flush::WouldBlock),
-                // The peer has gone; MSG_NOSIGNAL turned SIGPIPE into EPIPE.
-                Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(ConnectionError::Closed),
-                // Anything else is unexpected on a connected socket.
-                Err(e) => return Err(ConnectionError::Send(e.into())),
+                Err(SendOutcome::WouldBlock) => return Ok(Flush::WouldBlock),
+                Err(SendOutcome::Failed(e)) => return Err(e),
             }
         }
     }
@@ -264,8 +355,7 @@ impl Outgoing {
 
     /// Drops what one `sendmsg` sent: `n` bytes and the planned fds.
     fn consume(&mut self, n: usize, plan: Plan) {
-        log::trace!("sendmsg: {n} bytes, {} fds", plan.fds);
-        // Our duplicates: the peer has its own now.
+        // Ours (duplicates or given to us): the peer has its own now.
         self.fds.drain(..plan.fds);
         self.marks.drain(..plan.marks);
         self.sent += n as u64;
@@ -322,5 +412,83 @@ impl Outgoing {
         self.free = Vec::new();
         self.fds = VecDeque::new();
         self.marks = VecDeque::new();
+    }
+}
+
+/// A message encoded past the tail's end and not yet committed.
+#[derive(Debug, Clone, Copy)]
+struct Encoded {
+    size: usize,
+    fds: usize,
+}
+
+/// Why [`send_once`] sent nothing.
+enum SendOutcome {
+    /// The socket buffer is full (EAGAIN).
+    WouldBlock,
+    /// The connection cannot be written any more.
+    Failed(ConnectionError),
+}
+
+/// One non-blocking `sendmsg` of `iov` with `fds` (none: no control data),
+/// retried on EINTR. Returns how many bytes went; with the first of them
+/// went all of the fds.
+fn send_once(
+    socket: BorrowedFd<'_>,
+    iov: &[IoSlice<'_>],
+    fds: &[RawFd],
+) -> Result<usize, SendOutcome> {
+    let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    loop {
+        match sendmsg::<()>(socket.as_raw_fd(), iov, cmsgs, flags, None) {
+            // Nothing sent and no error: cannot progress.
+            Ok(0) => {
+                let e = io::ErrorKind::WriteZero.into();
+                return Err(SendOutcome::Failed(ConnectionError::Send(e)));
+            }
+            Ok(n) => {
+                log::trace!("sendmsg: {n} bytes, {} fds", fds.len());
+                return Ok(n);
+            }
+            // A signal arrived before anything was sent: try again.
+            Err(Errno::EINTR) => continue,
+            // The socket buffer is full: keep the rest until writable.
+            Err(Errno::EAGAIN) => return Err(SendOutcome::WouldBlock),
+            // The peer has gone; MSG_NOSIGNAL turned SIGPIPE into EPIPE.
+            Err(Errno::EPIPE | Errno::ECONNRESET) => {
+                return Err(SendOutcome::Failed(ConnectionError::Closed))
+            }
+            // Anything else is unexpected on a connected socket.
+            Err(e) => return Err(SendOutcome::Failed(ConnectionError::Send(e.into()))),
+        }
+    }
+}
+
+/// Duplicates (`F_DUPFD_CLOEXEC`) the fds of `args`, in order; on a failure
+/// the duplicates made so far are closed.
+fn duplicate_fds(args: &[Arg<'_, BorrowedFd<'_>>]) -> Result<VecDeque<OwnedFd>, ConnectionError> {
+    let mut dups = VecDeque::new();
+    for arg in args {
+        if let Arg::Fd(fd) = arg {
+            // try_clone_to_owned is fcntl(F_DUPFD_CLOEXEC).
+            dups.push_back(fd.try_clone_to_owned().map_err(ConnectionError::DupFd)?);
+        }
+    }
+    Ok(dups)
+}
+
+/// `arg` with its fd, if any, borrowed.
+fn borrow_arg<'a>(arg: &'a Arg<'_, OwnedFd>) -> Arg<'a, BorrowedFd<'a>> {
+    match arg {
+        Arg::Int(v) => Arg::Int(*v),
+        Arg::Uint(v) => Arg::Uint(*v),
+        Arg::Fixed(v) => Arg::Fixed(*v),
+        Arg::Str(s) => Arg::Str(*s),
+        Arg::Object(id) => Arg::Object(*id),
+        Arg::NewId(id) => Arg::NewId(*id),
+        Arg::Array(bytes) => Arg::Array(bytes),
+        Arg::Fd(fd) => Arg::Fd(fd.as_fd()),
     }
 }

@@ -16,6 +16,7 @@ use super::*;
 use crate::interface::{arg, nullable, ArgDesc, ArgKind};
 use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 
+mod direct;
 mod limits;
 
 static ALL_KINDS: MessageDesc = crate::interface::msg(
