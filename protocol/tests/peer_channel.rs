@@ -377,3 +377,42 @@ fn fds_return_to_baseline_after_200_files_and_dropping_everything() {
     }
     assert_eq!(open_fds(), baseline);
 }
+
+#[test]
+fn offers_leave_no_fd_of_the_sender_open_whatever_path_they_take() {
+    let _serial = serial();
+    let dir = TempDir::new();
+    let path = dir.file("owned.txt", b"given away");
+    let sealed = SealedFile::from_bytes("sealed", b"sealed bytes").unwrap();
+    let kept = File::open(&path).unwrap();
+    let writable = File::options().write(true).open(&path).unwrap();
+    let baseline = open_fds();
+    let (mut a, mut b) = channels();
+    let with_channels = open_fds();
+    // Borrowed, read-only: sent straight from the caller's fd.
+    let s1 = a.send_file(kept.as_fd(), "kept", 10).unwrap();
+    // Borrowed, writable: a read-only reopen, given to the queue.
+    let s2 = a.send_file(writable.as_fd(), "writable", 10).unwrap();
+    // Owned, read-only and writable (replaced by a reopen).
+    let s3 = a
+        .send_file_owned(File::open(&path).unwrap().into(), "owned", 10)
+        .unwrap();
+    let w: std::os::fd::OwnedFd = File::options().write(true).open(&path).unwrap().into();
+    let s4 = a.send_file_owned(w, "owned-writable", 10).unwrap();
+    let s5 = a.send_path(&path).unwrap();
+    let s6 = a.send_sealed(&sealed, "sealed").unwrap();
+    // Refused before anything is queued: the owned fd is closed anyway.
+    let lie = a.send_file_owned(File::open(&path).unwrap().into(), "lie", 11);
+    assert!(matches!(lie, Err(ChannelError::BadSize { .. })), "{lie:?}");
+    assert_eq!(open_fds(), with_channels, "the sender holds no copy");
+    for serial in [s1, s2, s3, s4, s5, s6] {
+        let offer = expect_file(&mut b);
+        assert_eq!(offer.serial, serial);
+        let flags = nix::fcntl::fcntl(&offer.fd, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        let mode = nix::fcntl::OFlag::from_bits_truncate(flags) & nix::fcntl::OFlag::O_ACCMODE;
+        assert_eq!(mode, nix::fcntl::OFlag::O_RDONLY, "{}", offer.name);
+        assert!(!offer.read_to_vec().unwrap().is_empty());
+    }
+    drop((a, b));
+    assert_eq!(open_fds(), baseline);
+}

@@ -8,8 +8,9 @@
 //! not one byte of them crosses the socket, whatever the file's size.
 //!
 //! What it is not: the broker client (getting the socket is the caller's
-//! business), an event loop (it blocks in `poll` with a timeout; register
-//! [`AsFd`] with a loop and pass `Some(Duration::ZERO)` to use it from one),
+//! business), an event loop (it blocks inside `recvmsg`, or in `poll` while
+//! output waits for room, never past the timeout; register [`AsFd`] with a
+//! loop and pass `Some(Duration::ZERO)` to use it from one),
 //! or a file downloader (what to do with an offer is the caller's choice).
 //!
 //! # Example
@@ -60,9 +61,20 @@
 //!   [`PeerChannel::recv`] waits. Two ends that each queue more than a
 //!   socket buffer (about 200 KiB, thousands of messages) and then both
 //!   `flush` without reading would wait on each other until the timeout.
+//! - **Waiting.** With nothing left to send, [`PeerChannel::recv`] and
+//!   [`PeerChannel::wait_ack`] wait inside one blocking `recvmsg`
+//!   ([`Connection::recv_wait`]): one call per message in a ping-pong and in
+//!   a stream alike, where `recvmsg`, `poll`, `recvmsg` took three in a
+//!   ping-pong.
 //! - **Files.** A writable fd given to [`PeerChannel::send_file`] is
 //!   reopened read-only through `/proc/self/fd/N` before it is offered, as
 //!   the protocol asks, so the peer can never write to the sender's file.
+//!   An offer costs an `fstat` (the announced size), an `fcntl(F_GETFL)`
+//!   (is it writable?) and the `sendmsg`, which passes the caller's fd
+//!   itself when the socket takes it at once (a duplicate is queued only
+//!   when it must wait). [`PeerChannel::send_path`] and
+//!   [`PeerChannel::send_sealed`] open the fd read-only themselves and hand
+//!   it to the queue, skipping the checks that cannot fail.
 //!   Sealed snapshots go out as [`SealedFile::reopen_read_only`](crate::SealedFile::reopen_read_only).
 //! - **Text encoding.** Wire strings are bytes. Invalid UTF-8 in a text or
 //!   file name is replaced with U+FFFD (`from_utf8_lossy`) rather than
@@ -262,19 +274,31 @@ impl PeerChannel {
             if self.peer_closed {
                 return Ok(None);
             }
-            let mut events = PollFlags::POLLIN;
+            let mut output_blocked = false;
             if self.conn.has_pending_output() && !self.write_closed {
                 match self.flush_once() {
-                    Ok(Flush::WouldBlock) => events |= PollFlags::POLLOUT,
+                    Ok(Flush::WouldBlock) => output_blocked = true,
                     // Sent; or the peer stopped reading but may still have
                     // messages for us: keep reading until its EOF.
                     Ok(Flush::Done) | Err(ChannelError::Connection(ConnectionError::Closed)) => {}
                     Err(e) => return Err(e),
                 }
             }
-            match self.conn.recv() {
+            // Nothing left to send: wait inside recvmsg, one call. Output
+            // waiting for room: poll for both, then read.
+            let received = if output_blocked {
+                self.conn.recv()
+            } else {
+                self.conn.recv_wait(deadline.0)
+            };
+            match received {
                 Ok(Recv::Data(n)) => self.bytes_received += n as u64,
-                Ok(Recv::WouldBlock) => self.wait(deadline, events)?,
+                Ok(Recv::WouldBlock) if output_blocked => {
+                    self.wait(deadline, PollFlags::POLLIN | PollFlags::POLLOUT)?
+                }
+                Ok(Recv::WouldBlock) if deadline.passed() => return Err(ChannelError::Timeout),
+                // The receive timeout or a signal ended the wait early.
+                Ok(Recv::WouldBlock) => {}
                 Err(ConnectionError::Closed) => self.on_eof()?,
                 Err(e) => return Err(e.into()),
             }
@@ -405,6 +429,11 @@ impl Deadline {
     /// `timeout` from now; `None` (or a time too far to represent) is never.
     fn after(timeout: Option<Duration>) -> Self {
         Deadline(timeout.and_then(|t| Instant::now().checked_add(t)))
+    }
+
+    /// Whether the deadline has passed (never for `None`).
+    fn passed(self) -> bool {
+        self.0.is_some_and(|at| Instant::now() >= at)
     }
 
     /// The time left as a poll timeout, rounded up to whole milliseconds;

@@ -19,7 +19,7 @@ use crate::connection::ConnectionError;
 use crate::debug::Direction;
 use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE, OBJECT_ID};
 use crate::sealed::SealedFile;
-use crate::wire::{Arg, HEADER_SIZE, MAX_MESSAGE_SIZE};
+use crate::wire::{encoded_size, Arg, HEADER_SIZE, MAX_MESSAGE_SIZE};
 
 /// The longest string (in bytes, without its NUL) that fits in a message
 /// whose other arguments take `fixed` bytes: the string's length word, its
@@ -46,9 +46,13 @@ impl PeerChannel {
 
     /// Offers a file by fd, announcing `name` and `size`; returns the serial.
     ///
-    /// The fd is duplicated, so the caller keeps its own; a writable one is
-    /// reopened read-only first. `size` larger than the file's `fstat` size
-    /// is [`ChannelError::BadSize`], checked before anything is queued.
+    /// The caller keeps its fd; a writable one is reopened read-only first.
+    /// `size` larger than the file's `fstat` size is
+    /// [`ChannelError::BadSize`], checked before anything is queued. When
+    /// nothing else waits to be sent the offer goes out at once in one
+    /// `sendmsg` with the caller's fd (an `fstat`, an `fcntl(F_GETFL)` and
+    /// that `sendmsg`); if it has to wait, the connection queues a duplicate
+    /// of the fd.
     pub fn send_file(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -56,34 +60,42 @@ impl PeerChannel {
         size: u64,
     ) -> Result<u32, ChannelError> {
         let name = wire_string(name, MAX_NAME_LEN)?;
-        let st = fstat(fd).map_err(|e| ChannelError::io("fstat the file to offer", e))?;
-        let file_size = u64::try_from(st.st_size).unwrap_or(0);
-        if size > file_size {
-            return Err(ChannelError::BadSize {
-                announced: size,
-                file_size,
-            });
+        check_size(fd, size)?;
+        match read_only(fd)? {
+            Some(reopened) => self.queue_file_owned(reopened, &name, size),
+            None => {
+                let serial = self.next_serial;
+                self.queue(req::FILE, &file_args(serial, fd, &name, size))?;
+                Ok(self.advance_serial())
+            }
         }
-        let reopened = read_only(fd)?;
-        let fd = reopened.as_ref().map_or(fd, |r| r.as_fd());
-        let serial = self.next_serial;
-        self.queue(
-            req::FILE,
-            &[
-                Arg::Uint(serial),
-                Arg::Fd(fd),
-                Arg::Str(Some(&name)),
-                Arg::Uint((size >> 32) as u32),
-                Arg::Uint(size as u32),
-            ],
-        )?;
-        Ok(self.advance_serial())
+    }
+
+    /// [`PeerChannel::send_file`] for an fd the caller gives away: it is
+    /// queued as it is, never duplicated, and closed once sent (or when the
+    /// channel is dropped). A writable one is replaced by a read-only
+    /// reopen; `size` is checked against `fstat` first. On an error the fd
+    /// is closed.
+    pub fn send_file_owned(
+        &mut self,
+        fd: OwnedFd,
+        name: &str,
+        size: u64,
+    ) -> Result<u32, ChannelError> {
+        let name = wire_string(name, MAX_NAME_LEN)?;
+        check_size(fd.as_fd(), size)?;
+        let fd = read_only(fd.as_fd())?.unwrap_or(fd);
+        self.queue_file_owned(fd, &name, size)
     }
 
     /// Opens a regular file `O_RDONLY | O_CLOEXEC` and offers it with its
     /// size and file name; returns the serial. The file is read-only to the
     /// peer but not frozen: use [`PeerChannel::send_snapshot`] for contents
     /// that must not change while the peer reads them.
+    ///
+    /// Four calls: the `open`, one `fstat` (a regular file, and its size),
+    /// the `sendmsg`, and the `close` of the fd once sent. Opened read-only
+    /// here, it needs no writability check and no duplicate.
     pub fn send_path(&mut self, path: &Path) -> Result<u32, ChannelError> {
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| ChannelError::io("open the file to offer", e))?;
@@ -96,7 +108,9 @@ impl PeerChannel {
             ));
         }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        self.send_file(fd.as_fd(), &name, u64::try_from(st.st_size).unwrap_or(0))
+        let name = wire_string(&name, MAX_NAME_LEN)?;
+        // The size announced is the one fstat just gave: nothing to check.
+        self.queue_file_owned(fd, &name, u64::try_from(st.st_size).unwrap_or(0))
     }
 
     /// Copies `bytes` into a new sealed memfd and offers it as `name`; the
@@ -109,10 +123,13 @@ impl PeerChannel {
     }
 
     /// Offers an existing sealed file as `name`, through a read-only reopen
-    /// with its own offset. Returns the serial.
+    /// with its own offset. Returns the serial. The reopen is read-only and
+    /// the seals fix the size, so neither is checked again: an `open`, the
+    /// `sendmsg` and a `close`.
     pub fn send_sealed(&mut self, file: &SealedFile, name: &str) -> Result<u32, ChannelError> {
+        let name = wire_string(name, MAX_NAME_LEN)?;
         let fd = file.reopen_read_only().map_err(ChannelError::Seal)?;
-        self.send_file(fd.as_fd(), name, file.size() as u64)
+        self.queue_file_owned(fd, &name, file.size() as u64)
     }
 
     /// Acknowledges the peer's message `serial`. If the peer has already
@@ -134,17 +151,79 @@ impl PeerChannel {
         serial
     }
 
-    /// Queues one request to the peer, traces it, and tries one flush.
+    /// Sends one request to the peer now (or queues it if the socket is
+    /// full, see [`Connection::send_now`](crate::Connection::send_now)) and
+    /// traces it.
     fn queue(&mut self, opcode: u16, args: &[Arg<'_, BorrowedFd<'_>>]) -> Result<(), ChannelError> {
+        if self.write_closed {
+            return Err(ConnectionError::Closed.into());
+        }
         let desc = &INTERFACE.requests[usize::from(opcode)];
-        self.conn.send(OBJECT_ID, opcode, desc, args)?;
+        let before = self.conn.split().1.queued_bytes();
+        match self.conn.send_now(OBJECT_ID, opcode, desc, args) {
+            Ok(_) => {
+                let after = self.conn.split().1.queued_bytes();
+                self.bytes_sent += (before + encoded_size(args) - after) as u64;
+            }
+            Err(ConnectionError::Closed) => {
+                self.write_closed = true;
+                return Err(ConnectionError::Closed.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.tracer
             .trace(Direction::Sent, &INTERFACE, OBJECT_ID, desc, args, &|_| {
                 None
             });
-        self.flush_once()?;
         Ok(())
     }
+
+    /// Queues a `file` request that owns `fd` (read-only, its size checked
+    /// by the caller), traces it and tries one flush; returns the serial.
+    fn queue_file_owned(
+        &mut self,
+        fd: OwnedFd,
+        name: &CString,
+        size: u64,
+    ) -> Result<u32, ChannelError> {
+        if self.write_closed {
+            return Err(ConnectionError::Closed.into());
+        }
+        let serial = self.next_serial;
+        let desc = &INTERFACE.requests[usize::from(req::FILE)];
+        let args = Vec::from(file_args(serial, fd, name, size));
+        self.tracer
+            .trace(Direction::Sent, &INTERFACE, OBJECT_ID, desc, &args, &|_| {
+                None
+            });
+        self.conn.send_owned(OBJECT_ID, req::FILE, desc, args)?;
+        self.flush_once()?;
+        Ok(self.advance_serial())
+    }
+}
+
+/// The arguments of `file(serial, fd, name, size_hi, size_lo)`.
+fn file_args<Fd>(serial: u32, fd: Fd, name: &CString, size: u64) -> [Arg<'_, Fd>; 5] {
+    [
+        Arg::Uint(serial),
+        Arg::Fd(fd),
+        Arg::Str(Some(name)),
+        Arg::Uint((size >> 32) as u32),
+        Arg::Uint(size as u32),
+    ]
+}
+
+/// `BadSize` if the file behind `fd` holds less than `size` bytes (`fstat`).
+fn check_size(fd: BorrowedFd<'_>, size: u64) -> Result<(), ChannelError> {
+    let st = fstat(fd).map_err(|e| ChannelError::io("fstat the file to offer", e))?;
+    let file_size = u64::try_from(st.st_size).unwrap_or(0);
+    if size > file_size {
+        return Err(ChannelError::BadSize {
+            announced: size,
+            file_size,
+        });
+    }
+    Ok(())
 }
 
 /// `s` as a wire string of at most `max` bytes.

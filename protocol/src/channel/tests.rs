@@ -331,3 +331,21 @@ fn errors_read_as_lowercase_one_liners_with_sources() {
         "offer announces 10 bytes but the file holds 3"
     );
 }
+
+#[test]
+fn a_short_timeout_ends_a_blocking_wait_and_leaves_the_channel_usable() {
+    let (mut a, mut b) = channels();
+    let e = b.recv(Some(Duration::from_millis(20))).unwrap_err();
+    assert!(matches!(e, ChannelError::Timeout), "{e:?}");
+    let waiter = std::thread::spawn(move || {
+        let got = b.recv(T).unwrap();
+        (b, got)
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let serial = a.send_text("while you wait").unwrap();
+    let (_b, got) = waiter.join().unwrap();
+    let Some(PeerMessage::Text { serial: s, text }) = got else {
+        panic!("expected a text, got {got:?}");
+    };
+    assert_eq!((s, text.as_str()), (serial, "while you wait"));
+}
