@@ -14,10 +14,13 @@
 //!
 //! # Implementation notes
 //!
-//! - Reading: flush first, then `poll` for readable (and writable while
-//!   output is queued), then exactly one `recv()` per readable poll, then
-//!   decode every complete message. A signal (`EINTR`) polls again with the
-//!   time left.
+//! - Reading: flush first. With nothing left to send, one blocking
+//!   `recvmsg` waits for the reply ([`Connection::recv_wait`], its receive
+//!   timeout never past the deadline), so a round trip costs `sendmsg` and
+//!   `recvmsg`, as a raw ping-pong does. With output still queued, `poll`
+//!   for readable and writable, then one non-blocking `recv()`. Then decode
+//!   every complete message. A signal (`EINTR`) or an early end of the
+//!   receive timeout waits again with the time left.
 //! - Ids follow libwayland's rules: a destructor request or event turns the
 //!   object into a zombie, which still decodes (so its fds are consumed and
 //!   closed) but whose events are dropped; the id is reused only after the
@@ -290,23 +293,29 @@ impl Session {
         }
     }
 
-    /// Flushes, waits until the socket is readable or `deadline` passes,
-    /// then does one `recv()` and queues every complete event. Returns
+    /// Flushes, waits until input arrives or `deadline` passes, then queues
+    /// every complete event that came with one `recvmsg`. Returns
     /// `Ok(false)` if the deadline passed first.
+    ///
+    /// With everything flushed, the wait happens inside that `recvmsg`
+    /// ([`Connection::recv_wait`]); with output still waiting for room, it
+    /// is a `poll` for both directions.
     pub fn read_events(&mut self, deadline: Option<Instant>) -> Result<bool, SessionError> {
-        if !self.write_closed && self.try_flush()? == Flush::WouldBlock {
+        let received = if !self.write_closed && self.try_flush()? == Flush::WouldBlock {
             // Wait for room or for input; either way come back here.
             let ready = self.wait(PollFlags::POLLOUT | PollFlags::POLLIN, deadline)?;
             if !ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 return Ok(!ready.is_empty());
             }
-        } else if self.wait(PollFlags::POLLIN, deadline)?.is_empty() {
-            return Ok(false);
-        }
-        match self.conn.recv() {
+            self.conn.recv()
+        } else {
+            self.recv_until(deadline)
+        };
+        match received {
             Ok(Recv::Data(n)) => trace!("received {n} bytes"),
             // Readable but nothing there: a spurious wakeup; poll again.
-            Ok(Recv::WouldBlock) => {}
+            Ok(Recv::WouldBlock) if self.wait_ended_early(deadline) => {}
+            Ok(Recv::WouldBlock) => return Ok(false),
             Err(ConnectionError::Closed) => {
                 // Whatever arrived before the close is decoded already; a
                 // wl_display.error among it has been returned.
@@ -317,6 +326,23 @@ impl Session {
         }
         self.decode_all()?;
         Ok(true)
+    }
+
+    /// Blocking `recvmsg`s until something arrives or `deadline` passes
+    /// (`Recv::WouldBlock`). The socket's receive timeout and signals end a
+    /// wait early; the loop then waits again with the time left.
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Recv, ConnectionError> {
+        loop {
+            match self.conn.recv_wait(deadline)? {
+                Recv::WouldBlock if self.wait_ended_early(deadline) => continue,
+                received => return Ok(received),
+            }
+        }
+    }
+
+    /// Whether `deadline` is still ahead (always, for `None`).
+    fn wait_ended_early(&self, deadline: Option<Instant>) -> bool {
+        !matches!(deadline, Some(d) if Instant::now() >= d)
     }
 
     fn try_flush(&mut self) -> Result<Flush, SessionError> {
