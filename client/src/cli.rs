@@ -30,7 +30,8 @@ use waypass_client::{
     ReceivedKeymap,
 };
 
-const EXAMPLES: &str = "\
+/// Examples of `keymap`, shown by `waypass-client keymap --help`.
+const KEYMAP_EXAMPLES: &str = "\
 Examples:
   waypass-client keymap
       Summary of the keymap of $WAYLAND_DISPLAY (or wayland-0).
@@ -44,6 +45,19 @@ Examples:
   waypass-client keymap --watch --json
       A JSON line per keymap the compositor sends, until it goes away.
 
+Key codes are Linux evdev codes, as wl_keyboard.key carries them; the XKB
+keycode is evdev + 8.";
+
+/// Examples of every command, shown by `waypass-client --help`.
+const EXAMPLES: &str = "\
+Examples:
+  waypass-client keymap
+      Summary of the keymap of $WAYLAND_DISPLAY (or wayland-0).
+  waypass-client --socket /tmp/wp/wayland-test keymap --json
+      One JSON object on one line.
+  waypass-client keymap --watch --json
+      A JSON line per keymap the compositor sends, until it goes away.
+
   waypass-client listen bob --save-dir ./inbox
       Own the name bob; print what peers send, save the files they offer.
   waypass-client send bob coucou --as alice --wait 2000
@@ -51,9 +65,8 @@ Examples:
   waypass-client send-file bob ./notes.txt
       Offer a file to bob as an fd; bob reads it through the fd.
 
-Key codes are Linux evdev codes, as wl_keyboard.key carries them; the XKB
-keycode is evdev + 8. Set WAYLAND_DEBUG=client to trace the protocol and
-RUST_LOG=debug for logs.";
+`waypass-client <command> --help` tells more about each command. Set
+WAYLAND_DEBUG=client to trace the protocol and RUST_LOG=debug for logs.";
 
 /// Reads the keymap from waypass-server or any Wayland compositor.
 #[derive(Debug, Parser)]
@@ -72,7 +85,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Fetch the keyboard keymap and report it.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = KEYMAP_EXAMPLES)]
     Keymap(KeymapArgs),
     /// Own a name on the server's broker and print what peers send to it.
     Listen(listen::ListenArgs),
