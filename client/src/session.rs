@@ -110,7 +110,9 @@ impl Session {
 
     /// Starts a session on an already-connected stream.
     pub fn from_stream(stream: UnixStream) -> Result<Session, SessionError> {
-        let conn = Connection::new(stream).map_err(SessionError::Setup)?;
+        let mut conn = Connection::new(stream).map_err(SessionError::Setup)?;
+        // One connection per client: reusing its buffers beats freeing them.
+        conn.keep_buffers(true);
         let mut objects = ObjectMap::new(Side::Client);
         let display = objects.allocate(ObjectInfo {
             interface: &wl_display::INTERFACE,

@@ -178,8 +178,11 @@ impl PeerChannel {
             ));
         }
         log::debug!("peer channel on fd {}", stream.as_raw_fd());
+        let mut conn = Connection::new(stream)?;
+        // A few channels per process: reusing their buffers beats freeing them.
+        conn.keep_buffers(true);
         Ok(PeerChannel {
-            conn: Connection::new(stream)?,
+            conn,
             tracer: Tracer::from_env(TraceSide::Client),
             next_serial: 1,
             inbox: VecDeque::new(),

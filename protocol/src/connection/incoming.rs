@@ -59,10 +59,16 @@ const _: () =
 /// Received bytes and fds waiting to be decoded.
 #[derive(Default)]
 pub struct Incoming {
-    /// Received bytes; those before `start` are consumed.
+    /// Received bytes in `buf[..end]`; those before `start` are consumed.
+    /// `buf` itself is initialized memory that `recvmsg` writes into; its
+    /// length only grows (by zeroing) while it is kept.
     buf: Vec<u8>,
     /// The first byte not yet decoded.
     start: usize,
+    /// The end of the received bytes.
+    end: usize,
+    /// Keep the buffer and fd queue when drained (see `Connection::keep_buffers`).
+    pub(super) keep: bool,
     /// Received fds not yet taken by a message, in arrival order.
     fds: VecDeque<OwnedFd>,
 }
@@ -89,7 +95,7 @@ impl Incoming {
         &mut self,
         lookup: impl FnOnce(&Header) -> Result<&'static MessageDesc, E>,
     ) -> Result<Option<Message<'_>>, NextError<E>> {
-        let header = match wire::split_message(&self.buf[self.start..]) {
+        let header = match wire::split_message(&self.buf[self.start..self.end]) {
             Ok(Some((header, _))) => header,
             Ok(None) => {
                 self.release_if_drained();
@@ -108,7 +114,7 @@ impl Incoming {
 
     /// Bytes buffered and not yet decoded.
     pub fn buffered_bytes(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// Fds received and not yet consumed.
@@ -133,22 +139,24 @@ impl Incoming {
         block: bool,
     ) -> Result<Recv, ConnectionError> {
         self.compact();
-        let filled = self.buf.len();
+        let filled = self.end;
         let room = limits.max_in_bytes.saturating_sub(filled).min(READ_SIZE);
         if room == 0 {
             // The buffer is at the cap and holds no complete message (the
             // caller drained those): this message can never be completed.
             return Err(ConnectionError::InBytesOverCap);
         }
-        self.buf.reserve_exact(room);
-        self.buf.resize(filled + room, 0);
+        if self.buf.len() < filled + room {
+            self.buf.reserve_exact(filled + room - self.buf.len());
+            self.buf.resize(filled + room, 0);
+        }
         let mut control = ControlBuffer([0; cmsg_space_for_fds(MAX_FDS_IN)]);
         let control = &mut control.0[..cmsg_space_for_fds(fd_capacity)];
-        let result = recv_once(socket, &mut self.buf[filled..], control, block);
+        let into = &mut self.buf[filled..filled + room];
+        let result = recv_once(socket, into, control, block);
         let (bytes, flags) = match result {
             Ok(r) => r,
             Err(e) => {
-                self.buf.truncate(filled);
                 self.release_if_drained();
                 return match e {
                     // Nothing to read now: the event loop wakes us again;
@@ -162,7 +170,7 @@ impl Incoming {
                 };
             }
         };
-        self.buf.truncate(filled + bytes);
+        self.end = filled + bytes;
         let queued_before = self.fds.len();
         take_fds(control, |fd| self.fds.push_back(fd));
         let arrived = self.fds.len() - queued_before;
@@ -191,19 +199,22 @@ impl Incoming {
     /// Moves the undecoded tail to the front of the buffer.
     fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.copy_within(self.start.., 0);
-            self.buf.truncate(self.buf.len() - self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
     }
 
     /// Frees the buffer and the fd queue once nothing is left in them.
     fn release_if_drained(&mut self) {
-        if self.start == self.buf.len() {
-            self.buf = Vec::new();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
+            if !self.keep {
+                self.buf = Vec::new();
+            }
         }
-        if self.fds.is_empty() {
+        if self.fds.is_empty() && !self.keep {
             self.fds = VecDeque::new();
         }
     }

@@ -85,7 +85,8 @@
 //!   drained, and the output chunks, free list and fd queue when `flush`
 //!   empties the queue. That costs one 4 KiB allocation per busy wakeup in
 //!   each direction, in exchange for about 300 bytes per idle client
-//!   (see [`Connection::heap_bytes`]).
+//!   (see [`Connection::heap_bytes`]). A client's connection may keep them
+//!   instead ([`Connection::keep_buffers`]).
 
 mod incoming;
 mod outgoing;
@@ -270,6 +271,16 @@ impl Connection {
             receive_timeout: ReceiveTimeout::default(),
             blocking_file: false,
         })
+    }
+
+    /// Keeps the incoming buffer and fd queue, and up to two sent output
+    /// chunks, once drained, instead of freeing them (4 KiB to 12 KiB held).
+    /// For a client's few connections, where one 4 KiB allocation and
+    /// zeroing per message in each direction costs more than the memory;
+    /// a server with many idle clients leaves it off (the default).
+    pub fn keep_buffers(&mut self, keep: bool) {
+        self.incoming.keep = keep;
+        self.outgoing.keep = keep;
     }
 
     /// The socket, e.g. to register with an event loop or to read `SO_PEERCRED`.

@@ -71,6 +71,8 @@ pub struct Outgoing {
     written: u64,
     /// Stream position of the first unsent byte.
     sent: u64,
+    /// Keep the free chunks when the queue empties (see `Connection::keep_buffers`).
+    pub(super) keep: bool,
 }
 
 impl Default for Outgoing {
@@ -101,6 +103,7 @@ impl Outgoing {
             marks: VecDeque::new(),
             written: 0,
             sent: 0,
+            keep: false,
         }
     }
 
@@ -405,9 +408,12 @@ impl Outgoing {
         }
     }
 
-    /// Frees every buffer of an empty queue.
+    /// Frees every buffer of an empty queue, unless told to keep them.
     fn release(&mut self) {
         debug_assert!(self.fds.is_empty() && self.marks.is_empty());
+        if self.keep {
+            return;
+        }
         self.chunks = VecDeque::new();
         self.free = Vec::new();
         self.fds = VecDeque::new();

@@ -202,3 +202,35 @@ fn recv_wait_ends_once_the_deadline_has_passed() {
     }
     panic!("nothing was sent");
 }
+
+#[test]
+fn kept_buffers_stay_allocated_and_a_split_message_still_reassembles() {
+    let (mut a, mut b) = pair();
+    a.keep_buffers(true);
+    b.keep_buffers(true);
+    a.send(1, 0, &WORD, &[Arg::Uint(1)]).unwrap();
+    assert_eq!(a.flush().unwrap(), Flush::Done);
+    assert!(a.heap_bytes() > 0, "the sent chunk is kept");
+    assert_eq!(b.recv().unwrap(), Recv::Data(12));
+    assert!(b.next_message(fixed(&WORD)).unwrap().is_some());
+    assert!(b.next_message(fixed(&WORD)).unwrap().is_none());
+    assert!(b.heap_bytes() > 0, "the drained buffer is kept");
+    // A message cut in two: the tail is moved to the front of the kept
+    // buffer and completed by the next read.
+    let word = [1u32, 12 << 16, 77].map(u32::to_ne_bytes).concat();
+    let raw = a.as_fd().as_raw_fd();
+    let flags = MsgFlags::MSG_DONTWAIT;
+    assert_eq!(send(raw, &[&word[..], &word[..5]].concat(), flags), Ok(17));
+    assert_eq!(b.recv().unwrap(), Recv::Data(17));
+    let m = b.next_message(fixed(&WORD)).unwrap().unwrap();
+    assert!(matches!(m.args[..], [Arg::Uint(77)]));
+    assert!(b.next_message(fixed(&WORD)).unwrap().is_none());
+    assert_eq!(send(raw, &word[5..], flags), Ok(7));
+    assert_eq!(b.recv().unwrap(), Recv::Data(7));
+    let m = b.next_message(fixed(&WORD)).unwrap().unwrap();
+    assert!(matches!(m.args[..], [Arg::Uint(77)]));
+    a.keep_buffers(false);
+    a.send(1, 0, &WORD, &[Arg::Uint(2)]).unwrap();
+    assert_eq!(a.flush().unwrap(), Flush::Done);
+    assert_eq!(a.heap_bytes(), 0, "freed again once no longer kept");
+}
