@@ -7,14 +7,14 @@
 //! the wayland-rs and libwayland peers are measured with a realistic 64 KB
 //! keymap and exactly one copy of it, like a careful compositor.
 //!
-//! What it is not: waypass's own `SealedFile` (the bench does not depend on
-//! the server crates, so that it builds even while they are mid-edit).
+//! It is waypass-protocol's `SealedFile`, which does exactly that: the
+//! peers share it so that only the event loops differ between the servers
+//! measured.
 
 use std::fmt;
-use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use memfd::{FileSeal, Memfd, MemfdOptions};
+use waypass_protocol::{SealError, SealedFile};
 use xkbcommon::xkb;
 
 /// Why the keymap file could not be made.
@@ -22,21 +22,15 @@ use xkbcommon::xkb;
 pub enum KeymapError {
     /// libxkbcommon could not compile the US keymap (xkeyboard-config missing?).
     Compile,
-    /// `memfd_create` failed.
-    Create(memfd::Error),
-    /// Writing the text failed.
-    Write(io::Error),
-    /// Adding the seals failed.
-    Seal(memfd::Error),
+    /// Creating, writing or sealing the memfd failed.
+    Seal(SealError),
 }
 
 impl fmt::Display for KeymapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeymapError::Compile => write!(f, "libxkbcommon could not compile the us keymap"),
-            KeymapError::Create(_) => write!(f, "memfd_create failed"),
-            KeymapError::Write(_) => write!(f, "writing the keymap failed"),
-            KeymapError::Seal(_) => write!(f, "sealing the keymap failed"),
+            KeymapError::Seal(_) => write!(f, "making the sealed keymap file failed"),
         }
     }
 }
@@ -45,8 +39,7 @@ impl std::error::Error for KeymapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             KeymapError::Compile => None,
-            KeymapError::Create(e) | KeymapError::Seal(e) => Some(e),
-            KeymapError::Write(e) => Some(e),
+            KeymapError::Seal(e) => Some(e),
         }
     }
 }
@@ -54,7 +47,7 @@ impl std::error::Error for KeymapError {
 /// A sealed memfd holding a NUL-terminated xkb_v1 keymap.
 #[derive(Debug)]
 pub struct KeymapFile {
-    memfd: Memfd,
+    file: SealedFile,
     size: u32,
 }
 
@@ -78,26 +71,13 @@ impl KeymapFile {
 
     /// Writes `text` plus a NUL to a new memfd named `keymap`, and seals it.
     pub fn from_text(text: &str) -> Result<KeymapFile, KeymapError> {
-        let memfd = MemfdOptions::default()
-            .close_on_exec(true)
-            .allow_sealing(true)
-            .create("keymap")
-            .map_err(KeymapError::Create)?;
-        let mut file = memfd.as_file();
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.write_all(&[0]))
-            .map_err(KeymapError::Write)?;
-        memfd
-            .add_seals(&[
-                FileSeal::SealShrink,
-                FileSeal::SealGrow,
-                FileSeal::SealWrite,
-                FileSeal::SealSeal,
-            ])
-            .map_err(KeymapError::Seal)?;
+        let mut bytes = Vec::with_capacity(text.len() + 1);
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(0);
+        let file = SealedFile::from_bytes("keymap", &bytes).map_err(KeymapError::Seal)?;
         Ok(KeymapFile {
-            memfd,
-            size: text.len() as u32 + 1,
+            size: bytes.len() as u32,
+            file,
         })
     }
 
@@ -109,12 +89,14 @@ impl KeymapFile {
 
 impl AsFd for KeymapFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.memfd.as_file().as_fd()
+        self.file.as_fd()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]
