@@ -310,8 +310,10 @@ impl State {
 
     /// Closes every client (at shutdown).
     pub fn close_all(&mut self) {
-        if !self.clients.is_empty() {
-            info!("closing {} clients", self.clients.len());
+        match self.clients.len() {
+            0 => {}
+            1 => info!("closing 1 client"),
+            n => info!("closing {n} clients"),
         }
         for (_, entry) in self.clients.drain() {
             self.handle.remove(entry.token);
