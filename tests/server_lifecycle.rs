@@ -79,7 +79,7 @@ fn sigterm_and_sigint_exit_zero_and_remove_both_files() {
         assert!(!server.socket.exists(), "{sig:?}: socket removed");
         assert!(!lock.exists(), "{sig:?}: lock file removed");
         assert!(
-            server.log_text().contains("closing 1 clients"),
+            server.log_text().contains("closing 1 client"),
             "{}",
             server.log_text()
         );
