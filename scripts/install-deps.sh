@@ -6,13 +6,14 @@
 #   xkb-data          the XKB rules and layouts libxkbcommon compiles keymaps from
 #   pkg-config        how build scripts find the C libraries
 #   libwayland-dev    libwayland, for interop checks against the C implementation
+#   wayland-utils     wayland-info, an unmodified libwayland client the tests run
 #
 # Uses `apt-get update` once, then `apt-get install -y`, through sudo when not
 # run as root. On a system without apt it names the packages and exits 1,
 # unless pkg-config shows the same libraries are already there.
 set -euo pipefail
 
-PACKAGES=(libxkbcommon-dev xkb-data pkg-config libwayland-dev)
+PACKAGES=(libxkbcommon-dev xkb-data pkg-config libwayland-dev wayland-utils)
 
 # Whether dpkg knows `pkg` as installed (not merely removed with its config).
 deb_installed() {
@@ -25,6 +26,7 @@ provided_elsewhere() {
         pkg-config) command -v pkg-config >/dev/null ;;
         libxkbcommon-dev) pkg-config --exists xkbcommon 2>/dev/null ;;
         libwayland-dev) pkg-config --exists wayland-client wayland-server 2>/dev/null ;;
+        wayland-utils) command -v wayland-info >/dev/null ;;
         xkb-data)
             pkg-config --exists xkeyboard-config 2>/dev/null ||
                 [ -f /usr/share/X11/xkb/rules/evdev ]
