@@ -7,13 +7,14 @@
 #   pkg-config        how build scripts find the C libraries
 #   libwayland-dev    libwayland, for interop checks against the C implementation
 #   wayland-utils     wayland-info, an unmodified libwayland client the tests run
+#   weston xvfb       a real compositor (Weston on Xvfb) whose keymap the tests read
 #
 # Uses `apt-get update` once, then `apt-get install -y`, through sudo when not
 # run as root. On a system without apt it names the packages and exits 1,
 # unless pkg-config shows the same libraries are already there.
 set -euo pipefail
 
-PACKAGES=(libxkbcommon-dev xkb-data pkg-config libwayland-dev wayland-utils)
+PACKAGES=(libxkbcommon-dev xkb-data pkg-config libwayland-dev wayland-utils weston xvfb)
 
 # Whether dpkg knows `pkg` as installed (not merely removed with its config).
 deb_installed() {
@@ -27,6 +28,8 @@ provided_elsewhere() {
         libxkbcommon-dev) pkg-config --exists xkbcommon 2>/dev/null ;;
         libwayland-dev) pkg-config --exists wayland-client wayland-server 2>/dev/null ;;
         wayland-utils) command -v wayland-info >/dev/null ;;
+        weston) command -v weston >/dev/null ;;
+        xvfb) command -v Xvfb >/dev/null ;;
         xkb-data)
             pkg-config --exists xkeyboard-config 2>/dev/null ||
                 [ -f /usr/share/X11/xkb/rules/evdev ]
