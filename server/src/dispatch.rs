@@ -47,6 +47,13 @@ use crate::{broker, globals, seat};
 /// quoting client strings must still fit in one 4096-byte message.
 const MAX_ERROR_TEXT: usize = 1024;
 
+/// Live objects one client may hold. Ids can only grow one at a time (the
+/// `wl_map` no-gap rule), but a client can still create objects for ever
+/// (e.g. registries, or inert broker objects), and each costs server
+/// memory; past this it is disconnected with `no_memory`, as libwayland does
+/// when its map cannot grow. Real clients of this server hold a handful.
+pub const MAX_OBJECTS_PER_CLIENT: usize = 16_384;
+
 /// A protocol error to post with `wl_display.error` before disconnecting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
@@ -232,6 +239,14 @@ impl<'a> Ctx<'a> {
 
     /// Creates `object` at the client-chosen id `id`.
     pub fn create(&mut self, id: u32, object: Object) -> Result<(), Stop> {
+        if self.objects.len() >= MAX_OBJECTS_PER_CLIENT {
+            return Err(ProtocolError::new(
+                DISPLAY_ID,
+                wl_display::error::NO_MEMORY,
+                format!("too many objects (the limit is {MAX_OBJECTS_PER_CLIENT})"),
+            )
+            .into());
+        }
         self.objects.insert_at(id, object).map_err(|_| {
             ProtocolError::new(
                 DISPLAY_ID,
