@@ -90,6 +90,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// The generated tables name this crate as `::waypass_protocol`, as they do
+// in any other crate.
+extern crate self as waypass_protocol;
+
 mod channel;
 mod connection;
 mod debug;

@@ -102,7 +102,8 @@ use nix::sys::socket::{getsockopt, sockopt, SockType};
 
 use crate::connection::{Connection, ConnectionError, Flush, NextError, Recv};
 use crate::debug::{Direction, TraceSide, Tracer};
-use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE, OBJECT_ID};
+use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE};
+use crate::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 use crate::wire::{Arg, DecodeError, Message};
 
 pub use error::{ChannelError, Violation};
