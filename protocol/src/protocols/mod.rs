@@ -8,8 +8,9 @@
 //!
 //! # Implementation notes
 //!
-//! [`wayland`] is generated from upstream `wayland.xml` and [`broker`] from
-//! `protocol/waypass-broker-v1.xml` by [`waypass_scanner::interfaces!`], so
+//! [`wayland`] is generated from upstream `wayland.xml`, [`broker`] from
+//! `protocol/waypass-broker-v1.xml` and [`data_control`] from the two
+//! clipboard protocols' XML by [`waypass_scanner::interfaces!`], so
 //! the XML is the single reference. [`ALL`] is the index that
 //! [`interface_by_name`] searches; a test checks that it holds every
 //! generated interface.
@@ -17,9 +18,10 @@
 use crate::interface::Interface;
 
 pub mod broker;
+pub mod data_control;
 pub mod wayland;
 
-/// Every interface this crate describes, core first, then the broker.
+/// Every interface this crate describes: core, broker, clipboard.
 pub static ALL: &[&Interface] = &[
     &wayland::wl_display::INTERFACE,
     &wayland::wl_registry::INTERFACE,
@@ -32,6 +34,14 @@ pub static ALL: &[&Interface] = &[
     &broker::waypass_name_v1::INTERFACE,
     &broker::waypass_connection_v1::INTERFACE,
     &broker::waypass_peer_v1::INTERFACE,
+    &data_control::ext::ext_data_control_manager_v1::INTERFACE,
+    &data_control::ext::ext_data_control_device_v1::INTERFACE,
+    &data_control::ext::ext_data_control_source_v1::INTERFACE,
+    &data_control::ext::ext_data_control_offer_v1::INTERFACE,
+    &data_control::wlr::zwlr_data_control_manager_v1::INTERFACE,
+    &data_control::wlr::zwlr_data_control_device_v1::INTERFACE,
+    &data_control::wlr::zwlr_data_control_source_v1::INTERFACE,
+    &data_control::wlr::zwlr_data_control_offer_v1::INTERFACE,
 ];
 
 /// The described interface called `name`, e.g. `"wl_seat"`.
@@ -113,17 +123,20 @@ pub(crate) mod tests {
 
     #[test]
     fn every_generated_interface_is_in_the_index() {
-        for iface in wayland::INTERFACES.iter().chain(broker::INTERFACES) {
+        let generated = [
+            wayland::INTERFACES,
+            broker::INTERFACES,
+            data_control::ext::INTERFACES,
+            data_control::wlr::INTERFACES,
+        ];
+        for iface in generated.iter().copied().flatten() {
             assert!(
                 ALL.iter().any(|i| std::ptr::eq(*i, *iface)),
                 "{}",
                 iface.name
             );
         }
-        assert_eq!(
-            ALL.len(),
-            wayland::INTERFACES.len() + broker::INTERFACES.len()
-        );
+        assert_eq!(ALL.len(), generated.iter().map(|g| g.len()).sum::<usize>());
     }
 
     #[test]
