@@ -44,6 +44,8 @@ use waypass_protocol::protocols::wayland::{
 };
 use waypass_protocol::{Connection, Interface, ObjectMap, Side, Tracer};
 
+use crate::clipboard::Flavor;
+
 /// The id of `wl_display`, which every connection starts with.
 pub const DISPLAY_ID: u32 = 1;
 
@@ -76,6 +78,34 @@ pub enum Object {
     Name,
     /// A `waypass_connection_v1`, live until the client destroys it.
     Connection,
+    /// A bound data-control manager.
+    DataManager {
+        /// Which protocol.
+        flavor: Flavor,
+        /// The version the client bound.
+        version: u32,
+    },
+    /// A data-control device (its version is its manager's).
+    DataDevice {
+        /// Which protocol.
+        flavor: Flavor,
+        /// The manager's version.
+        version: u32,
+    },
+    /// A data-control source.
+    DataSource {
+        /// Which protocol.
+        flavor: Flavor,
+        /// The manager's version.
+        version: u32,
+    },
+    /// A data-control offer, created by the server (id from `0xff000000`).
+    DataOffer {
+        /// Which protocol.
+        flavor: Flavor,
+        /// Its device's version.
+        version: u32,
+    },
 }
 
 impl Object {
@@ -90,13 +120,22 @@ impl Object {
             Object::Broker => &waypass_broker_v1::INTERFACE,
             Object::Name => &waypass_name_v1::INTERFACE,
             Object::Connection => &waypass_connection_v1::INTERFACE,
+            Object::DataManager { flavor, .. } => flavor.manager(),
+            Object::DataDevice { flavor, .. } => flavor.device(),
+            Object::DataSource { flavor, .. } => flavor.source(),
+            Object::DataOffer { flavor, .. } => flavor.offer(),
         }
     }
 
     /// The version requests are checked against.
     pub fn version(self) -> u32 {
         match self {
-            Object::Seat { version } | Object::Keyboard { version } => version,
+            Object::Seat { version }
+            | Object::Keyboard { version }
+            | Object::DataManager { version, .. }
+            | Object::DataDevice { version, .. }
+            | Object::DataSource { version, .. }
+            | Object::DataOffer { version, .. } => version,
             Object::Display
             | Object::Registry
             | Object::Callback

@@ -10,7 +10,8 @@
 //!
 //! `wl_display` requests are handled here; `wl_registry` in
 //! [`crate::globals`]; `wl_seat` and `wl_keyboard` in [`crate::seat`]; the
-//! broker's interfaces in [`crate::broker`].
+//! broker's interfaces in [`crate::broker`]; the clipboard's in
+//! [`crate::clipboard`].
 //!
 //! # Implementation notes
 //!
@@ -40,6 +41,7 @@ use waypass_protocol::{
 use crate::broker::Broker;
 use crate::cli::Settings;
 use crate::client::{BrokerSession, Client, ClientKey, Creds, Object, DISPLAY_ID};
+use crate::clipboard::{self, Clipboard};
 use crate::keymap::Keymap;
 use crate::{broker, globals, seat};
 
@@ -257,6 +259,11 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Fds queued on this client's connection and not yet sent.
+    pub fn pending_fds(&self) -> usize {
+        self.out.queued_fds()
+    }
+
     /// Destroys client object `id` and tells the client with `delete_id`.
     pub fn destroy(&mut self, id: u32) -> Result<(), Stop> {
         self.objects.remove(id);
@@ -330,6 +337,7 @@ pub fn dispatch_pending(
     client: &mut Client,
     shared: &Shared,
     broker: &mut Broker,
+    clipboard: &mut Clipboard,
 ) -> Result<(), Stop> {
     let tracer = client.tracer;
     let (key, creds) = (client.key, client.creds);
@@ -386,7 +394,7 @@ pub fn dispatch_pending(
             creds,
             session,
         };
-        handle(&mut cx, broker, obj, &msg)?;
+        handle(&mut cx, broker, clipboard, obj, &msg)?;
     }
 }
 
@@ -414,6 +422,7 @@ fn invalid_arguments(
 fn handle(
     cx: &mut Ctx<'_>,
     broker: &mut Broker,
+    clipboard: &mut Clipboard,
     obj: Object,
     msg: &Message<'_>,
 ) -> Result<(), Stop> {
@@ -451,6 +460,14 @@ fn handle(
         (Object::Connection, waypass_connection_v1::req::DESTROY, []) => {
             broker::destroy_connection(cx, id)
         }
+        (
+            Object::DataManager { .. }
+            | Object::DataDevice { .. }
+            | Object::DataSource { .. }
+            | Object::DataOffer { .. },
+            _,
+            _,
+        ) => clipboard::request(cx, clipboard, obj, msg),
         _ => Err(bug(format!(
             "no handler for {}@{id} opcode {}",
             obj.interface().name,

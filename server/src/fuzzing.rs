@@ -56,6 +56,7 @@ use waypass_protocol::{Recv, Tracer};
 use crate::broker::{Broker, BrokerLimits};
 use crate::cli::Settings;
 use crate::client::{Client, ClientKey};
+use crate::clipboard::Clipboard;
 pub use crate::dispatch::ProtocolError;
 use crate::dispatch::Shared;
 use crate::keymap::{Keymap, KeymapError, KeymapSource};
@@ -104,6 +105,7 @@ impl std::error::Error for HarnessError {
 pub struct FuzzServer {
     shared: Shared,
     broker: Broker,
+    clipboard: Clipboard,
     next_key: u64,
 }
 
@@ -120,6 +122,7 @@ impl FuzzServer {
         Ok(FuzzServer {
             shared,
             broker: Broker::new(BrokerLimits::default()),
+            clipboard: Clipboard::default(),
             next_key: 0,
         })
     }
@@ -247,9 +250,16 @@ impl ClientHarness<'_> {
     fn serve(&mut self) {
         while let Some(client) = self.client.as_mut() {
             let server = &mut *self.server;
-            let received = serve_input(client, &server.shared, &mut server.broker);
-            // One client: nothing can be brokered to another. Its fds close.
+            let received = serve_input(
+                client,
+                &server.shared,
+                &mut server.broker,
+                &mut server.clipboard,
+            );
+            // One client: nothing can be brokered or pasted to another (its
+            // own clipboard output is queued during dispatch). Fds close.
             drop(server.broker.take_deliveries());
+            drop(server.clipboard.take_deliveries());
             let result = received.and_then(|r| match flush(client) {
                 Ok(_) => Ok(r),
                 Err(e) => Err(Disconnect::Send(e)),
@@ -269,6 +279,8 @@ impl ClientHarness<'_> {
         if let Some(client) = self.client.take() {
             let broker = &mut self.server.broker;
             broker.release_all(client.key, &client.session.names);
+            self.server.clipboard.client_gone(client.key);
+            drop(self.server.clipboard.take_deliveries());
             if reason.is_some() {
                 self.outcome.disconnect = reason;
             }

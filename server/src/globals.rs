@@ -2,8 +2,9 @@
 //!
 //! This module lists globals, announces them to a new registry and checks
 //! a `bind` before handing it to the global's own module. It does not
-//! implement any global's interface: [`crate::seat`] does `wl_seat` and
-//! [`crate::broker`] does `waypass_broker_v1`.
+//! implement any global's interface: [`crate::seat`] does `wl_seat`,
+//! [`crate::broker`] does `waypass_broker_v1`, and [`crate::clipboard`]
+//! the two data-control managers (one per protocol, for the one seat).
 //!
 //! To add a global: add a [`GlobalKind`]
 //! variant, a row in [`GLOBALS`], an arm in [`GlobalKind::interface`] and an
@@ -25,6 +26,7 @@ use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
 use waypass_protocol::{Arg, Interface};
 
 use crate::client::Object;
+use crate::clipboard::{self, Flavor};
 use crate::dispatch::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
 use crate::seat;
 
@@ -35,6 +37,8 @@ pub enum GlobalKind {
     Seat,
     /// The `waypass_broker_v1` name broker.
     Broker,
+    /// A data-control manager (the clipboard) of one flavor.
+    DataControl(Flavor),
 }
 
 impl GlobalKind {
@@ -43,6 +47,7 @@ impl GlobalKind {
         match self {
             GlobalKind::Seat => &wl_seat::INTERFACE,
             GlobalKind::Broker => &waypass_broker_v1::INTERFACE,
+            GlobalKind::DataControl(flavor) => flavor.manager(),
         }
     }
 }
@@ -72,6 +77,14 @@ pub static GLOBALS: &[Global] = &[
     Global {
         name: 2,
         kind: GlobalKind::Broker,
+    },
+    Global {
+        name: 3,
+        kind: GlobalKind::DataControl(Flavor::Ext),
+    },
+    Global {
+        name: 4,
+        kind: GlobalKind::DataControl(Flavor::Wlr),
     },
 ];
 
@@ -108,6 +121,7 @@ pub fn bind(
         GlobalKind::Seat => seat::bind(cx, id, version),
         // The broker has no initial events.
         GlobalKind::Broker => cx.create(id, Object::Broker),
+        GlobalKind::DataControl(flavor) => clipboard::bind_manager(cx, id, flavor, version),
     }
 }
 

@@ -23,6 +23,7 @@ mod accept;
 mod broker;
 mod cli;
 mod client;
+mod clipboard;
 mod dispatch;
 pub mod fuzzing;
 mod globals;

@@ -48,6 +48,7 @@ use waypass_protocol::{ConnectionError, Flush, Recv, Tracer};
 
 use crate::broker::{self, Broker, Delivery};
 use crate::client::{Client, ClientKey, ClientSource, Creds, Next};
+use crate::clipboard::{self, Clipboard};
 use crate::dispatch::{self, Ctx, Shared, Stop};
 use crate::keymap::{Keymap, KeymapSource};
 use crate::spawn::Children;
@@ -65,6 +66,8 @@ pub struct State {
     pub shared: Shared,
     /// The broker's name table.
     pub broker: Broker,
+    /// The selections and who offers them.
+    pub clipboard: Clipboard,
     /// The `--spawn` children still running.
     pub children: Children,
     /// Where the keymap comes from, for reloads.
@@ -91,6 +94,7 @@ impl State {
         State {
             shared,
             broker,
+            clipboard: Clipboard::default(),
             children: Children::default(),
             keymap_source,
             clients: HashMap::new(),
@@ -150,12 +154,17 @@ impl State {
     /// channels to their owners, one flush.
     fn client_ready(&mut self, readiness: Readiness, client: &mut Client) -> Next {
         if readiness.readable || readiness.error {
-            if let Err(gone) = serve_input(client, &self.shared, &mut self.broker) {
+            let served = serve_input(client, &self.shared, &mut self.broker, &mut self.clipboard);
+            if let Err(gone) = served {
                 // Channels it asked for in this batch die with it.
                 drop(self.broker.take_deliveries());
                 return self.close(client, gone);
             }
             self.deliver_channels(client.key);
+        }
+        if let Err(stop) = self.deliver_clipboard(Some(client)) {
+            let gone = post_stop(client, &self.shared, stop);
+            return self.close(client, gone);
         }
         match flush(client) {
             Ok(writable) => Next::Watch { writable },
@@ -168,8 +177,57 @@ impl State {
     fn close(&mut self, client: &Client, reason: Disconnect) -> Next {
         self.clients.remove(&client.key);
         self.broker.release_all(client.key, &client.session.names);
+        self.clipboard.client_gone(client.key);
         log_disconnect(&client.who(), &reason);
+        // Its selection, if it held one, is cleared for everyone else.
+        let _ = self.deliver_clipboard(None);
         Next::Close
+    }
+
+    /// Queues the clipboard's pending output on its clients (`current`,
+    /// the client being dispatched, directly; the others through the
+    /// table) and flushes the others. A client that cannot take its output
+    /// is disconnected, which may clear a selection and make more output:
+    /// the loop runs until none is left. An error for `current` is
+    /// returned for the caller to post.
+    fn deliver_clipboard(&mut self, mut current: Option<&mut Client>) -> Result<(), Stop> {
+        let mut touched: Vec<ClientKey> = Vec::new();
+        let mut result = Ok(());
+        loop {
+            let deliveries = self.clipboard.take_deliveries();
+            if deliveries.is_empty() {
+                break;
+            }
+            for delivery in deliveries {
+                let key = delivery.client();
+                if let Some(client) = current.as_deref_mut().filter(|c| c.key == key) {
+                    let mut cx = Ctx::for_client(client, &self.shared);
+                    if let Err(stop) = clipboard::deliver(&mut cx, &mut self.clipboard, delivery) {
+                        result = Err(stop);
+                        current = None; // it goes: nothing more for it
+                    }
+                    continue;
+                }
+                // A client that has gone drops its delivery (an fd closes).
+                let Some(entry) = self.clients.get(&key) else {
+                    continue;
+                };
+                let outcome = {
+                    let mut source = entry.dispatcher.as_source_mut();
+                    let mut cx = Ctx::for_client(source.client_mut(), &self.shared);
+                    clipboard::deliver(&mut cx, &mut self.clipboard, delivery)
+                };
+                match outcome {
+                    Ok(()) if !touched.contains(&key) => touched.push(key),
+                    Ok(()) => {}
+                    Err(stop) => self.stop_other(key, stop),
+                }
+            }
+        }
+        for key in touched {
+            self.flush_other(key);
+        }
+        result
     }
 
     /// Runs `f` on client `key`, outside of that client's own callback.
@@ -255,6 +313,9 @@ impl State {
             let client = source.client_mut();
             log_disconnect(&client.who(), &reason);
             self.broker.release_all(key, &client.session.names);
+            // What this clears for others is delivered by the caller's
+            // `deliver_clipboard`.
+            self.clipboard.client_gone(key);
         }
         // Dropping the source closes the socket and every queued fd.
         self.handle.remove(entry.token);
@@ -292,6 +353,8 @@ impl State {
             "reloaded {}; sent it to {told} keyboards",
             self.keymap_source
         );
+        // Clients cut off above may have held a selection.
+        let _ = self.deliver_clipboard(None);
     }
 
     /// SIGCHLD: reaps exited children; with `--exit-with-children`, stops
@@ -329,11 +392,12 @@ pub(crate) fn serve_input(
     client: &mut Client,
     shared: &Shared,
     broker: &mut Broker,
+    clipboard: &mut Clipboard,
 ) -> Result<Recv, Disconnect> {
     let received = client.conn.recv().map_err(Disconnect::Recv)?;
     // `WouldBlock` is a spurious wakeup: nothing new, but maybe something
     // to flush; dispatching finds nothing complete and returns at once.
-    dispatch::dispatch_pending(client, shared, broker)
+    dispatch::dispatch_pending(client, shared, broker, clipboard)
         .map_err(|stop| post_stop(client, shared, stop))?;
     Ok(received)
 }
