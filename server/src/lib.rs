@@ -56,7 +56,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     // The keymap first: a bad one must fail before the socket exists.
     let source = cli.keymap_source();
     let keymap = Keymap::load(&source)?;
-    info!("keymap: {source} ({} bytes)", keymap.size());
+    // Logged once start-up has succeeded: a start-up failure is one line.
+    let keymap_line = format!("keymap: {source} ({} bytes)", keymap.size());
     let shared = Shared::new(keymap, cli.settings()).map_err(|_| "--seat-name has a NUL byte")?;
 
     let mut event_loop: EventLoop<'static, State> = EventLoop::try_new()?;
@@ -78,7 +79,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     writeln!(stdout, "{}", path.display())?;
     stdout.flush()?;
     drop(stdout);
-    info!("listening on {}", path.display());
 
     // After the path line: children share our stdout.
     state.children.exit_when_done(cli.exit_with_children);
@@ -87,6 +87,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         state.children.started(child.creds.pid, command);
         state.add_spawned_client(child.stream, child.creds)?;
     }
+    info!("{keymap_line}");
+    info!("listening on {}", path.display());
 
     event_loop.run(None, &mut state, |_| {})?;
 
