@@ -150,3 +150,36 @@ fn a_lock_that_is_not_a_regular_file_is_refused() {
     assert!(err.contains("not a regular file"), "{err}");
     assert!(lock.exists(), "kept");
 }
+
+#[test]
+fn an_empty_lock_of_another_user_is_kept() {
+    // Needs chown: only meaningful (and only run) as root.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: not root, cannot chown");
+        return;
+    }
+    let dir = TempDir::new("files-otherlock");
+    let socket = dir.join("s");
+    let lock = lock_of(&socket);
+    fs::write(&lock, b"").unwrap();
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    nix::unistd::chown(&lock, Some(nobody), None).unwrap();
+    let mut server = start_at(&socket);
+    stop(&mut server);
+    assert!(!socket.exists());
+    assert!(lock.exists(), "another user's file is not ours to delete");
+}
+
+#[test]
+fn without_socket_a_live_foreign_wayland_0_is_skipped_and_kept() {
+    let runtime = TempDir::new("files-runtime");
+    let foreign = runtime.join("wayland-0");
+    let _other = UnixListener::bind(&foreign).unwrap();
+    let mut cmd = Command::new(bin("waypass-server"));
+    cmd.env("XDG_RUNTIME_DIR", runtime.path());
+    let mut server = Server::spawn(cmd, TempDir::new("files-runtime-log"), |_| {});
+    assert_eq!(server.socket, runtime.join("wayland-1"));
+    stop(&mut server);
+    assert!(foreign.exists(), "the foreign socket is still there");
+    UnixStream::connect(&foreign).expect("and still live");
+}

@@ -43,7 +43,8 @@ list-x11-keymap-layouts` (-variants, -models, -options), or
 
 The socket path is printed on stdout once connections are accepted.
 Logs go to stderr (RUST_LOG=debug for more); WAYLAND_DEBUG=server traces
-every message. SIGINT and SIGTERM stop the server and remove the socket.
+every message. SIGINT and SIGTERM stop the server and remove the socket
+and <socket>.lock, never a file that replaced them.
 The waypass_broker_v1 global is offered beside wl_seat.";
 
 /// `waypass-server`: a Wayland-compatible keymap server.
@@ -54,7 +55,9 @@ The waypass_broker_v1 global is offered beside wl_seat.";
 #[command(name = "waypass-server", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Socket to listen on: a NAME under $XDG_RUNTIME_DIR or an absolute
-    /// PATH. Default: the first free wayland-N (N = 0..=32).
+    /// PATH, in an existing directory. Default: the first free wayland-N
+    /// (N = 0..=32). A socket nobody listens on is replaced; a live one, or
+    /// any other file, is an error and left alone.
     #[arg(long, value_name = "NAME|PATH")]
     pub socket: Option<String>,
 
@@ -80,7 +83,8 @@ pub struct Cli {
     #[arg(long, conflicts_with = "keymap")]
     pub rules: Option<String>,
 
-    /// An XKB keymap text file, served byte for byte (validated first).
+    /// An XKB keymap text file, served byte for byte (validated first): a
+    /// regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub keymap: Option<PathBuf>,
 
