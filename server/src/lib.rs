@@ -62,7 +62,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
 
     let mut event_loop: EventLoop<'static, State> = EventLoop::try_new()?;
     // Before anything else could spawn threads or children (see `signals`).
-    signals::register(&event_loop.handle())?;
+    signals::register(
+        &event_loop.handle(),
+        |request, state: &mut State| match request {
+            signals::Request::Reload => state.reload_keymap(),
+            signals::Request::Reap => state.reap_children(),
+            signals::Request::Stop => state.request_stop(),
+        },
+    )?;
     let bound = listener::listen(cli.socket.as_deref())?;
     let mut state = State::new(
         shared,
