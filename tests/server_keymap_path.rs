@@ -63,6 +63,7 @@ fn sighup_with_a_fifo_dev_zero_or_a_huge_file_keeps_the_old_keymap() {
     fs::write(&file, us_keymap()).unwrap();
     let mut server = Server::start(&["--keymap", file.to_str().unwrap()]);
     assert_eq!(served_keymap(&server), us_keymap());
+    let fds = server.fd_count();
 
     reload_fails(&server, &file, "is a FIFO, not a regular file", |p| {
         mkfifo(p, Mode::from_bits_truncate(0o600)).unwrap()
@@ -77,6 +78,14 @@ fn sighup_with_a_fifo_dev_zero_or_a_huge_file_keeps_the_old_keymap() {
             .set_len(MAX_KEYMAP_FILE + 1)
             .unwrap();
     });
+
+    // Every failed open was closed again (the baseline may still count
+    // the first client's connection, hence <=).
+    assert!(
+        eventually(|| server.fd_count() <= fds),
+        "fds: {fds} before, {} after",
+        server.fd_count()
+    );
 
     // Still answering SIGTERM.
     server.signal(Signal::SIGTERM);
