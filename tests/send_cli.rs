@@ -248,7 +248,7 @@ fn a_fifo_is_refused_at_once_by_send_file_and_send_file_option() {
     let fifo = fifo.to_str().expect("utf-8");
     // Nobody ever opens the FIFO's other end: an open() without O_NONBLOCK
     // would block until PATIENCE runs out and the harness panics.
-    let out = client(&server, &["send-file", "bob", fifo, "--timeout-ms", "1s"]);
+    let out = client(&server, &["send-file", "bob", fifo, "--timeout-ms", "1000"]);
     assert_one_line_error(&out, "pipe is a FIFO, not a regular file");
     let out = client(&server, &["send", "bob", "first", "--file", fifo]);
     assert_one_line_error(&out, "pipe is a FIFO, not a regular file");
@@ -439,7 +439,7 @@ fn a_refusal_is_printed_with_its_reason_and_fails_at_once() {
         until_closed(channel);
     });
     // A one-minute timeout: only the refusal can end this early.
-    let out = client(&server, &["send-file", "bob", &file, "--timeout-ms", "1m"]);
+    let out = client(&server, &["send-file", "bob", &file, "--timeout-ms", "60000"]);
     assert_one_line_error(&out, "bob refused hello.txt: over the size cap");
     owned.join().expect("owner");
 
@@ -450,7 +450,7 @@ fn a_refusal_is_printed_with_its_reason_and_fails_at_once() {
             .expect("refuse");
         until_closed(channel);
     });
-    let out = client(&server, &["send", "carol", "hi", "--timeout-ms", "1m"]);
+    let out = client(&server, &["send", "carol", "hi", "--timeout-ms", "60000"]);
     assert_one_line_error(&out, "carol refused the text: no texts");
     assert!(!stderr_of(&out).contains('\u{1b}'), "{}", stderr_of(&out));
     owned.join().expect("owner");
@@ -494,7 +494,7 @@ fn a_stalled_reader_is_reported_with_what_it_had_read() {
     });
     let out = client(
         &server,
-        &["send-file", "bob", &file, "--timeout-ms", "500ms"],
+        &["send-file", "bob", &file, "--timeout-ms", "500"],
     );
     assert_one_line_error(
         &out,
