@@ -97,7 +97,7 @@ pub(super) struct SendFileArgs {
 
     /// The files to offer, in order (regular files only; `-`: stdin,
     /// offered as "stdin").
-    #[arg(required = true, num_args = 1..)]
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
     paths: Vec<PathBuf>,
 
     #[command(flatten)]
