@@ -323,3 +323,30 @@ fn wait_ack(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_text(bytes: Vec<u8>) -> bool {
+        matches!(Message::from_bytes(bytes), Message::Text(_))
+    }
+
+    #[test]
+    fn a_text_that_fits_in_a_message_goes_as_text() {
+        assert!(is_text(b"coucou".to_vec()));
+        assert!(is_text(vec![b'x'; MAX_TEXT_LEN]));
+        assert!(is_text("é".repeat(MAX_TEXT_LEN / 2).into_bytes()));
+    }
+
+    #[test]
+    fn anything_else_goes_whole_as_a_file() {
+        assert!(!is_text(vec![b'x'; MAX_TEXT_LEN + 1]));
+        assert!(!is_text(b"a\0b".to_vec()), "a wire string cannot hold NUL");
+        assert!(!is_text(vec![0xff, 0xfe]), "not UTF-8: no byte is replaced");
+        match Message::from_bytes(vec![0xff, b'a']) {
+            Message::LongText(bytes) => assert_eq!(bytes, [0xff, b'a']),
+            other => panic!("{other:?}"),
+        }
+    }
+}
