@@ -35,6 +35,10 @@ fn listen_has_any_uid() -> bool {
 
 #[test]
 fn an_owner_of_another_uid_is_refused_unless_any_uid() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped: running a listener as uid 65534 needs root");
+        return;
+    }
     let server = Server::start(&[]);
     // Let uid 65534 connect: the socket is created 0755 by root.
     fs::set_permissions(
