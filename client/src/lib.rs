@@ -21,7 +21,7 @@
 //! let keymap = fetch_keymap(Some("wayland-0"), FetchOptions::default())?;
 //! println!("layouts {:?}, keycodes {:?}", keymap.layouts(), keymap.keycode_range());
 //! // evdev 16 is the key labelled Q on a US keyboard.
-//! let q = keymap.key(16, 0, Modifiers::Shift).expect("layout 0 exists");
+//! let q = keymap.key(16, 0, Modifiers::SHIFT).expect("layout 0 exists");
 //! println!("Shift+Q gives {} ({:?})", q.keysym, q.utf8);
 //! # Ok::<(), waypass_client::FetchError>(())
 //! ```
@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod deadline;
 mod error;
 mod event;
 mod fetch;
@@ -47,12 +48,13 @@ mod peer;
 mod session;
 
 pub use broker::{Broker, BrokerError, ConnectOptions, Failure, NameHandle, NameState, Request};
+pub use deadline::Deadline;
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
 pub use event::{Event, EventArg};
 pub use fetch::{fetch_keymap, FetchOptions, KeymapWatcher};
 pub use keymap::{
-    KeyOutput, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo, FORMAT_XKB_V1,
-    REQUIRED_SEALS,
+    KeyOutput, KeymapAccess, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo,
+    FORMAT_XKB_V1, MAX_KEYMAP_SIZE, REQUIRED_SEALS,
 };
 pub use peer::{Credentials, IncomingPeer, Peer};
 pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
