@@ -72,6 +72,17 @@ impl Modifiers {
     /// AltGr, the third level: [`Modifiers::MOD5`].
     pub const ALT_GR: Modifiers = Modifiers::MOD5;
 
+    /// The old name of [`Modifiers::NONE`], from when `Modifiers` was an
+    /// enum of two cases; kept so that code written then (the README's
+    /// example among it) still builds.
+    #[doc(hidden)]
+    #[allow(non_upper_case_globals)]
+    pub const Plain: Modifiers = Modifiers::NONE;
+    /// The old name of [`Modifiers::SHIFT`] (see [`Modifiers::Plain`]).
+    #[doc(hidden)]
+    #[allow(non_upper_case_globals)]
+    pub const Shift: Modifiers = Modifiers::SHIFT;
+
     /// The union of two sets (also `a | b`).
     pub const fn union(self, other: Modifiers) -> Modifiers {
         Modifiers(self.0 | other.0)
