@@ -83,6 +83,13 @@ pub struct KeymapOrigin {
 
 /// A keymap received from a compositor and parsed.
 ///
+/// It is not `Send`: it holds an `xkb::Keymap`, which the xkbcommon crate
+/// does not mark `Send` (libxkbcommon counts references without atomics,
+/// and [`ReceivedKeymap::xkb_keymap`] lets a caller take more of them). To
+/// use a keymap on another thread, send its [`text`](ReceivedKeymap::text)
+/// and compile it there with `xkb::Keymap::new_from_string`; everything
+/// else it reports ([`KeymapOrigin`], [`FdInfo`], [`KeyOutput`]) is `Send`.
+///
 /// Usually it comes from [`crate::fetch_keymap`]; here a keymap compiled in
 /// the process stands in for the fd of a `wl_keyboard.keymap` event:
 ///

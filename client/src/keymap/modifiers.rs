@@ -83,6 +83,37 @@ impl Modifiers {
     #[allow(non_upper_case_globals)]
     pub const Shift: Modifiers = Modifiers::SHIFT;
 
+    /// The modifier called `name`, case-insensitively: an xkbcommon name
+    /// (`Shift`, `Lock`, `Control`, `Mod1`...`Mod5`) or a usual alias
+    /// (`Ctrl`, `Caps`, `Alt`, `AltGr`, `Level3`, `Super`, `Logo`,
+    /// `NumLock`). `None` for anything else.
+    ///
+    /// ```
+    /// use waypass_client::Modifiers;
+    ///
+    /// assert_eq!(Modifiers::from_name("altgr"), Some(Modifiers::MOD5));
+    /// assert_eq!(Modifiers::from_name("Control"), Some(Modifiers::CTRL));
+    /// assert_eq!(Modifiers::from_name("Hyper"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Modifiers> {
+        let lower = name.to_ascii_lowercase();
+        let alias = match lower.as_str() {
+            "ctrl" => Some(Modifiers::CTRL),
+            "caps" | "capslock" => Some(Modifiers::LOCK),
+            "alt" => Some(Modifiers::ALT),
+            "numlock" => Some(Modifiers::MOD2),
+            "super" | "logo" => Some(Modifiers::LOGO),
+            "altgr" | "level3" | "levelthree" => Some(Modifiers::ALT_GR),
+            _ => None,
+        };
+        alias.or_else(|| {
+            NAMES
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(name))
+                .map(|bit| Modifiers(1 << bit))
+        })
+    }
+
     /// The union of two sets (also `a | b`).
     pub const fn union(self, other: Modifiers) -> Modifiers {
         Modifiers(self.0 | other.0)

@@ -351,3 +351,39 @@ fn a_size_past_the_cap_is_refused_before_reading() {
         other => panic!("expected TooLarge, got {other:?}"),
     }
 }
+
+#[test]
+fn modifier_names_and_aliases() {
+    for (name, mods) in [
+        ("Shift", Modifiers::SHIFT),
+        ("lock", Modifiers::LOCK),
+        ("Control", Modifiers::CTRL),
+        ("ctrl", Modifiers::CTRL),
+        ("Mod1", Modifiers::MOD1),
+        ("alt", Modifiers::ALT),
+        ("Mod4", Modifiers::LOGO),
+        ("AltGr", Modifiers::MOD5),
+        ("Level3", Modifiers::ALT_GR),
+    ] {
+        assert_eq!(Modifiers::from_name(name), Some(mods), "{name}");
+    }
+    assert_eq!(Modifiers::from_name("Hyper"), None);
+    assert_eq!(Modifiers::from_name(""), None);
+    let mods = Modifiers::CTRL | Modifiers::SHIFT;
+    assert_eq!(mods.names(), ["Shift", "Control"]);
+    assert_eq!(format!("{mods:?}"), "Modifiers(Shift | Control)");
+}
+
+/// What a keymap reports besides the compiled keymap crosses threads.
+#[test]
+fn keymap_reports_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<KeymapOrigin>();
+    send_sync::<FdInfo>();
+    send_sync::<KeyOutput>();
+    send_sync::<Modifiers>();
+    send_sync::<KeymapAccess>();
+    send_sync::<ParseOptions>();
+    send_sync::<crate::FetchOptions>();
+    send_sync::<crate::Deadline>();
+}
