@@ -127,9 +127,9 @@ struct KeymapArgs {
     #[arg(long)]
     require_seals: bool,
 
-    /// How long to wait for the keyboard capability and for the keymap:
-    /// milliseconds, or a number with a unit (500ms, 2s, 1m)
-    /// [default: 2000 for the capability, 5000 for the keymap].
+    /// How long the whole fetch may take, from connecting to the first
+    /// keymap: milliseconds, or a number with a unit (500ms, 2s, 1m)
+    /// [default: 5s].
     #[arg(long, value_name = "MS|DURATION", value_parser = duration::parse_duration)]
     timeout_ms: Option<Duration>,
 }
@@ -279,14 +279,11 @@ fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {
         ..FetchOptions::default()
     };
     if let Some(timeout) = args.timeout_ms {
-        options.capability_timeout = timeout;
-        options.keymap_timeout = timeout;
+        options.timeout = timeout;
     }
+    // One deadline for connecting, the handshake and the first keymap.
     let mut watcher = KeymapWatcher::connect(socket, options)?;
-    let first = watcher.next_keymap(Some(options.keymap_timeout))?;
-    let Some(first) = first else {
-        return Err(FetchError::Session(waypass_client::SessionError::Closed).into());
-    };
+    let first = watcher.first_keymap()?;
     let mut out = io::stdout().lock();
     print_keymap(&mut out, &first, args, false)?;
     if !args.watch {
@@ -370,8 +367,8 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
             .iter()
             .find(|&&(c, _)| c == code)
             .map_or(String::new(), |&(_, l)| format!("{l} "));
-        let plain = describe(keymap, code, layout, Modifiers::Plain);
-        let shift = describe(keymap, code, layout, Modifiers::Shift);
+        let plain = describe(keymap, code, layout, Modifiers::NONE);
+        let shift = describe(keymap, code, layout, Modifiers::SHIFT);
         let key = format!("{label}(evdev {code})");
         let _ = writeln!(s, "  {key:<14} {plain:<22} shift: {shift}");
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use clap::Args;
 use nix::sys::stat::{fstat, major, minor};
-use waypass_client::{Broker, FetchOptions, KeymapWatcher, ReceivedKeymap, Session};
+use waypass_client::{Broker, Deadline, FetchOptions, KeymapWatcher, ReceivedKeymap, Session};
 
 use super::{summary, CliError, DEFAULT_KEYS};
 
@@ -139,9 +139,7 @@ pub(super) fn open_broker(
     let session = if common.show_keymap {
         let options = FetchOptions::default();
         let mut watcher = KeymapWatcher::new(session, options)?;
-        let keymap = watcher.next_keymap(Some(options.keymap_timeout))?.ok_or(
-            waypass_client::BrokerError::Session(waypass_client::SessionError::Closed),
-        )?;
+        let keymap = watcher.first_keymap()?;
         let keys: Vec<u32> = DEFAULT_KEYS.iter().map(|&(code, _)| code).collect();
         out.block(&summary(&keymap, &keys, 0))?;
         out.story(|| keymap_story(&keymap))?;
@@ -149,7 +147,8 @@ pub(super) fn open_broker(
     } else {
         session
     };
-    Ok(Broker::new(session)?)
+    // The server's answers within --timeout-ms, not the library's default.
+    Ok(Broker::new_by(session, Deadline::after(common.timeout()))?)
 }
 
 /// Where the keymap came from, for the story.
