@@ -43,6 +43,9 @@
 //! - Retrying a connect on `unknown_name` sends a new `connect` after
 //!   [`ConnectOptions::retry_interval`], reading events meanwhile; the
 //!   protocol has no "name appeared" event to wait for instead.
+//! - Each call makes one [`Deadline`] from the timeout it was given and
+//!   every wait inside it (round trip, answers, retries) ends there, so
+//!   the timeout bounds the whole call and its error names that timeout.
 
 mod error;
 
@@ -60,6 +63,7 @@ use waypass_protocol::Arg;
 
 pub use error::{BrokerError, Failure, Request};
 
+use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::peer::{Credentials, IncomingPeer, Peer};
 use crate::session::Session;
@@ -91,10 +95,13 @@ pub enum NameState {
 /// How [`Broker::connect_to`] waits and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectOptions {
-    /// How long to wait for the server's answer to one `connect`.
+    /// How long the whole call may take, retries included: every answer
+    /// must come before this much time after the call began
+    /// ([`BrokerError::NoAnswer`] names it otherwise). Default: 10 s.
     pub reply_timeout: Duration,
     /// Keep retrying while the name is unknown, for up to this long: for a
     /// sender started before its listener registers. `None`: fail at once.
+    /// Retries also stop at `reply_timeout`, which bounds the whole call.
     pub wait_for_name: Option<Duration>,
     /// The pause between two tries.
     pub retry_interval: Duration,
@@ -132,17 +139,33 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects to `display` (see [`Session::connect`]) and binds the broker.
+    /// Connects to `display` (see [`Session::connect`]) and binds the
+    /// broker, within the session's default reply timeout
+    /// ([`crate::DEFAULT_REPLY_TIMEOUT`]).
     pub fn connect(display: Option<&str>) -> Result<Broker, BrokerError> {
         Broker::new(Session::connect(display)?)
     }
 
+    /// [`Broker::connect`], all within `timeout`: a server that never
+    /// answers is [`SessionError::Timeout`](crate::SessionError::Timeout)
+    /// naming `timeout`.
+    pub fn connect_within(display: Option<&str>, timeout: Duration) -> Result<Broker, BrokerError> {
+        let deadline = Deadline::after(timeout);
+        Broker::new_by(Session::connect(display)?, deadline)
+    }
+
     /// Binds `waypass_broker_v1` on an existing session, with a registry of
-    /// its own and one round trip. [`BrokerError::NoBroker`] if the server
-    /// does not advertise it.
-    pub fn new(mut session: Session) -> Result<Broker, BrokerError> {
+    /// its own and one round trip (within the session's reply timeout).
+    /// [`BrokerError::NoBroker`] if the server does not advertise it.
+    pub fn new(session: Session) -> Result<Broker, BrokerError> {
+        let deadline = Deadline::after(session.reply_timeout());
+        Broker::new_by(session, deadline)
+    }
+
+    /// [`Broker::new`], ending at `deadline`.
+    pub fn new_by(mut session: Session, deadline: Deadline) -> Result<Broker, BrokerError> {
         let registry = session.get_registry()?;
-        session.roundtrip()?;
+        session.roundtrip_by(deadline)?;
         let mut global = None;
         while let Some(ev) = session.take_event(|e| e.object == registry) {
             if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL)
@@ -173,6 +196,14 @@ impl Broker {
     /// Asks to own `name`; the answer comes later (see
     /// [`Broker::name_state`], [`Broker::wait_registered`]).
     pub fn register(&mut self, name: &str) -> Result<NameHandle, BrokerError> {
+        let handle = self.queue_register(name)?;
+        self.session.flush()?;
+        Ok(handle)
+    }
+
+    /// Queues a `register` without flushing: the wait that follows flushes
+    /// within its deadline.
+    fn queue_register(&mut self, name: &str) -> Result<NameHandle, BrokerError> {
         let text = wire_name(name, Request::Register)?;
         let id = self.session.new_object(&waypass_name_v1::INTERFACE, 1);
         self.session.send_request(
@@ -180,7 +211,6 @@ impl Broker {
             waypass_broker_v1::req::REGISTER,
             &[Arg::NewId(id), Arg::Str(Some(text.as_c_str()))],
         )?;
-        self.session.flush()?;
         self.names
             .insert(id, (name.to_string(), NameState::Pending));
         Ok(NameHandle { id })
@@ -203,7 +233,7 @@ impl Broker {
         handle: NameHandle,
         timeout: Duration,
     ) -> Result<(), BrokerError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Deadline::after(timeout).at();
         loop {
             self.dispatch_queued()?;
             match self.names.get(&handle.id) {
@@ -229,13 +259,14 @@ impl Broker {
         }
     }
 
-    /// [`Broker::register`], then [`Broker::wait_registered`].
+    /// [`Broker::register`], then [`Broker::wait_registered`], the whole
+    /// within `timeout`.
     pub fn register_and_wait(
         &mut self,
         name: &str,
         timeout: Duration,
     ) -> Result<NameHandle, BrokerError> {
-        let handle = self.register(name)?;
+        let handle = self.queue_register(name)?;
         self.wait_registered(handle, timeout)?;
         Ok(handle)
     }
@@ -254,28 +285,36 @@ impl Broker {
 
     /// Asks for a channel to the owner of `name` and waits for it. On
     /// `unknown_name` it retries as [`ConnectOptions::wait_for_name`] says;
-    /// any other refusal is [`BrokerError::Refused`] at once.
+    /// any other refusal is [`BrokerError::Refused`] at once. The whole call
+    /// ends within [`ConnectOptions::reply_timeout`].
     pub fn connect_to(&mut self, name: &str, options: ConnectOptions) -> Result<Peer, BrokerError> {
         let text = wire_name(name, Request::Connect)?;
-        let give_up = options.wait_for_name.map(|w| Instant::now() + w);
+        let deadline = Deadline::after(options.reply_timeout);
+        let give_up = options
+            .wait_for_name
+            .map(|w| deadline.min_with(Deadline::after(w).at()));
         loop {
-            let reason = match self.connect_once(&text, options.reply_timeout)? {
+            let reason = match self.connect_once(&text, deadline)? {
                 Ok(peer) => return Ok(peer),
                 Err(reason) => reason,
             };
-            let retry_until = give_up.filter(|&t| Instant::now() < t);
-            match (reason, retry_until) {
-                (Failure::UnknownName, Some(until)) => {
-                    trace!("\"{name}\" is not registered yet; retrying");
-                    self.pump_until(until.min(Instant::now() + options.retry_interval))?;
-                }
-                _ => {
-                    return Err(BrokerError::Refused {
-                        request: Request::Connect,
-                        name: name.to_string(),
-                        reason,
-                    })
-                }
+            let refused = BrokerError::Refused {
+                request: Request::Connect,
+                name: name.to_string(),
+                reason,
+            };
+            let Some(until) = give_up.filter(|&t| Instant::now() < t) else {
+                return Err(refused);
+            };
+            if reason != Failure::UnknownName {
+                return Err(refused);
+            }
+            trace!("\"{name}\" is not registered yet; retrying");
+            let pause = Instant::now().checked_add(options.retry_interval);
+            self.pump_until(pause.map_or(until, |p| until.min(p)))?;
+            if Instant::now() >= until {
+                // Nobody registered the name within the time to retry.
+                return Err(refused);
             }
         }
     }
@@ -286,7 +325,7 @@ impl Broker {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Option<IncomingPeer>, BrokerError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(|t| Deadline::after(t).at());
         loop {
             self.dispatch_queued()?;
             if let Some(peer) = self.incoming.pop_front() {
@@ -317,7 +356,7 @@ impl Broker {
     fn connect_once(
         &mut self,
         name: &CString,
-        timeout: Duration,
+        deadline: Deadline,
     ) -> Result<Result<Peer, Failure>, BrokerError> {
         let id = self
             .session
@@ -328,17 +367,16 @@ impl Broker {
             &[Arg::NewId(id), Arg::Str(Some(name.as_c_str()))],
         )?;
         self.connections.insert(id, Outcome::Waiting);
-        let deadline = Instant::now() + timeout;
         let outcome = loop {
             self.dispatch_queued()?;
             if !matches!(self.connections.get(&id), Some(Outcome::Waiting)) {
                 break self.connections.remove(&id);
             }
-            if !self.session.read_events(Some(deadline))? {
+            if !self.session.read_events(Some(deadline.at()))? {
                 self.connections.remove(&id);
                 return Err(BrokerError::NoAnswer {
                     waiting_for: "answer to waypass_broker_v1.connect",
-                    waited: timeout,
+                    waited: deadline.timeout(),
                 });
             }
         };

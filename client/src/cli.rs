@@ -14,8 +14,12 @@
 //! EPIPE (the reader went away, e.g. `| head`) is reported as
 //! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
 
+mod duration;
+mod input;
 mod listen;
 mod send;
+mod send_error;
+mod send_progress;
 mod story;
 
 use std::fmt::{self, Write as _};
@@ -123,10 +127,11 @@ struct KeymapArgs {
     #[arg(long)]
     require_seals: bool,
 
-    /// How long to wait for the keyboard capability and for the keymap
-    /// [default: 2000 for the capability, 5000 for the keymap].
-    #[arg(long, value_name = "MS")]
-    timeout_ms: Option<u64>,
+    /// How long the whole fetch may take, from connecting to the first
+    /// keymap: milliseconds, or a number with a unit (500ms, 2s, 1m)
+    /// [default: 5s].
+    #[arg(long, value_name = "MS|DURATION", value_parser = duration::parse_duration)]
+    timeout_ms: Option<Duration>,
 }
 
 /// The default keys: Q W Y Z A M 1 on a US keyboard, as evdev codes.
@@ -163,15 +168,9 @@ pub enum CliError {
         /// Why.
         source: ChannelError,
     },
-    /// A file to send cannot be opened.
-    OpenFile {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// A path to send is not a regular file.
-    NotAFile(PathBuf),
+    /// `send` or `send-file` failed (another uid, a refusal, no ack, what
+    /// to send cannot be taken).
+    Send(send_error::SendError),
     /// A received file cannot be saved.
     Save {
         /// The path it was to be saved at.
@@ -197,9 +196,8 @@ impl fmt::Display for CliError {
             ),
             CliError::CurrentDir(_) => write!(f, "cannot resolve the socket path"),
             CliError::Broker(e) => e.fmt(f),
+            CliError::Send(e) => e.fmt(f),
             CliError::Peer { context, .. } => f.write_str(context),
-            CliError::OpenFile { path, .. } => write!(f, "cannot open {}", path.display()),
-            CliError::NotAFile(path) => write!(f, "{} is not a regular file", path.display()),
             CliError::Save { path, .. } => write!(f, "cannot save {}", path.display()),
             CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
@@ -213,9 +211,10 @@ impl std::error::Error for CliError {
         match self {
             CliError::Fetch(e) => e.source(),
             CliError::Broker(e) => e.source(),
+            CliError::Send(e) => e.source(),
             CliError::Peer { source, .. } => Some(source),
             CliError::CurrentDir(e) | CliError::Output(e) | CliError::Poll(e) => Some(e),
-            CliError::OpenFile { source, .. } | CliError::Save { source, .. } => Some(source),
+            CliError::Save { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -279,15 +278,12 @@ fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {
         },
         ..FetchOptions::default()
     };
-    if let Some(ms) = args.timeout_ms {
-        options.capability_timeout = Duration::from_millis(ms);
-        options.keymap_timeout = Duration::from_millis(ms);
+    if let Some(timeout) = args.timeout_ms {
+        options.timeout = timeout;
     }
+    // One deadline for connecting, the handshake and the first keymap.
     let mut watcher = KeymapWatcher::connect(socket, options)?;
-    let first = watcher.next_keymap(Some(options.keymap_timeout))?;
-    let Some(first) = first else {
-        return Err(FetchError::Session(waypass_client::SessionError::Closed).into());
-    };
+    let first = watcher.first_keymap()?;
     let mut out = io::stdout().lock();
     print_keymap(&mut out, &first, args, false)?;
     if !args.watch {
@@ -371,8 +367,8 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
             .iter()
             .find(|&&(c, _)| c == code)
             .map_or(String::new(), |&(_, l)| format!("{l} "));
-        let plain = describe(keymap, code, layout, Modifiers::Plain);
-        let shift = describe(keymap, code, layout, Modifiers::Shift);
+        let plain = describe(keymap, code, layout, Modifiers::NONE);
+        let shift = describe(keymap, code, layout, Modifiers::SHIFT);
         let key = format!("{label}(evdev {code})");
         let _ = writeln!(s, "  {key:<14} {plain:<22} shift: {shift}");
     }

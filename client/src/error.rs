@@ -179,6 +179,23 @@ pub enum FetchError {
         /// The file's size from `fstat`.
         file_size: u64,
     },
+    /// The announced size is past [`crate::MAX_KEYMAP_SIZE`].
+    TooLarge {
+        /// The size in the `keymap` event.
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// The file ended before the announced size while it was read: it
+    /// shrank after the size check (an unsealed file truncated by its owner).
+    ShortRead {
+        /// The size in the `keymap` event.
+        size: u64,
+        /// How many bytes were there.
+        read: u64,
+    },
+    /// `pread` on the keymap fd failed.
+    Read(io::Error),
     /// `fstat` or `F_GET_SEALS` on the keymap fd failed.
     Inspect(SealError),
     /// Mapping the keymap failed.
@@ -227,6 +244,16 @@ impl fmt::Display for FetchError {
                 f,
                 "bad keymap size {size}: the file holds {file_size} bytes (need 0 < size <= file size)"
             ),
+            FetchError::TooLarge { size, max } => write!(
+                f,
+                "keymap size {size} is past the limit of {max} bytes"
+            ),
+            FetchError::ShortRead { size, read } => write!(
+                f,
+                "the keymap file shrank while it was read: {read} of {size} bytes \
+                 (the server truncated an unsealed file)"
+            ),
+            FetchError::Read(_) => write!(f, "cannot read the keymap fd"),
             FetchError::Inspect(_) => write!(f, "cannot inspect the keymap fd"),
             FetchError::Map(_) => write!(f, "cannot map the keymap"),
             FetchError::NotUtf8(_) => write!(f, "the keymap text is not utf-8"),
@@ -251,6 +278,7 @@ impl Error for FetchError {
             FetchError::NoCompositor(e) => Some(e),
             FetchError::Inspect(e) | FetchError::Map(e) => Some(e),
             FetchError::NotUtf8(e) => Some(e),
+            FetchError::Read(e) => Some(e),
             // The session error's own text is already our Display; chain
             // from its source so nothing prints twice.
             FetchError::Session(e) => e.source(),

@@ -13,9 +13,10 @@
 //! - The seat is bound at `min(advertised, our table's version)`. With
 //!   several seats the first one the registry lists is used, like most
 //!   single-seat tools do.
-//! - The keyboard capability is awaited for a bounded time
-//!   ([`FetchOptions::capability_timeout`]); the server normally sends it
-//!   right after the bind.
+//! - One [`Deadline`], made from [`FetchOptions::timeout`] when the call
+//!   starts, bounds the whole setup and the first keymap: the registry
+//!   round trip, the keyboard capability (normally sent right after the
+//!   bind) and the wait for the keymap. An error names that timeout.
 //! - `keymap` and `repeat_info` are accepted in either order (Weston sends
 //!   `repeat_info` first, sway `keymap` first). `repeat_info` exists from
 //!   `wl_keyboard` version 4; when the keymap comes first at v4+, one
@@ -25,12 +26,13 @@
 //!   later keymap's events are not mixed into an earlier one.
 
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log::debug;
 use waypass_protocol::protocols::wayland::{wl_keyboard, wl_registry, wl_seat};
 use waypass_protocol::Arg;
 
+use crate::deadline::Deadline;
 use crate::error::{FetchError, SessionError};
 use crate::event::Event;
 use crate::keymap::{KeymapOrigin, ParseOptions, ReceivedKeymap, RepeatInfo};
@@ -39,10 +41,11 @@ use crate::session::Session;
 /// How long to wait, and what to require, when fetching a keymap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchOptions {
-    /// How long to wait for the seat's keyboard capability.
-    pub capability_timeout: Duration,
-    /// How long [`fetch_keymap`] waits for the keymap once the keyboard exists.
-    pub keymap_timeout: Duration,
+    /// How long the whole call may take, from its start to the first
+    /// keymap: the round trips, the keyboard capability and the keymap
+    /// ([`fetch_keymap`], or [`KeymapWatcher::connect`] then
+    /// [`KeymapWatcher::first_keymap`]). Default: 5 s.
+    pub timeout: Duration,
     /// Checks on the keymap fd.
     pub parse: ParseOptions,
 }
@@ -50,9 +53,18 @@ pub struct FetchOptions {
 impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
-            capability_timeout: Duration::from_secs(2),
-            keymap_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
             parse: ParseOptions::default(),
+        }
+    }
+}
+
+impl FetchOptions {
+    /// The default options with `timeout` for the whole call.
+    pub fn with_timeout(timeout: Duration) -> FetchOptions {
+        FetchOptions {
+            timeout,
+            ..FetchOptions::default()
         }
     }
 }
@@ -69,11 +81,7 @@ pub fn fetch_keymap(
     display: Option<&str>,
     options: FetchOptions,
 ) -> Result<ReceivedKeymap, FetchError> {
-    let mut watcher = KeymapWatcher::connect(display, options)?;
-    match watcher.next_keymap(Some(options.keymap_timeout))? {
-        Some(keymap) => Ok(keymap),
-        None => Err(FetchError::Session(SessionError::Closed)),
-    }
+    KeymapWatcher::connect(display, options)?.first_keymap()
 }
 
 /// A keymap event whose fd has not been parsed yet.
@@ -95,6 +103,9 @@ pub struct KeymapWatcher {
     capabilities: u32,
     repeat: Option<RepeatInfo>,
     options: FetchOptions,
+    /// The deadline of the call that set the keyboard up, which
+    /// [`KeymapWatcher::first_keymap`] also ends at.
+    setup_deadline: Deadline,
     /// The server hung up; keymaps already received are still yielded.
     closed: bool,
     /// A session error ended the iterator.
@@ -103,16 +114,28 @@ pub struct KeymapWatcher {
 
 impl KeymapWatcher {
     /// Connects to `display` and sets up the keyboard: registry, seat,
-    /// capability, `get_keyboard`.
+    /// capability, `get_keyboard`, all within [`FetchOptions::timeout`];
+    /// [`KeymapWatcher::first_keymap`] ends at the same deadline.
     pub fn connect(display: Option<&str>, options: FetchOptions) -> Result<Self, FetchError> {
-        KeymapWatcher::new(Session::connect(display)?, options)
+        let deadline = Deadline::after(options.timeout);
+        KeymapWatcher::new_by(Session::connect(display)?, options, deadline)
     }
 
     /// Sets up the keyboard on an existing session (which should not have
-    /// bound a seat yet).
-    pub fn new(mut session: Session, options: FetchOptions) -> Result<Self, FetchError> {
+    /// bound a seat yet), within [`FetchOptions::timeout`].
+    pub fn new(session: Session, options: FetchOptions) -> Result<Self, FetchError> {
+        KeymapWatcher::new_by(session, options, Deadline::after(options.timeout))
+    }
+
+    /// [`KeymapWatcher::new`], ending at `deadline` (of a call that did
+    /// more before, e.g. connecting).
+    pub fn new_by(
+        mut session: Session,
+        options: FetchOptions,
+        deadline: Deadline,
+    ) -> Result<Self, FetchError> {
         let registry = session.get_registry()?;
-        session.roundtrip()?;
+        session.roundtrip_by(deadline)?;
         let (name, advertised) = first_seat(&mut session, registry).ok_or(FetchError::NoSeat)?;
         let version = advertised.clamp(1, wl_seat::INTERFACE.version);
         debug!("binding wl_seat global {name} at v{version} (advertised v{advertised})");
@@ -126,10 +149,11 @@ impl KeymapWatcher {
             capabilities: 0,
             repeat: None,
             options,
+            setup_deadline: deadline,
             closed: false,
             failed: false,
         };
-        watcher.wait_for_keyboard()?;
+        watcher.wait_for_keyboard(deadline)?;
         let keyboard = watcher.session.new_object(&wl_keyboard::INTERFACE, version);
         watcher
             .session
@@ -155,6 +179,18 @@ impl KeymapWatcher {
         self.session
     }
 
+    /// The first keymap, waiting until the deadline of the call that set
+    /// the keyboard up ([`KeymapWatcher::connect`] or
+    /// [`KeymapWatcher::new`]): [`FetchOptions::timeout`] bounds the setup
+    /// and this wait together. The server going away first is
+    /// [`SessionError::Closed`].
+    pub fn first_keymap(&mut self) -> Result<ReceivedKeymap, FetchError> {
+        match self.next_keymap_by(Some(self.setup_deadline))? {
+            Some(keymap) => Ok(keymap),
+            None => Err(FetchError::Session(SessionError::Closed)),
+        }
+    }
+
     /// The next keymap, waiting up to `timeout` (forever with `None`).
     /// `Ok(None)` means the server went away; running out of time is
     /// [`FetchError::NoKeymap`].
@@ -162,22 +198,29 @@ impl KeymapWatcher {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Option<ReceivedKeymap>, FetchError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        self.next_keymap_by(timeout.map(Deadline::after))
+    }
+
+    /// The next keymap, waiting until `deadline` (forever with `None`).
+    pub fn next_keymap_by(
+        &mut self,
+        deadline: Option<Deadline>,
+    ) -> Result<Option<ReceivedKeymap>, FetchError> {
         loop {
             if let Some(pending) = self.pump(true) {
                 // Events already queued behind it (a repeat_info) belong to it.
                 self.pump(false);
-                self.collect_repeat_info()?;
+                self.collect_repeat_info(deadline)?;
                 return self.build(pending).map(Some);
             }
             if self.closed {
                 return Ok(None);
             }
-            match self.session.read_events(deadline) {
+            match self.session.read_events(deadline.map(Deadline::at)) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(FetchError::NoKeymap {
-                        waited: timeout.unwrap_or_default(),
+                        waited: deadline.map(Deadline::timeout).unwrap_or_default(),
                     })
                 }
                 Err(SessionError::Closed) => self.closed = true,
@@ -187,33 +230,41 @@ impl KeymapWatcher {
     }
 
     /// Waits for the keyboard bit in `wl_seat.capabilities`.
-    fn wait_for_keyboard(&mut self) -> Result<(), FetchError> {
-        let waited = self.options.capability_timeout;
-        let deadline = Instant::now() + waited;
+    fn wait_for_keyboard(&mut self, deadline: Deadline) -> Result<(), FetchError> {
         loop {
             self.pump(false);
             if self.capabilities & wl_seat::capability::KEYBOARD != 0 {
                 return Ok(());
             }
-            if !self.session.read_events(Some(deadline))? {
+            if !self.session.read_events(Some(deadline.at()))? {
                 return Err(FetchError::NoKeyboard {
                     seat: self.seat_name.clone(),
-                    waited,
+                    waited: deadline.timeout(),
                 });
             }
         }
     }
 
     /// With the keymap first at v4+ and no repeat_info yet, one round trip
-    /// collects a repeat_info sent right behind it.
-    fn collect_repeat_info(&mut self) -> Result<(), FetchError> {
+    /// (within `deadline`, if any) collects a repeat_info sent right behind
+    /// it.
+    fn collect_repeat_info(&mut self, deadline: Option<Deadline>) -> Result<(), FetchError> {
         if self.keyboard_version < 4 || self.repeat.is_some() || self.closed {
             return Ok(());
         }
-        match self.session.roundtrip() {
+        let done = match deadline {
+            Some(deadline) => self.session.roundtrip_by(deadline),
+            None => self.session.roundtrip(),
+        };
+        match done {
             Ok(()) => {}
             // The keymap is here; report it, and end at the next call.
             Err(SessionError::Closed) => self.closed = true,
+            // The keymap is here and the time is up: report it without
+            // repeat settings rather than lose it.
+            Err(SessionError::Timeout { .. }) => {
+                debug!("no round trip for repeat_info before the deadline")
+            }
             Err(e) => return Err(e.into()),
         }
         self.pump(false);

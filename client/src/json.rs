@@ -177,8 +177,8 @@ fn key_report(keymap: &ReceivedKeymap, evdev: u32, layout: u32) -> Json {
     Json::object([
         ("evdev", Json::Uint(evdev.into())),
         ("xkb", Json::Uint(u64::from(evdev) + 8)),
-        ("plain", output(Modifiers::Plain)),
-        ("shift", output(Modifiers::Shift)),
+        ("plain", output(Modifiers::NONE)),
+        ("shift", output(Modifiers::SHIFT)),
     ])
 }
 

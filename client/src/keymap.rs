@@ -3,28 +3,41 @@
 //! [`ReceivedKeymap::from_fd`] turns the fd and size of a
 //! `wl_keyboard.keymap` event into a parsed keymap, the careful way:
 //! inspect the fd (memfd or not, seals), check `0 < size <= fstat size`
-//! before mapping, map `PROT_READ` + `MAP_PRIVATE`, cut the text at the first
-//! NUL (libxkbcommon before 1.6 rejects a buffer that includes it), parse it
-//! with xkbcommon, and close the fd. The result answers what a program needs:
-//! layout names, keycode range, the keysym and text of a key at a layout and
-//! modifier state, and the raw text.
+//! and a size cap, map it `PROT_READ` + `MAP_PRIVATE` if it is sealed
+//! against shrinking or copy it with `pread` if not (the `read` submodule),
+//! cut the text at the first NUL (libxkbcommon before 1.6 rejects a buffer
+//! that includes it), parse it with xkbcommon, and close the fd. The result
+//! answers what a program needs: layout names, keycode range, the keysym and
+//! text of a key at a layout and [`Modifiers`] set, and the raw text.
 //!
 //! This module does not talk Wayland (see [`crate::fetch`]) and does not
 //! print anything (see the binary's `cli` module and [`crate::json`]).
 //!
 //! # Implementation notes
 //!
-//! Key queries build a fresh `xkb::State` each time and set the layout and
-//! Shift with `update_mask`, the way a compositor's `modifiers` event would,
-//! rather than simulating key presses: the answer depends only on the
-//! arguments, never on earlier queries.
+//! - Key queries build a fresh `xkb::State` each time and set the layout and
+//!   modifiers with `update_mask`, the way a compositor's `modifiers` event
+//!   would, rather than simulating key presses: the answer depends only on
+//!   the arguments, never on earlier queries.
+//! - [`ReceivedKeymap`] is not `Send`: it holds an `xkb::Keymap`, which the
+//!   xkbcommon crate does not mark `Send`, because libxkbcommon counts its
+//!   references without atomics and [`ReceivedKeymap::xkb_keymap`] lets a
+//!   caller take more references. To hand a keymap to another thread, send
+//!   its [`text`](ReceivedKeymap::text) (a `String`) and compile it there
+//!   with `xkb::Keymap::new_from_string`.
+
+mod modifiers;
+mod read;
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use waypass_protocol::{inspect_fd, FdInfo, ReadOnlyMap, SealError, Seals};
+use waypass_protocol::{inspect_fd, FdInfo, Seals};
 use xkbcommon::xkb;
 
 use crate::error::FetchError;
+
+pub use modifiers::Modifiers;
+pub use read::{KeymapAccess, MAX_KEYMAP_SIZE};
 
 /// `wl_keyboard.keymap_format.xkb_v1`.
 pub const FORMAT_XKB_V1: u32 = 1;
@@ -39,15 +52,6 @@ pub struct RepeatInfo {
     pub rate: i32,
     /// Milliseconds before repeating starts.
     pub delay: i32,
-}
-
-/// The modifier state of a key query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Modifiers {
-    /// No modifier.
-    Plain,
-    /// Shift held.
-    Shift,
 }
 
 /// What a key produces in a given state.
@@ -79,6 +83,13 @@ pub struct KeymapOrigin {
 
 /// A keymap received from a compositor and parsed.
 ///
+/// It is not `Send`: it holds an `xkb::Keymap`, which the xkbcommon crate
+/// does not mark `Send` (libxkbcommon counts references without atomics,
+/// and [`ReceivedKeymap::xkb_keymap`] lets a caller take more of them). To
+/// use a keymap on another thread, send its [`text`](ReceivedKeymap::text)
+/// and compile it there with `xkb::Keymap::new_from_string`; everything
+/// else it reports ([`KeymapOrigin`], [`FdInfo`], [`KeyOutput`]) is `Send`.
+///
 /// Usually it comes from [`crate::fetch_keymap`]; here a keymap compiled in
 /// the process stands in for the fd of a `wl_keyboard.keymap` event:
 ///
@@ -109,8 +120,11 @@ pub struct KeymapOrigin {
 /// assert_eq!(keymap.layouts(), ["French"]);
 /// assert!(keymap.fd_info().memfd);
 /// // evdev 16 is labelled Q on a US keyboard; in French it types a.
-/// let key = keymap.key(16, 0, Modifiers::Plain).expect("layout 0");
+/// let key = keymap.key(16, 0, Modifiers::NONE).expect("layout 0");
 /// assert_eq!((key.keysym.as_str(), key.utf8.as_str()), ("a", "a"));
+/// // AltGr+E types the euro sign.
+/// let euro = keymap.key(18, 0, Modifiers::ALT_GR).expect("layout 0");
+/// assert_eq!((euro.keysym.as_str(), euro.utf8.as_str()), ("EuroSign", "€"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ReceivedKeymap {
@@ -118,6 +132,7 @@ pub struct ReceivedKeymap {
     format: u32,
     size: u64,
     fd: FdInfo,
+    access: KeymapAccess,
     text: String,
     keymap: xkb::Keymap,
 }
@@ -129,14 +144,15 @@ impl std::fmt::Debug for ReceivedKeymap {
             .field("format", &self.format)
             .field("size", &self.size)
             .field("fd", &self.fd)
+            .field("access", &self.access)
             .field("layouts", &self.layouts())
             .finish_non_exhaustive()
     }
 }
 
 impl ReceivedKeymap {
-    /// Checks, maps, cuts, parses and closes a keymap fd of the announced
-    /// `format` and `size`.
+    /// Checks, reads (maps or copies, see [`KeymapAccess`]), cuts, parses
+    /// and closes a keymap fd of the announced `format` and `size`.
     pub fn from_fd(
         fd: OwnedFd,
         format: u32,
@@ -157,7 +173,7 @@ impl ReceivedKeymap {
         if options.require_seals && !info.seals.is_some_and(|s| s.contains(REQUIRED_SEALS)) {
             return Err(FetchError::SealsMissing { have: info.seals });
         }
-        let text = read_text(&fd, size, info.size)?;
+        let (text, access) = read::read_text(fd.as_fd(), size, &info)?;
         drop(fd);
         let keymap = parse(&text)?;
         Ok(ReceivedKeymap {
@@ -165,6 +181,7 @@ impl ReceivedKeymap {
             format,
             size,
             fd: info,
+            access,
             text,
             keymap,
         })
@@ -195,6 +212,12 @@ impl ReceivedKeymap {
         &self.fd
     }
 
+    /// How the bytes were read: mapped (the file was sealed against
+    /// shrinking) or copied with `pread` (it was not).
+    pub fn access(&self) -> KeymapAccess {
+        self.access
+    }
+
     /// The keymap text exactly as received, cut before the first NUL.
     pub fn text(&self) -> &str {
         &self.text
@@ -221,40 +244,19 @@ impl ReceivedKeymap {
     }
 
     /// What evdev key `evdev` produces at layout index `layout` with
-    /// `mods`; `None` if the keymap has no such layout.
+    /// the modifiers `mods` held; `None` if the keymap has no such layout.
     pub fn key(&self, evdev: u32, layout: u32, mods: Modifiers) -> Option<KeyOutput> {
         if layout >= self.keymap.num_layouts() {
             return None;
         }
         let code = xkb::Keycode::new(evdev.checked_add(8)?);
         let mut state = xkb::State::new(&self.keymap);
-        let depressed = match mods {
-            Modifiers::Plain => 0,
-            Modifiers::Shift => match self.keymap.mod_get_index(xkb::MOD_NAME_SHIFT) {
-                xkb::MOD_INVALID => 0,
-                index => 1 << index,
-            },
-        };
-        state.update_mask(depressed, 0, 0, 0, 0, layout);
+        state.update_mask(mods.mask(&self.keymap), 0, 0, 0, 0, layout);
         Some(KeyOutput {
             keysym: xkb::keysym_get_name(state.key_get_one_sym(code)),
             utf8: state.key_get_utf8(code),
         })
     }
-}
-
-/// Maps `size` bytes (after the size check) and copies the text before the
-/// first NUL.
-fn read_text(fd: &OwnedFd, size: u64, file_size: u64) -> Result<String, FetchError> {
-    let map = ReadOnlyMap::new(fd.as_fd(), size).map_err(|e| match e {
-        // The check said 0; report the file's real size beside it.
-        SealError::EmptySize => FetchError::BadSize { size, file_size },
-        other => FetchError::from(other),
-    })?;
-    let bytes: &[u8] = &map;
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    let text = std::str::from_utf8(&bytes[..end]).map_err(FetchError::NotUtf8)?;
-    Ok(text.to_owned())
 }
 
 /// Compiles keymap text with xkbcommon.

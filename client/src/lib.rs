@@ -11,7 +11,13 @@
 //!
 //! It is not a toolkit: no surfaces, no event loop integration, no input
 //! handling beyond the keymap. It is single-threaded and blocking, with
-//! bounded waits.
+//! bounded waits: each call takes one timeout that bounds all of it
+//! ([`Deadline`]).
+//!
+//! The library alone does not need the command line's dependencies: with
+//! `default-features = false` (no `cli` feature) it builds without clap,
+//! env_logger and sha2. It re-exports [`waypass_protocol`] and
+//! [`xkbcommon`], and the protocol types its signatures use.
 //!
 //! ```no_run
 //! use waypass_client::{fetch_keymap, FetchOptions, Modifiers};
@@ -21,7 +27,7 @@
 //! let keymap = fetch_keymap(Some("wayland-0"), FetchOptions::default())?;
 //! println!("layouts {:?}, keycodes {:?}", keymap.layouts(), keymap.keycode_range());
 //! // evdev 16 is the key labelled Q on a US keyboard.
-//! let q = keymap.key(16, 0, Modifiers::Shift).expect("layout 0 exists");
+//! let q = keymap.key(16, 0, Modifiers::SHIFT).expect("layout 0 exists");
 //! println!("Shift+Q gives {} ({:?})", q.keysym, q.utf8);
 //! # Ok::<(), waypass_client::FetchError>(())
 //! ```
@@ -31,13 +37,16 @@
 //! Modules are private and re-exported here: `session` (the connection
 //! and object bookkeeping), `event` (owned received events), `fetch` (the
 //! seat/keyboard handshake and follow mode), `keymap` (checking, mapping
-//! and parsing the fd; key queries), `json` (hand-written JSON output) and
-//! `error` (the two error enums).
+//! or copying and parsing the fd; key queries and [`Modifiers`]),
+//! `deadline` (one end time per call), `broker` and `peer` (the name
+//! broker and its channels), `json` (JSON output) and `error` (the error
+//! enums).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod broker;
+mod deadline;
 mod error;
 mod event;
 mod fetch;
@@ -47,16 +56,29 @@ mod peer;
 mod session;
 
 pub use broker::{Broker, BrokerError, ConnectOptions, Failure, NameHandle, NameState, Request};
+pub use deadline::Deadline;
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
 pub use event::{Event, EventArg};
 pub use fetch::{fetch_keymap, FetchOptions, KeymapWatcher};
 pub use keymap::{
-    KeyOutput, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo, FORMAT_XKB_V1,
-    REQUIRED_SEALS,
+    KeyOutput, KeymapAccess, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo,
+    FORMAT_XKB_V1, MAX_KEYMAP_SIZE, REQUIRED_SEALS,
 };
 pub use peer::{Credentials, IncomingPeer, Peer};
 pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
 pub use waypass_protocol::{ChannelError, FileOffer, PeerChannel, PeerMessage};
+
+// The crates whose types this one's API speaks, so that a user needs no
+// matching versions of their own.
+pub use waypass_protocol;
+pub use xkbcommon;
+
+// The protocol types that appear in this crate's public signatures and
+// errors, reachable from here without naming `waypass_protocol`.
+pub use waypass_protocol::{
+    Arg, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Interface, Malformed,
+    MessageDesc, SealError, Seals, TraceSide, Tracer,
+};
 
 // The README's library example compiles as a doc-test of this crate.
 #[cfg(doctest)]

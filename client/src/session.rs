@@ -43,6 +43,7 @@ use waypass_protocol::{
     Interface, NextError, ObjectMap, Recv, Side, TraceSide, Tracer,
 };
 
+use crate::deadline::Deadline;
 use crate::error::{ProtocolError, SessionError};
 use crate::event::Event;
 
@@ -133,6 +134,11 @@ impl Session {
     /// Sets how long [`Session::roundtrip`] waits for the server.
     pub fn set_reply_timeout(&mut self, timeout: Duration) {
         self.reply_timeout = timeout;
+    }
+
+    /// How long [`Session::roundtrip`] waits for the server.
+    pub fn reply_timeout(&self) -> Duration {
+        self.reply_timeout
     }
 
     /// Replaces the tracer (by default from `WAYLAND_DEBUG`).
@@ -228,10 +234,16 @@ impl Session {
 
     /// Sends `wl_display.sync` and reads until its `done` arrives, so that
     /// every event the server sent before handling our requests is queued.
-    /// Waits at most the reply timeout.
+    /// Waits at most the reply timeout ([`Session::set_reply_timeout`]).
     pub fn roundtrip(&mut self) -> Result<(), SessionError> {
+        self.roundtrip_by(Deadline::after(self.reply_timeout))
+    }
+
+    /// [`Session::roundtrip`], ending at `deadline`: the deadline of the
+    /// whole call this round trip is part of. Running out of time is
+    /// [`SessionError::Timeout`] naming the deadline's timeout.
+    pub fn roundtrip_by(&mut self, deadline: Deadline) -> Result<(), SessionError> {
         let callback = self.sync()?;
-        let deadline = Instant::now() + self.reply_timeout;
         loop {
             if let Some(done) = self.take_event(|e| {
                 e.object == callback && e.is(&wl_callback::INTERFACE, wl_callback::evt::DONE)
@@ -239,10 +251,10 @@ impl Session {
                 drop(done);
                 return Ok(());
             }
-            if !self.read_events(Some(deadline))? {
+            if !self.read_events(Some(deadline.at()))? {
                 return Err(SessionError::Timeout {
                     waiting_for: "wl_display.sync",
-                    waited: self.reply_timeout,
+                    waited: deadline.timeout(),
                 });
             }
         }

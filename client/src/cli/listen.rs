@@ -202,6 +202,14 @@ fn drain(
                 serial
             }
             PeerMessage::Ack { .. } => continue,
+            // Answers to messages we send; listen sends none.
+            PeerMessage::Refused { serial, .. } | PeerMessage::Progress { serial, .. } => {
+                debug!(
+                    "{} answered our message {serial}, which we never sent",
+                    c.label
+                );
+                continue;
+            }
         };
         *handled += 1;
         if let Err(e) = c.peer.channel.ack(serial) {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use clap::Args;
 use nix::sys::stat::{fstat, major, minor};
-use waypass_client::{Broker, FetchOptions, KeymapWatcher, ReceivedKeymap, Session};
+use waypass_client::{Broker, Deadline, FetchOptions, KeymapWatcher, ReceivedKeymap, Session};
 
 use super::{summary, CliError, DEFAULT_KEYS};
 
@@ -44,15 +44,17 @@ pub(super) struct Common {
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
 
-    /// How long to wait for the server's answers and for the peer's acks.
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
-    pub timeout_ms: u64,
+    /// How long to wait for the server's answers and for the peer's acks:
+    /// milliseconds, or a number with a unit (500ms, 2s, 1m).
+    #[arg(long, value_name = "MS|DURATION", default_value = "60000",
+          value_parser = super::duration::parse_duration)]
+    pub timeout_ms: Duration,
 }
 
 impl Common {
     /// `--timeout-ms` as a duration.
     pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
+        self.timeout_ms
     }
 }
 
@@ -137,9 +139,7 @@ pub(super) fn open_broker(
     let session = if common.show_keymap {
         let options = FetchOptions::default();
         let mut watcher = KeymapWatcher::new(session, options)?;
-        let keymap = watcher.next_keymap(Some(options.keymap_timeout))?.ok_or(
-            waypass_client::BrokerError::Session(waypass_client::SessionError::Closed),
-        )?;
+        let keymap = watcher.first_keymap()?;
         let keys: Vec<u32> = DEFAULT_KEYS.iter().map(|&(code, _)| code).collect();
         out.block(&summary(&keymap, &keys, 0))?;
         out.story(|| keymap_story(&keymap))?;
@@ -147,7 +147,8 @@ pub(super) fn open_broker(
     } else {
         session
     };
-    Ok(Broker::new(session)?)
+    // The server's answers within --timeout-ms, not the library's default.
+    Ok(Broker::new_by(session, Deadline::after(common.timeout()))?)
 }
 
 /// Where the keymap came from, for the story.

@@ -291,7 +291,7 @@ fn seat_without_keyboard_is_an_error_after_the_timeout() {
     let mut script = Script::seat(7, vec![]);
     script.capabilities = wl_seat::capability::POINTER;
     let options = FetchOptions {
-        capability_timeout: Duration::from_millis(50),
+        timeout: Duration::from_millis(50),
         ..FetchOptions::default()
     };
     match watch(script, options) {
@@ -324,4 +324,45 @@ fn protocol_error_carries_object_code_and_message() {
         }
         other => panic!("expected a protocol error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_server_that_never_answers_is_bounded_by_the_whole_call_timeout() {
+    // The other end is held open and never read: the registry round trip
+    // would wait DEFAULT_REPLY_TIMEOUT (10 s) without one deadline.
+    let (client, _silent) = UnixStream::pair().expect("socketpair");
+    let session = Session::from_stream(client).expect("session");
+    let started = std::time::Instant::now();
+    let result = KeymapWatcher::new(
+        session,
+        FetchOptions::with_timeout(Duration::from_millis(300)),
+    );
+    let took = started.elapsed();
+    match result {
+        Err(FetchError::Session(SessionError::Timeout { waited, .. })) => {
+            assert_eq!(waited, Duration::from_millis(300));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // Generous: it proves the wait is not the 10 s default.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn first_keymap_ends_at_the_setup_deadline() {
+    // A keyboard that never sends its keymap.
+    let (session, _server) = serve(Script::seat(7, vec![]));
+    let options = FetchOptions::with_timeout(Duration::from_millis(300));
+    let mut w = KeymapWatcher::new(session, options).expect("keyboard");
+    let started = std::time::Instant::now();
+    match w.first_keymap() {
+        Err(FetchError::NoKeymap { waited }) => assert_eq!(waited, Duration::from_millis(300)),
+        other => panic!("expected NoKeymap, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let text = FetchError::NoKeymap {
+        waited: Duration::from_millis(300),
+    }
+    .to_string();
+    assert!(text.contains("300 ms"), "{text}");
 }

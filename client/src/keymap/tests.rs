@@ -2,7 +2,7 @@
 //! compiled in-process and passed through real memfds and files.
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
@@ -64,7 +64,7 @@ fn parse_bytes(
 }
 
 fn plain(k: &ReceivedKeymap, evdev: u32) -> String {
-    k.key(evdev, 0, Modifiers::Plain).expect("layout 0").keysym
+    k.key(evdev, 0, Modifiers::NONE).expect("layout 0").keysym
 }
 
 #[test]
@@ -78,9 +78,9 @@ fn french_keys_and_layout_name() {
     assert_eq!(plain(&k, 17), "z");
     assert_eq!(plain(&k, 30), "q");
     assert_eq!(plain(&k, 50), "comma");
-    let one = k.key(2, 0, Modifiers::Plain).expect("layout 0");
+    let one = k.key(2, 0, Modifiers::NONE).expect("layout 0");
     assert_eq!((one.keysym.as_str(), one.utf8.as_str()), ("ampersand", "&"));
-    let shift_one = k.key(2, 0, Modifiers::Shift).expect("layout 0");
+    let shift_one = k.key(2, 0, Modifiers::SHIFT).expect("layout 0");
     assert_eq!(
         (shift_one.keysym.as_str(), shift_one.utf8.as_str()),
         ("1", "1")
@@ -95,10 +95,10 @@ fn french_keys_and_layout_name() {
 fn shift_gives_upper_case_and_non_ascii_utf8() {
     let bytes = with_nul(&keymap_text("de"));
     let k = parse_bytes(&bytes, bytes.len() as u64, ParseOptions::default()).expect("parse");
-    let q = k.key(16, 0, Modifiers::Shift).expect("layout 0");
+    let q = k.key(16, 0, Modifiers::SHIFT).expect("layout 0");
     assert_eq!((q.keysym.as_str(), q.utf8.as_str()), ("Q", "Q"));
     // German: the key right of P (evdev 26) is ü.
-    let ue = k.key(26, 0, Modifiers::Plain).expect("layout 0");
+    let ue = k.key(26, 0, Modifiers::NONE).expect("layout 0");
     assert_eq!((ue.keysym.as_str(), ue.utf8.as_str()), ("udiaeresis", "ü"));
 }
 
@@ -107,9 +107,9 @@ fn second_layout_is_selected_by_index() {
     let bytes = with_nul(&keymap_text("us,fr"));
     let k = parse_bytes(&bytes, bytes.len() as u64, ParseOptions::default()).expect("parse");
     assert_eq!(k.layouts(), ["English (US)", "French"]);
-    assert_eq!(k.key(16, 0, Modifiers::Plain).expect("us").keysym, "q");
-    assert_eq!(k.key(16, 1, Modifiers::Plain).expect("fr").keysym, "a");
-    assert_eq!(k.key(16, 2, Modifiers::Plain), None);
+    assert_eq!(k.key(16, 0, Modifiers::NONE).expect("us").keysym, "q");
+    assert_eq!(k.key(16, 1, Modifiers::NONE).expect("fr").keysym, "a");
+    assert_eq!(k.key(16, 2, Modifiers::NONE), None);
 }
 
 #[test]
@@ -210,4 +210,180 @@ fn origin_is_kept() {
     .expect("parse");
     assert_eq!(k.seat_name(), Some("seat7"));
     assert_eq!(k.repeat(), origin.repeat);
+}
+
+#[test]
+fn altgr_ctrl_and_combinations_give_their_levels() {
+    let de = with_nul(&keymap_text("de"));
+    let k = parse_bytes(&de, de.len() as u64, ParseOptions::default()).expect("parse");
+    // German: AltGr+Q types @, AltGr+E the euro sign.
+    let at = k.key(16, 0, Modifiers::ALT_GR).expect("layout 0");
+    assert_eq!((at.keysym.as_str(), at.utf8.as_str()), ("at", "@"));
+    let euro = k.key(18, 0, Modifiers::ALT_GR).expect("layout 0");
+    assert_eq!(
+        (euro.keysym.as_str(), euro.utf8.as_str()),
+        ("EuroSign", "€")
+    );
+
+    let fr = with_nul(&keymap_text("fr"));
+    let k = parse_bytes(&fr, fr.len() as u64, ParseOptions::default()).expect("parse");
+    let euro = k.key(18, 0, Modifiers::MOD5).expect("layout 0");
+    assert_eq!(
+        (euro.keysym.as_str(), euro.utf8.as_str()),
+        ("EuroSign", "€")
+    );
+    // French: AltGr+0 (evdev 11) is @, Shift+0 is 0.
+    let at = k.key(11, 0, Modifiers::ALT_GR).expect("layout 0");
+    assert_eq!(at.utf8, "@");
+    assert_eq!(k.key(11, 0, Modifiers::SHIFT).expect("layout 0").utf8, "0");
+
+    let us = with_nul(&keymap_text("us"));
+    let k = parse_bytes(&us, us.len() as u64, ParseOptions::default()).expect("parse");
+    // Ctrl+A: keysym a, text U+0001 (xkbcommon's control transformation).
+    let ctrl_a = k.key(30, 0, Modifiers::CTRL).expect("layout 0");
+    assert_eq!(
+        (ctrl_a.keysym.as_str(), ctrl_a.utf8.as_str()),
+        ("a", "\u{1}")
+    );
+    // Lock alone capitalises a letter; Lock + Shift cancel out.
+    assert_eq!(k.key(30, 0, Modifiers::LOCK).expect("layout 0").utf8, "A");
+    let both = Modifiers::LOCK | Modifiers::SHIFT;
+    assert_eq!(k.key(30, 0, both).expect("layout 0").utf8, "a");
+    // Each core modifier maps to one bit of this keymap.
+    let all = Modifiers::SHIFT
+        | Modifiers::LOCK
+        | Modifiers::CTRL
+        | Modifiers::MOD1
+        | Modifiers::MOD2
+        | Modifiers::MOD3
+        | Modifiers::MOD4
+        | Modifiers::MOD5;
+    assert_eq!(all.mask(k.xkb_keymap()).count_ones(), 8);
+    assert_eq!(Modifiers::NONE.mask(k.xkb_keymap()), 0);
+}
+
+/// A memfd holding `bytes` with exactly `seals` added.
+fn memfd_sealed_with(bytes: &[u8], seals: SealFlag) -> OwnedFd {
+    let fd = memfd_with(bytes, false);
+    fcntl(&fd, FcntlArg::F_ADD_SEALS(seals)).expect("add seals");
+    fd
+}
+
+fn access_of(fd: OwnedFd, size: u64) -> KeymapAccess {
+    ReceivedKeymap::from_fd(
+        fd,
+        FORMAT_XKB_V1,
+        size,
+        KeymapOrigin::default(),
+        ParseOptions::default(),
+    )
+    .expect("parse")
+    .access()
+}
+
+#[test]
+fn only_a_file_sealed_against_shrinking_is_mapped() {
+    let bytes = with_nul(&keymap_text("us"));
+    let size = bytes.len() as u64;
+    assert_eq!(
+        access_of(memfd_with(&bytes, true), size),
+        KeymapAccess::Mapped
+    );
+    let shrink = memfd_sealed_with(&bytes, SealFlag::F_SEAL_SHRINK);
+    assert_eq!(access_of(shrink, size), KeymapAccess::Mapped);
+    // Weston-like seals without SHRINK, or none: copied.
+    let no_shrink = memfd_sealed_with(&bytes, SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE);
+    assert_eq!(access_of(no_shrink, size), KeymapAccess::Copied);
+    assert_eq!(
+        access_of(memfd_with(&bytes, false), size),
+        KeymapAccess::Copied
+    );
+    // A plain file (wlroots-like): not sealable, copied.
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("waypass-keymap-test-{}", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write temp file");
+    let file = std::fs::File::open(&path).expect("open temp file");
+    std::fs::remove_file(&path).expect("remove temp file");
+    let k = ReceivedKeymap::from_fd(
+        file.into(),
+        FORMAT_XKB_V1,
+        size,
+        KeymapOrigin::default(),
+        ParseOptions::default(),
+    )
+    .expect("parse");
+    assert_eq!(
+        (k.access(), k.fd_info().seals),
+        (KeymapAccess::Copied, None)
+    );
+    assert_eq!(k.layouts(), ["English (US)"]);
+}
+
+#[test]
+fn a_file_that_shrank_after_fstat_is_a_short_read() {
+    let bytes = with_nul(&keymap_text("us"));
+    let size = bytes.len() as u64;
+    let fd = memfd_with(&bytes, false);
+    let info = waypass_protocol::inspect_fd(fd.as_fd()).expect("inspect");
+    // The server truncates between our fstat and our read.
+    nix::unistd::ftruncate(&fd, 100).expect("truncate");
+    match read::read_text(fd.as_fd(), size, &info) {
+        Err(FetchError::ShortRead { size: s, read }) => assert_eq!((s, read), (size, 100)),
+        other => panic!("expected ShortRead, got {other:?}"),
+    }
+    let text = FetchError::ShortRead { size, read: 100 }.to_string();
+    assert!(text.contains("shrank"), "{text}");
+}
+
+#[test]
+fn a_size_past_the_cap_is_refused_before_reading() {
+    let fd = memfd_with(b"", false);
+    let big = MAX_KEYMAP_SIZE + 1;
+    nix::unistd::ftruncate(&fd, big as i64).expect("sparse file");
+    match ReceivedKeymap::from_fd(
+        fd,
+        FORMAT_XKB_V1,
+        big,
+        KeymapOrigin::default(),
+        ParseOptions::default(),
+    ) {
+        Err(FetchError::TooLarge { size, max }) => assert_eq!((size, max), (big, MAX_KEYMAP_SIZE)),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn modifier_names_and_aliases() {
+    for (name, mods) in [
+        ("Shift", Modifiers::SHIFT),
+        ("lock", Modifiers::LOCK),
+        ("Control", Modifiers::CTRL),
+        ("ctrl", Modifiers::CTRL),
+        ("Mod1", Modifiers::MOD1),
+        ("alt", Modifiers::ALT),
+        ("Mod4", Modifiers::LOGO),
+        ("AltGr", Modifiers::MOD5),
+        ("Level3", Modifiers::ALT_GR),
+    ] {
+        assert_eq!(Modifiers::from_name(name), Some(mods), "{name}");
+    }
+    assert_eq!(Modifiers::from_name("Hyper"), None);
+    assert_eq!(Modifiers::from_name(""), None);
+    let mods = Modifiers::CTRL | Modifiers::SHIFT;
+    assert_eq!(mods.names(), ["Shift", "Control"]);
+    assert_eq!(format!("{mods:?}"), "Modifiers(Shift | Control)");
+}
+
+/// What a keymap reports besides the compiled keymap crosses threads.
+#[test]
+fn keymap_reports_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<KeymapOrigin>();
+    send_sync::<FdInfo>();
+    send_sync::<KeyOutput>();
+    send_sync::<Modifiers>();
+    send_sync::<KeymapAccess>();
+    send_sync::<ParseOptions>();
+    send_sync::<crate::FetchOptions>();
+    send_sync::<crate::Deadline>();
 }

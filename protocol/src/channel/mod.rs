@@ -2,8 +2,9 @@
 //!
 //! What it is: [`PeerChannel`], one end of the direct socket two clients get
 //! from the broker (`waypass_connection_v1.established` and
-//! `waypass_name_v1.peer`). Both ends send `text`, `file` and `ack` requests
-//! to object 1 and receive the other's as [`PeerMessage`]s. A file travels
+//! `waypass_name_v1.peer`). Both ends send `text` and `file` requests to
+//! object 1, answer the other's with `ack` or `refuse` (and `progress`
+//! while reading a large file), and receive them as [`PeerMessage`]s. A file travels
 //! as an fd ([`FileOffer`]): the receiver reads the contents through it, and
 //! not one byte of them crosses the socket, whatever the file's size.
 //!
@@ -80,16 +81,22 @@
 //!   file name is replaced with U+FFFD (`from_utf8_lossy`) rather than
 //!   refused: a text is for people and loses nothing that was meaningful,
 //!   and [`FileOffer::safe_name`] refuses a name that needed replacing.
+//! - **Answers and the inbox.** [`PeerChannel::wait_ack`] ends on the
+//!   `ack` or `refuse` of its serial ([`ChannelError::Refused`]) and keeps
+//!   other messages for `recv`, in an inbox capped at
+//!   [`INBOX_MAX_MESSAGES`], [`INBOX_MAX_BYTES`] and [`INBOX_MAX_FILES`]
+//!   ([`ChannelError::InboxFull`]); [`PeerChannel::wait_ack_with`] also
+//!   lets `progress` extend the wait. See the `inbox` module.
 //! - **Closing.** [`PeerChannel::recv`] returns `Ok(None)` once the peer has
 //!   closed after whole messages; a close in the middle of a message is a
 //!   [`Violation::ClosedMidMessage`]. An ack to a peer that has already
 //!   gone is dropped quietly: nobody is left waiting for it.
 
 mod error;
+mod inbox;
 mod offer;
 mod send;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -107,8 +114,10 @@ use crate::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 use crate::wire::{Arg, DecodeError, Message};
 
 pub use error::{ChannelError, Violation};
+use inbox::Inbox;
+pub use inbox::{INBOX_MAX_BYTES, INBOX_MAX_FILES, INBOX_MAX_MESSAGES};
 pub use offer::{FileOffer, SAFE_NAME_MAX};
-pub use send::{MAX_NAME_LEN, MAX_TEXT_LEN};
+pub use send::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_TEXT_LEN};
 
 /// A message received from the peer.
 #[derive(Debug)]
@@ -127,6 +136,24 @@ pub enum PeerMessage {
         /// The serial of our message.
         serial: u32,
     },
+    /// `refuse(serial, reason)`: the peer will not take our message
+    /// `serial`. The reason is sanitised on arrival (see
+    /// [`PeerChannel::refuse`]): one line, no control characters, at most
+    /// [`MAX_REASON_LEN`] bytes.
+    Refused {
+        /// The serial of our message.
+        serial: u32,
+        /// Why, for people.
+        reason: String,
+    },
+    /// `progress(serial, done_hi, done_lo)`: the peer has read `done` bytes
+    /// of our file `serial` so far.
+    Progress {
+        /// The serial of our file.
+        serial: u32,
+        /// Bytes read so far (`done_hi << 32 | done_lo`).
+        done: u64,
+    },
 }
 
 /// One end of a `waypass_peer_v1` channel over a brokered socket.
@@ -143,7 +170,7 @@ pub struct PeerChannel {
     tracer: Tracer,
     next_serial: u32,
     /// Messages that arrived while [`PeerChannel::wait_ack`] waited.
-    inbox: VecDeque<PeerMessage>,
+    inbox: Inbox,
     /// The peer closed its end and every whole message was decoded.
     peer_closed: bool,
     /// Writing failed with EPIPE: the peer no longer reads.
@@ -186,7 +213,7 @@ impl PeerChannel {
             conn,
             tracer: Tracer::from_env(TraceSide::Client),
             next_serial: 1,
-            inbox: VecDeque::new(),
+            inbox: Inbox::default(),
             peer_closed: false,
             write_closed: false,
             bytes_sent: 0,
@@ -231,26 +258,6 @@ impl PeerChannel {
         }
     }
 
-    /// Sends what is queued and blocks until the peer acks `serial`: the
-    /// peer has handled the message. Other messages that arrive meanwhile
-    /// are kept, in order, for [`PeerChannel::recv`]. A peer that closes
-    /// first is `Connection(Closed)`.
-    pub fn wait_ack(&mut self, serial: u32, timeout: Option<Duration>) -> Result<(), ChannelError> {
-        let is_it = |m: &PeerMessage| matches!(m, PeerMessage::Ack { serial: s } if *s == serial);
-        if let Some(at) = self.inbox.iter().position(is_it) {
-            self.inbox.remove(at);
-            return Ok(());
-        }
-        let deadline = Deadline::after(timeout);
-        loop {
-            match self.next_from_socket(deadline)? {
-                Some(m) if is_it(&m) => return Ok(()),
-                Some(m) => self.inbox.push_back(m),
-                None => return Err(ConnectionError::Closed.into()),
-            }
-        }
-    }
-
     /// One non-blocking flush, counting the bytes it sent.
     fn flush_once(&mut self) -> Result<Flush, ChannelError> {
         if self.write_closed {
@@ -271,6 +278,9 @@ impl PeerChannel {
         &mut self,
         deadline: Deadline,
     ) -> Result<Option<PeerMessage>, ChannelError> {
+        if let Some(e) = self.inbox.overflow_error() {
+            return Err(e);
+        }
         loop {
             if let Some(message) = self.decode_one()? {
                 return Ok(Some(message));
@@ -397,8 +407,16 @@ fn peer_message(message: Message<'_>) -> PeerMessage {
             name: string(args.next()),
             size: u64::from(uint(args.next())) << 32 | u64::from(uint(args.next())),
         }),
-        _ => PeerMessage::Ack {
+        req::ACK => PeerMessage::Ack {
             serial: uint(args.next()),
+        },
+        req::REFUSE => PeerMessage::Refused {
+            serial: uint(args.next()),
+            reason: send::sanitise_reason(&string(args.next())),
+        },
+        _ => PeerMessage::Progress {
+            serial: uint(args.next()),
+            done: u64::from(uint(args.next())) << 32 | u64::from(uint(args.next())),
         },
     }
 }

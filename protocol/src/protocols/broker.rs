@@ -32,7 +32,7 @@ mod tests {
         opcodes!(waypass_broker_v1, req: [DESTROY, REGISTER, CONNECT], evt: []);
         opcodes!(waypass_name_v1, req: [WITHDRAW], evt: [REGISTERED, FAILED, PEER]);
         opcodes!(waypass_connection_v1, req: [DESTROY], evt: [ESTABLISHED, FAILED]);
-        opcodes!(waypass_peer_v1, req: [TEXT, FILE, ACK], evt: []);
+        opcodes!(waypass_peer_v1, req: [TEXT, FILE, ACK, REFUSE, PROGRESS], evt: []);
     }
 
     #[test]
