@@ -14,9 +14,11 @@
 //! EPIPE (the reader went away, e.g. `| head`) is reported as
 //! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
 
+mod copy;
 mod duration;
 mod input;
 mod listen;
+mod paste;
 mod send;
 mod send_error;
 mod send_progress;
@@ -30,8 +32,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use waypass_client::json::keymap_report;
 use waypass_client::{
-    BrokerError, ChannelError, FetchError, FetchOptions, KeymapWatcher, Modifiers, ParseOptions,
-    ReceivedKeymap,
+    BrokerError, ChannelError, ClipboardError, FetchError, FetchOptions, KeymapWatcher, Modifiers,
+    ParseOptions, ReceivedKeymap,
 };
 
 /// Examples of `keymap`, shown by `waypass-client keymap --help`.
@@ -97,6 +99,10 @@ enum Command {
     Send(send::SendArgs),
     /// Offer a file (as an fd) to the owner of a name through the broker.
     SendFile(send::SendFileArgs),
+    /// Put data on the clipboard (as wl-copy), through data-control.
+    Copy(copy::CopyArgs),
+    /// Print the clipboard (as wl-paste), through data-control.
+    Paste(paste::PasteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +190,23 @@ pub enum CliError {
     BrokenPipe,
     /// Writing to stdout failed otherwise.
     Output(io::Error),
+    /// The clipboard failed (no data-control, no selection, ...).
+    Clipboard(ClipboardError),
+    /// `copy` could not set the selection, or `paste --watch` its command.
+    Copy(String),
+    /// The file to copy cannot be read.
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl From<ClipboardError> for CliError {
+    fn from(e: ClipboardError) -> Self {
+        CliError::Clipboard(e)
+    }
 }
 
 impl fmt::Display for CliError {
@@ -202,6 +225,9 @@ impl fmt::Display for CliError {
             CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
             CliError::Output(_) => write!(f, "cannot write to stdout"),
+            CliError::Clipboard(e) => e.fmt(f),
+            CliError::Copy(message) => f.write_str(message),
+            CliError::Input { path, .. } => write!(f, "cannot read {}", path.display()),
         }
     }
 }
@@ -214,7 +240,8 @@ impl std::error::Error for CliError {
             CliError::Send(e) => e.source(),
             CliError::Peer { source, .. } => Some(source),
             CliError::CurrentDir(e) | CliError::Output(e) | CliError::Poll(e) => Some(e),
-            CliError::Save { source, .. } => Some(source),
+            CliError::Save { source, .. } | CliError::Input { source, .. } => Some(source),
+            CliError::Clipboard(e) => e.source(),
             _ => None,
         }
     }
@@ -245,7 +272,7 @@ impl Cli {
     /// The `--tag` of a broker command, for prefixing its error line too.
     pub fn tag(&self) -> Option<&str> {
         let common = match &self.command {
-            Command::Keymap(_) => return None,
+            Command::Keymap(_) | Command::Copy(_) | Command::Paste(_) => return None,
             Command::Listen(args) => &args.common,
             Command::Send(args) => &args.options.common,
             Command::SendFile(args) => &args.options.common,
@@ -262,6 +289,8 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Listen(args) => listen::listen(socket.as_deref(), args),
         Command::Send(args) => send::send(socket.as_deref(), args),
         Command::SendFile(args) => send::send_file(socket.as_deref(), args),
+        Command::Copy(args) => copy::copy(socket.as_deref(), args),
+        Command::Paste(args) => paste::paste(socket.as_deref(), args),
     }
 }
 

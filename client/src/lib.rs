@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod broker;
+mod clipboard;
 mod deadline;
 mod error;
 mod event;
@@ -56,6 +57,7 @@ mod peer;
 mod session;
 
 pub use broker::{Broker, BrokerError, ConnectOptions, Failure, NameHandle, NameState, Request};
+pub use clipboard::{Clipboard, ClipboardError, Selection, Served};
 pub use deadline::Deadline;
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
 pub use event::{Event, EventArg};

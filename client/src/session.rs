@@ -40,7 +40,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use waypass_protocol::protocols::wayland::{wl_callback, wl_display, wl_registry};
 use waypass_protocol::{
     connect_to_display, connect_to_path, Arg, Connection, ConnectionError, Direction, Flush,
-    Interface, NextError, ObjectMap, Recv, Side, TraceSide, Tracer,
+    Interface, NextError, ObjectMap, Recv, Side, TraceSide, Tracer, SERVER_ID_START,
 };
 
 use crate::deadline::Deadline;
@@ -458,6 +458,11 @@ impl Session {
                     version: info.version.min(iface.version),
                     alive: true,
                 };
+                // A server id the client destroyed and the server has
+                // reused: the old object is gone for both sides.
+                if matches!(self.objects.get(*id), Some(o) if !o.alive && *id >= SERVER_ID_START) {
+                    self.objects.remove(*id);
+                }
                 if let Err(e) = self.objects.insert_at(*id, child) {
                     debug!("server-created id {id} refused: {e}");
                     return Err(SessionError::UnknownObject { id: *id });

@@ -1,0 +1,477 @@
+//! [`Clipboard`]: copy and paste through a compositor's data-control
+//! protocol, with no surface and no display.
+//!
+//! What it is: a [`Session`] bound to `wl_seat` and a data-control manager
+//! (`ext-data-control-v1` when the server offers it, else
+//! `wlr-data-control-unstable-v1`), with one device. It tracks the current
+//! selection and primary selection as the server announces them (the MIME
+//! types on offer), pastes by handing the server the write end of a pipe
+//! and returning the read end, and copies by offering types and writing
+//! into each fd the server forwards. What it is not: a data store (the
+//! bytes go from one client to the other through the pipe) or a
+//! multi-seat client (it uses the first seat).
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use waypass_client::{Clipboard, Selection};
+//!
+//! let mut clipboard = Clipboard::connect(None)?;
+//! println!("offered: {:?}", clipboard.types(Selection::Regular));
+//! let mut text = String::new();
+//! clipboard.paste(Selection::Regular, "text/plain")?.read_to_string(&mut text)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Implementation notes
+//!
+//! - The two protocols have the same wire shape, so the requests and
+//!   events are named once, from ext, and sent to objects of either
+//!   protocol's tables.
+//! - Offers are server-created objects; the session registers them when
+//!   `data_offer(new_id)` arrives. An offer that no selection uses any more
+//!   is destroyed at once, as wl-clipboard does.
+//! - A paste creates the pipe with `O_CLOEXEC`, sends the write end in
+//!   `receive` and closes ours right after the flush: the reader then sees
+//!   EOF when the source closes its end.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+use waypass_protocol::protocols::data_control::{ext, wlr};
+use waypass_protocol::protocols::wayland::{wl_registry, wl_seat};
+use waypass_protocol::{Arg, Interface};
+
+use crate::deadline::Deadline;
+use crate::error::SessionError;
+use crate::event::Event;
+use crate::session::{Session, DEFAULT_REPLY_TIMEOUT};
+
+use ext::ext_data_control_device_v1 as device;
+use ext::ext_data_control_manager_v1 as manager;
+use ext::ext_data_control_offer_v1 as offer;
+use ext::ext_data_control_source_v1 as source;
+
+/// The clipboard or the primary selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The clipboard (`selection`).
+    Regular,
+    /// The primary selection (middle-click paste).
+    Primary,
+}
+
+impl Selection {
+    fn index(self) -> usize {
+        match self {
+            Selection::Regular => 0,
+            Selection::Primary => 1,
+        }
+    }
+}
+
+/// Why a clipboard operation failed.
+#[derive(Debug)]
+pub enum ClipboardError {
+    /// The connection failed or the server broke the protocol.
+    Session(SessionError),
+    /// The server offers neither data-control protocol.
+    NoDataControl,
+    /// The server offers no `wl_seat` (version 2 or later).
+    NoSeat,
+    /// Primary selection asked of a server whose protocol lacks it.
+    NoPrimary,
+    /// Nothing is in that selection.
+    Empty,
+    /// The selection does not offer that MIME type.
+    NoSuchType(String),
+    /// A MIME type with a NUL byte.
+    BadType(String),
+    /// Creating the pipe failed.
+    Pipe(io::Error),
+    /// Writing the copied data into a paster's pipe failed (other than
+    /// the paster closing early, which is not an error).
+    Write(io::Error),
+}
+
+impl fmt::Display for ClipboardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClipboardError::Session(_) => f.write_str("clipboard connection failed"),
+            ClipboardError::NoDataControl => f.write_str(
+                "the server offers no clipboard (neither ext_data_control_manager_v1 nor zwlr_data_control_manager_v1)",
+            ),
+            ClipboardError::NoSeat => f.write_str("the server offers no wl_seat"),
+            ClipboardError::NoPrimary => {
+                f.write_str("the server's clipboard has no primary selection")
+            }
+            ClipboardError::Empty => f.write_str("no selection"),
+            ClipboardError::NoSuchType(t) => write!(f, "the selection offers no type {t:?}"),
+            ClipboardError::BadType(t) => write!(f, "MIME type {t:?} has a NUL byte"),
+            ClipboardError::Pipe(_) => f.write_str("cannot create a pipe"),
+            ClipboardError::Write(_) => f.write_str("cannot write the copied data"),
+        }
+    }
+}
+
+impl std::error::Error for ClipboardError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClipboardError::Session(e) => Some(e),
+            ClipboardError::Pipe(e) | ClipboardError::Write(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<SessionError> for ClipboardError {
+    fn from(e: SessionError) -> Self {
+        ClipboardError::Session(e)
+    }
+}
+
+/// The types on offer in one selection, as the server announced them.
+#[derive(Debug, Clone)]
+struct Offer {
+    id: u32,
+    types: Vec<String>,
+}
+
+/// What [`Clipboard::serve`] ended on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Another selection replaced ours (`cancelled`).
+    Replaced,
+    /// The time given ran out with our selection still set.
+    TimedOut,
+}
+
+/// A connection that can copy and paste. See the module documentation.
+pub struct Clipboard {
+    session: Session,
+    flavor: Flavor,
+    manager: u32,
+    device: u32,
+    /// Offers announced but not yet named by a selection event.
+    pending: Vec<Offer>,
+    current: [Option<Offer>; 2],
+    /// How many selection events have arrived, per selection.
+    changes: [u64; 2],
+    /// Our own source while one is set: its id, types and data.
+    source: Option<(u32, Selection)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Ext,
+    Wlr { version: u32 },
+}
+
+impl Flavor {
+    fn tables(self) -> [&'static Interface; 4] {
+        match self {
+            Flavor::Ext => [
+                &ext::ext_data_control_manager_v1::INTERFACE,
+                &ext::ext_data_control_device_v1::INTERFACE,
+                &ext::ext_data_control_source_v1::INTERFACE,
+                &ext::ext_data_control_offer_v1::INTERFACE,
+            ],
+            Flavor::Wlr { .. } => [
+                &wlr::zwlr_data_control_manager_v1::INTERFACE,
+                &wlr::zwlr_data_control_device_v1::INTERFACE,
+                &wlr::zwlr_data_control_source_v1::INTERFACE,
+                &wlr::zwlr_data_control_offer_v1::INTERFACE,
+            ],
+        }
+    }
+
+    fn has_primary(self) -> bool {
+        !matches!(self, Flavor::Wlr { version: 1 })
+    }
+}
+
+impl Clipboard {
+    /// Connects (as [`Session::connect`]: `None` for the usual
+    /// `WAYLAND_DISPLAY` search), binds the seat and the data-control
+    /// manager, and learns the current selections, within the session's
+    /// default reply timeout.
+    pub fn connect(display: Option<&str>) -> Result<Clipboard, ClipboardError> {
+        Clipboard::new(
+            Session::connect(display)?,
+            Deadline::after(DEFAULT_REPLY_TIMEOUT),
+        )
+    }
+
+    /// Sets up the clipboard on an existing session, by `deadline`.
+    pub fn new(mut session: Session, deadline: Deadline) -> Result<Clipboard, ClipboardError> {
+        let registry = session.get_registry()?;
+        session.roundtrip_by(deadline)?;
+        let mut seat = None;
+        let mut ext_manager = None;
+        let mut wlr_manager = None;
+        while let Some(ev) = session.take_event(|e| e.object == registry) {
+            if !ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL) {
+                continue;
+            }
+            let (Some(name), Some(iface), Some(version)) = (ev.uint(0), ev.string(1), ev.uint(2))
+            else {
+                continue;
+            };
+            match iface.as_str() {
+                "wl_seat" if version >= 2 && seat.is_none() => seat = Some((name, version)),
+                "ext_data_control_manager_v1" => ext_manager = Some((name, version)),
+                "zwlr_data_control_manager_v1" => wlr_manager = Some((name, version)),
+                _ => {}
+            }
+        }
+        let (seat_name, seat_version) = seat.ok_or(ClipboardError::NoSeat)?;
+        let (flavor, (name, version)) = match (ext_manager, wlr_manager) {
+            (Some(m), _) => (Flavor::Ext, m),
+            (None, Some((n, v))) => (Flavor::Wlr { version: v.min(2) }, (n, v)),
+            (None, None) => return Err(ClipboardError::NoDataControl),
+        };
+        let [manager_iface, device_iface, ..] = flavor.tables();
+        let version = version.min(manager_iface.version);
+        let seat = session.bind(
+            registry,
+            seat_name,
+            &wl_seat::INTERFACE,
+            seat_version.min(2),
+        )?;
+        let manager = session.bind(registry, name, manager_iface, version)?;
+        let device = session.new_object(device_iface, version);
+        session.send_request(
+            manager,
+            manager::req::GET_DATA_DEVICE,
+            &[Arg::NewId(device), Arg::Object(seat)],
+        )?;
+        let mut clipboard = Clipboard {
+            session,
+            flavor,
+            manager,
+            device,
+            pending: Vec::new(),
+            current: [None, None],
+            changes: [0, 0],
+            source: None,
+        };
+        // The device gets the current selections at once.
+        clipboard.session.roundtrip_by(deadline)?;
+        clipboard.absorb()?;
+        Ok(clipboard)
+    }
+
+    /// The types the `which` selection offers, `None` when it is empty.
+    pub fn types(&self, which: Selection) -> Option<&[String]> {
+        self.current[which.index()]
+            .as_ref()
+            .map(|o| o.types.as_slice())
+    }
+
+    /// How many times the `which` selection has changed since connecting
+    /// (the initial announcement counts as one).
+    pub fn changes(&self, which: Selection) -> u64 {
+        self.changes[which.index()]
+    }
+
+    /// Whether the server's protocol has a primary selection.
+    pub fn has_primary(&self) -> bool {
+        self.flavor.has_primary()
+    }
+
+    /// Asks for the `which` selection as `mime`; returns the read end of a
+    /// pipe the source writes into. Read it to EOF.
+    pub fn paste(&mut self, which: Selection, mime: &str) -> Result<File, ClipboardError> {
+        self.check_primary(which)?;
+        let offer = self.current[which.index()]
+            .as_ref()
+            .ok_or(ClipboardError::Empty)?;
+        if !offer.types.iter().any(|t| t == mime) {
+            return Err(ClipboardError::NoSuchType(mime.to_owned()));
+        }
+        let id = offer.id;
+        let mime = c_string(mime)?;
+        let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ClipboardError::Pipe(e.into()))?;
+        self.session.send_request(
+            id,
+            offer::req::RECEIVE,
+            &[Arg::Str(Some(&mime)), Arg::Fd(write.as_fd())],
+        )?;
+        self.session.flush()?;
+        drop(write); // the source holds the only write end now
+        Ok(File::from(read))
+    }
+
+    /// Waits until the `which` selection changes (a new offer, or empty),
+    /// for up to `timeout` (`None`: forever). Returns whether it changed.
+    pub fn wait_for_change(
+        &mut self,
+        which: Selection,
+        timeout: Option<Duration>,
+    ) -> Result<bool, ClipboardError> {
+        self.check_primary(which)?;
+        let before = self.changes[which.index()];
+        let deadline = timeout.map(Deadline::after);
+        while self.changes[which.index()] == before {
+            if !self.session.read_events(deadline.map(Deadline::at))? {
+                return Ok(false);
+            }
+            self.absorb()?;
+        }
+        Ok(true)
+    }
+
+    /// Makes a new source offering `types` the `which` selection (or clears
+    /// it, with no types). Serve pastes with [`Clipboard::serve`].
+    pub fn copy(&mut self, which: Selection, types: &[&str]) -> Result<(), ClipboardError> {
+        self.check_primary(which)?;
+        let set = match which {
+            Selection::Regular => device::req::SET_SELECTION,
+            Selection::Primary => device::req::SET_PRIMARY_SELECTION,
+        };
+        if types.is_empty() {
+            self.session
+                .send_request(self.device, set, &[Arg::Object(0)])?;
+            self.session.roundtrip()?;
+            return self.absorb();
+        }
+        let source_iface = self.flavor.tables()[2];
+        let version = self.session.object(self.manager).map_or(1, |o| o.version);
+        let id = self.session.new_object(source_iface, version);
+        self.session.send_request(
+            self.manager,
+            manager::req::CREATE_DATA_SOURCE,
+            &[Arg::NewId(id)],
+        )?;
+        for t in types {
+            let t = c_string(t)?;
+            self.session
+                .send_request(id, source::req::OFFER, &[Arg::Str(Some(&t))])?;
+        }
+        self.session
+            .send_request(self.device, set, &[Arg::Object(id)])?;
+        self.source = Some((id, which));
+        self.session.roundtrip()?;
+        self.absorb()
+    }
+
+    /// Serves pastes of our source: for each `send(mime, fd)`, calls
+    /// `write(mime, pipe)`, then closes the pipe. Ends when another
+    /// selection replaces ours, or after `timeout` (`None`: never).
+    ///
+    /// A paster that closes its end early makes `write` fail with a broken
+    /// pipe; that is the paster's business, and serving goes on.
+    pub fn serve(
+        &mut self,
+        timeout: Option<Duration>,
+        mut write: impl FnMut(&str, &mut File) -> io::Result<()>,
+    ) -> Result<Served, ClipboardError> {
+        let deadline = timeout.map(Deadline::after);
+        loop {
+            let Some((id, _)) = self.source else {
+                return Ok(Served::Replaced);
+            };
+            let source_iface = self.flavor.tables()[2];
+            while let Some(mut ev) = self.session.take_event(|e| e.object == id) {
+                if ev.is(source_iface, source::evt::CANCELLED) {
+                    self.session.send_request(id, source::req::DESTROY, &[])?;
+                    self.session.flush()?;
+                    self.source = None;
+                    return Ok(Served::Replaced);
+                }
+                if ev.is(source_iface, source::evt::SEND) {
+                    let mime = ev.string(0).unwrap_or_default();
+                    if let Some(fd) = ev.take_fd(1) {
+                        let mut pipe = File::from(fd);
+                        match write(&mime, &mut pipe) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                            Err(e) => return Err(ClipboardError::Write(e)),
+                        }
+                        let _ = pipe.flush();
+                    }
+                }
+            }
+            if !self.session.read_events(deadline.map(Deadline::at))? {
+                return Ok(Served::TimedOut);
+            }
+            self.absorb()?;
+        }
+    }
+
+    /// The session, e.g. to register its fd with an event loop.
+    pub fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn check_primary(&self, which: Selection) -> Result<(), ClipboardError> {
+        if which == Selection::Primary && !self.flavor.has_primary() {
+            return Err(ClipboardError::NoPrimary);
+        }
+        Ok(())
+    }
+
+    /// Takes the device's and offers' queued events into the state.
+    fn absorb(&mut self) -> Result<(), ClipboardError> {
+        let [_, device_iface, _, offer_iface] = self.flavor.tables();
+        let device_id = self.device;
+        let mine = |e: &Event| e.interface == device_iface || e.interface == offer_iface;
+        while let Some(ev) = self.session.take_event(mine) {
+            if ev.interface == offer_iface && ev.opcode == offer::evt::OFFER {
+                if let (Some(o), Some(t)) = (
+                    self.pending.iter_mut().find(|o| o.id == ev.object),
+                    ev.string(0),
+                ) {
+                    o.types.push(t);
+                }
+                continue;
+            }
+            if ev.object != device_id {
+                continue;
+            }
+            match ev.opcode {
+                device::evt::DATA_OFFER => {
+                    if let Some(id) = ev.uint(0) {
+                        self.pending.push(Offer {
+                            id,
+                            types: Vec::new(),
+                        });
+                    }
+                }
+                device::evt::SELECTION => self.select(Selection::Regular, ev.uint(0))?,
+                device::evt::PRIMARY_SELECTION => self.select(Selection::Primary, ev.uint(0))?,
+                _ => {} // finished: the seat went away; nothing more will come
+            }
+        }
+        Ok(())
+    }
+
+    /// `which` is now offer `id` (0: empty); the offer it replaces is
+    /// destroyed.
+    fn select(&mut self, which: Selection, id: Option<u32>) -> Result<(), ClipboardError> {
+        let new = match id {
+            Some(id) if id != 0 => {
+                let at = self.pending.iter().position(|o| o.id == id);
+                at.map(|i| self.pending.remove(i))
+            }
+            _ => None,
+        };
+        self.changes[which.index()] += 1;
+        if let Some(old) = std::mem::replace(&mut self.current[which.index()], new) {
+            let still_used = self.current.iter().flatten().any(|o| o.id == old.id);
+            if !still_used {
+                self.session
+                    .send_request(old.id, offer::req::DESTROY, &[])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn c_string(s: &str) -> Result<std::ffi::CString, ClipboardError> {
+    std::ffi::CString::new(s).map_err(|_| ClipboardError::BadType(s.to_owned()))
+}
