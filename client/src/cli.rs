@@ -15,8 +15,11 @@
 //! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
 
 mod listen;
+mod report;
+mod save;
 mod send;
 mod story;
+mod workers;
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
@@ -172,13 +175,8 @@ pub enum CliError {
     },
     /// A path to send is not a regular file.
     NotAFile(PathBuf),
-    /// A received file cannot be saved.
-    Save {
-        /// The path it was to be saved at.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
+    /// `--save-dir` cannot be created or used.
+    SaveDir(save::SaveDirError),
     /// `poll` on the sockets failed.
     Poll(io::Error),
     /// The reader of stdout went away (EPIPE).
@@ -200,7 +198,7 @@ impl fmt::Display for CliError {
             CliError::Peer { context, .. } => f.write_str(context),
             CliError::OpenFile { path, .. } => write!(f, "cannot open {}", path.display()),
             CliError::NotAFile(path) => write!(f, "{} is not a regular file", path.display()),
-            CliError::Save { path, .. } => write!(f, "cannot save {}", path.display()),
+            CliError::SaveDir(e) => e.fmt(f),
             CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
             CliError::Output(_) => write!(f, "cannot write to stdout"),
@@ -214,8 +212,9 @@ impl std::error::Error for CliError {
             CliError::Fetch(e) => e.source(),
             CliError::Broker(e) => e.source(),
             CliError::Peer { source, .. } => Some(source),
+            CliError::SaveDir(e) => e.source(),
             CliError::CurrentDir(e) | CliError::Output(e) | CliError::Poll(e) => Some(e),
-            CliError::OpenFile { source, .. } | CliError::Save { source, .. } => Some(source),
+            CliError::OpenFile { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -334,7 +333,9 @@ fn print_keymap(
 /// The human summary of a keymap.
 fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
     let mut s = String::new();
-    let seat = keymap.seat_name().unwrap_or("(no name sent)");
+    let seat = keymap
+        .seat_name()
+        .map_or("(no name sent)".into(), story::printable);
     let _ = writeln!(s, "seat:      {seat}");
     let _ = match keymap.repeat() {
         Some(r) if r.rate == 0 => writeln!(s, "repeat:    off"),
@@ -358,13 +359,15 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
         .layouts()
         .iter()
         .enumerate()
-        .map(|(i, name)| format!("{i}: {name}"))
+        .map(|(i, name)| format!("{i}: {}", story::printable(name)))
         .collect();
     let _ = writeln!(s, "layouts:   {}", layouts.join(", "));
     let (min, max) = keymap.keycode_range();
     let _ = writeln!(s, "keycodes:  {min}..{max} (xkb; evdev + 8)");
     let layouts = keymap.layouts();
-    let name = layouts.get(layout as usize).map_or("?", String::as_str);
+    let name = layouts
+        .get(layout as usize)
+        .map_or("?".into(), |n| story::printable(n));
     let _ = writeln!(s, "keys (layout {layout}: {name}):");
     for &code in keys {
         let label = DEFAULT_KEYS
