@@ -135,7 +135,7 @@ fn answer(mut channel: PeerChannel, mode: PeerMode) -> Result<(), Box<dyn Error>
                 }
                 _ => return Err(format!("unexpected file offer in mode {mode:?}").into()),
             },
-            PeerMessage::Ack { .. } => {}
+            PeerMessage::Ack { .. } | PeerMessage::Refused { .. } | PeerMessage::Progress { .. } => {}
         }
     }
     Ok(())

@@ -101,8 +101,8 @@ mod sealed;
 pub mod wire;
 
 pub use channel::{
-    ChannelError, FileOffer, PeerChannel, PeerMessage, Violation, MAX_NAME_LEN, MAX_TEXT_LEN,
-    SAFE_NAME_MAX,
+    ChannelError, FileOffer, PeerChannel, PeerMessage, Violation, INBOX_MAX_BYTES, INBOX_MAX_FILES,
+    INBOX_MAX_MESSAGES, MAX_NAME_LEN, MAX_REASON_LEN, MAX_TEXT_LEN, SAFE_NAME_MAX,
 };
 pub use connection::{
     Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,

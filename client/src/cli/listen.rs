@@ -474,14 +474,16 @@ fn serial_of(message: &PeerMessage) -> Option<u32> {
 
 /// Tells the peer its message `serial` was refused, and why.
 fn refuse(c: &mut Connected, serial: u32, reason: &str) {
-    // TODO(h/c): c.peer.channel.refuse(serial, reason)
-    debug!("refusing {serial} to {}: {reason}", c.info.label);
+    if let Err(e) = c.peer.channel.refuse(serial, reason) {
+        debug!("cannot refuse {serial} to {}: {e}", c.info.label);
+    }
 }
 
 /// Tells the peer how much of its file `serial` is read.
 fn send_progress(c: &mut Connected, serial: u32, done: u64) {
-    // TODO(h/c): c.peer.channel.progress(serial, done)
-    debug!("progress {serial} to {}: {done}", c.info.label);
+    if let Err(e) = c.peer.channel.progress(serial, done) {
+        debug!("cannot send progress to {}: {e}", c.info.label);
+    }
 }
 
 fn progress_bar(size: u64) -> ProgressBar {

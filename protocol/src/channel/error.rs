@@ -73,6 +73,29 @@ pub enum ChannelError {
     },
     /// Making a sealed snapshot, or mapping an offered file, failed.
     Seal(SealError),
+    /// The peer refused our message `serial` (`waypass_peer_v1.refuse`),
+    /// returned by [`wait_ack`](super::PeerChannel::wait_ack) for the
+    /// serial it waits for. Not fatal.
+    Refused {
+        /// The serial of our refused message.
+        serial: u32,
+        /// The peer's reason, sanitised: one line, no control characters.
+        reason: String,
+    },
+    /// While waiting for an answer, the peer sent more messages than the
+    /// inbox holds ([`INBOX_MAX_MESSAGES`](super::INBOX_MAX_MESSAGES),
+    /// [`INBOX_MAX_BYTES`](super::INBOX_MAX_BYTES) of strings or
+    /// [`INBOX_MAX_FILES`](super::INBOX_MAX_FILES) file offers). Fatal: the
+    /// kept messages were dropped (their fds closed) and the socket shut
+    /// down. The counts are the inbox's with the message that did not fit.
+    InboxFull {
+        /// Messages.
+        messages: usize,
+        /// Bytes of texts, file names and reasons.
+        bytes: usize,
+        /// File offers.
+        files: usize,
+    },
     /// A system call on a file or the socket failed; `what` says which step.
     Io {
         /// The step that failed, e.g. "open the file to offer".
@@ -85,12 +108,15 @@ pub enum ChannelError {
 impl ChannelError {
     /// Whether the channel is unusable after this error. Checks made before
     /// anything is queued (`TooLong`, `InteriorNul`, a file that cannot be
-    /// opened, `BadSize` on an offer, `Timeout`) leave it usable; a
-    /// connection failure or a protocol violation does not.
+    /// opened, `BadSize` on an offer, `Timeout`) and a peer's `Refused`
+    /// leave it usable; a connection failure, a protocol violation or
+    /// `InboxFull` does not.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            ChannelError::Connection(_) | ChannelError::Protocol(_)
+            ChannelError::Connection(_)
+                | ChannelError::Protocol(_)
+                | ChannelError::InboxFull { .. }
         )
     }
 
@@ -121,6 +147,21 @@ impl fmt::Display for ChannelError {
             } => write!(
                 f,
                 "offer announces {announced} bytes but the file holds {file_size}"
+            ),
+            ChannelError::Refused { serial, reason } => {
+                write!(f, "peer refused message {serial}: {reason}")
+            }
+            ChannelError::InboxFull {
+                messages,
+                bytes,
+                files,
+            } => write!(
+                f,
+                "peer sent {messages} unread messages ({bytes} bytes of text, {files} files) \
+                 while we waited for an answer; the limit is {} messages, {} bytes, {} files",
+                super::INBOX_MAX_MESSAGES,
+                super::INBOX_MAX_BYTES,
+                super::INBOX_MAX_FILES
             ),
             ChannelError::Seal(_) => f.write_str("sealed file operation failed"),
             ChannelError::Io { what, .. } => write!(f, "cannot {what}"),

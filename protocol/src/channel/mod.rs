@@ -86,10 +86,10 @@
 //!   gone is dropped quietly: nobody is left waiting for it.
 
 mod error;
+mod inbox;
 mod offer;
 mod send;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -106,8 +106,10 @@ use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE, OBJECT_ID};
 use crate::wire::{Arg, DecodeError, Message};
 
 pub use error::{ChannelError, Violation};
+use inbox::Inbox;
+pub use inbox::{INBOX_MAX_BYTES, INBOX_MAX_FILES, INBOX_MAX_MESSAGES};
 pub use offer::{FileOffer, SAFE_NAME_MAX};
-pub use send::{MAX_NAME_LEN, MAX_TEXT_LEN};
+pub use send::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_TEXT_LEN};
 
 /// A message received from the peer.
 #[derive(Debug)]
@@ -126,6 +128,24 @@ pub enum PeerMessage {
         /// The serial of our message.
         serial: u32,
     },
+    /// `refuse(serial, reason)`: the peer will not take our message
+    /// `serial`. The reason is sanitised on arrival (see
+    /// [`PeerChannel::refuse`]): one line, no control characters, at most
+    /// [`MAX_REASON_LEN`] bytes.
+    Refused {
+        /// The serial of our message.
+        serial: u32,
+        /// Why, for people.
+        reason: String,
+    },
+    /// `progress(serial, done_hi, done_lo)`: the peer has read `done` bytes
+    /// of our file `serial` so far.
+    Progress {
+        /// The serial of our file.
+        serial: u32,
+        /// Bytes read so far (`done_hi << 32 | done_lo`).
+        done: u64,
+    },
 }
 
 /// One end of a `waypass_peer_v1` channel over a brokered socket.
@@ -142,7 +162,7 @@ pub struct PeerChannel {
     tracer: Tracer,
     next_serial: u32,
     /// Messages that arrived while [`PeerChannel::wait_ack`] waited.
-    inbox: VecDeque<PeerMessage>,
+    inbox: Inbox,
     /// The peer closed its end and every whole message was decoded.
     peer_closed: bool,
     /// Writing failed with EPIPE: the peer no longer reads.
@@ -185,7 +205,7 @@ impl PeerChannel {
             conn,
             tracer: Tracer::from_env(TraceSide::Client),
             next_serial: 1,
-            inbox: VecDeque::new(),
+            inbox: Inbox::default(),
             peer_closed: false,
             write_closed: false,
             bytes_sent: 0,
@@ -230,26 +250,6 @@ impl PeerChannel {
         }
     }
 
-    /// Sends what is queued and blocks until the peer acks `serial`: the
-    /// peer has handled the message. Other messages that arrive meanwhile
-    /// are kept, in order, for [`PeerChannel::recv`]. A peer that closes
-    /// first is `Connection(Closed)`.
-    pub fn wait_ack(&mut self, serial: u32, timeout: Option<Duration>) -> Result<(), ChannelError> {
-        let is_it = |m: &PeerMessage| matches!(m, PeerMessage::Ack { serial: s } if *s == serial);
-        if let Some(at) = self.inbox.iter().position(is_it) {
-            self.inbox.remove(at);
-            return Ok(());
-        }
-        let deadline = Deadline::after(timeout);
-        loop {
-            match self.next_from_socket(deadline)? {
-                Some(m) if is_it(&m) => return Ok(()),
-                Some(m) => self.inbox.push_back(m),
-                None => return Err(ConnectionError::Closed.into()),
-            }
-        }
-    }
-
     /// One non-blocking flush, counting the bytes it sent.
     fn flush_once(&mut self) -> Result<Flush, ChannelError> {
         if self.write_closed {
@@ -270,6 +270,9 @@ impl PeerChannel {
         &mut self,
         deadline: Deadline,
     ) -> Result<Option<PeerMessage>, ChannelError> {
+        if let Some(e) = self.inbox.overflow_error() {
+            return Err(e);
+        }
         loop {
             if let Some(message) = self.decode_one()? {
                 return Ok(Some(message));
@@ -396,8 +399,16 @@ fn peer_message(message: Message<'_>) -> PeerMessage {
             name: string(args.next()),
             size: u64::from(uint(args.next())) << 32 | u64::from(uint(args.next())),
         }),
-        _ => PeerMessage::Ack {
+        req::ACK => PeerMessage::Ack {
             serial: uint(args.next()),
+        },
+        req::REFUSE => PeerMessage::Refused {
+            serial: uint(args.next()),
+            reason: send::sanitise_reason(&string(args.next())),
+        },
+        _ => PeerMessage::Progress {
+            serial: uint(args.next()),
+            done: u64::from(uint(args.next())) << 32 | u64::from(uint(args.next())),
         },
     }
 }

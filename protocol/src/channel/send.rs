@@ -1,7 +1,9 @@
-//! The sending half of a [`PeerChannel`]: `text`, `file` and `ack`
-//! requests, and the checks made before anything is queued.
+//! The sending half of a [`PeerChannel`]: `text` and `file` requests, the
+//! answers `ack`, `refuse` and `progress`, and the checks made before
+//! anything is queued.
 //!
-//! What it is: the `send_*` methods and [`PeerChannel::ack`], which check a
+//! What it is: the `send_*` methods and the answers ([`PeerChannel::ack`],
+//! [`PeerChannel::refuse`], [`PeerChannel::progress`]), which check a
 //! message (string lengths, NULs, the announced size against `fstat`), queue
 //! it on the connection and try one non-blocking flush. What it is not: the
 //! waiting; [`PeerChannel::flush`] and [`PeerChannel::wait_ack`] block.
@@ -33,6 +35,10 @@ pub const MAX_TEXT_LEN: usize = max_string(4);
 
 /// The longest file name a `file` message carries: 4071 bytes.
 pub const MAX_NAME_LEN: usize = max_string(12);
+
+/// The longest reason [`PeerChannel::refuse`] sends, and the longest kept
+/// from a received `refuse`: 256 bytes.
+pub const MAX_REASON_LEN: usize = 256;
 
 impl PeerChannel {
     /// Sends a text message; returns its serial. Texts longer than
@@ -135,9 +141,47 @@ impl PeerChannel {
     /// Acknowledges the peer's message `serial`. If the peer has already
     /// closed its end, the ack is dropped and this is `Ok`.
     pub fn ack(&mut self, serial: u32) -> Result<(), ChannelError> {
-        match self.queue(req::ACK, &[Arg::Uint(serial)]) {
+        self.queue_answer(req::ACK, &[Arg::Uint(serial)])
+    }
+
+    /// Refuses the peer's message `serial`, instead of acking it, with a
+    /// reason for people. The reason is sanitised, never refused: only its
+    /// first line is sent, other control characters become spaces, and it
+    /// is cut (at a character boundary, ending in `…`) to
+    /// [`MAX_REASON_LEN`] bytes. If the peer has already closed its end,
+    /// the refusal is dropped and this is `Ok`.
+    pub fn refuse(&mut self, serial: u32, reason: &str) -> Result<(), ChannelError> {
+        let reason = sanitise_reason(reason);
+        let reason = CString::new(reason).expect("sanitised: no NUL");
+        self.queue_answer(req::REFUSE, &[Arg::Uint(serial), Arg::Str(Some(&reason))])
+    }
+
+    /// Tells the peer we have read `done` bytes of its file `serial`, so
+    /// that it keeps waiting (see [`PeerChannel::wait_ack_with`]). Send it
+    /// now and then while reading a large file, e.g. every few MiB or
+    /// every second. If the peer has already closed its end, this is `Ok`.
+    pub fn progress(&mut self, serial: u32, done: u64) -> Result<(), ChannelError> {
+        let args = [
+            Arg::Uint(serial),
+            Arg::Uint((done >> 32) as u32),
+            Arg::Uint(done as u32),
+        ];
+        self.queue_answer(req::PROGRESS, &args)
+    }
+
+    /// Queues an answer to the peer (`ack`, `refuse`, `progress`): one to
+    /// a peer that has closed is dropped quietly, nobody waits for it.
+    fn queue_answer(
+        &mut self,
+        opcode: u16,
+        args: &[Arg<'_, BorrowedFd<'_>>],
+    ) -> Result<(), ChannelError> {
+        match self.queue(opcode, args) {
             Err(ChannelError::Connection(ConnectionError::Closed)) => {
-                log::debug!("peer closed before our ack of {serial}");
+                log::debug!(
+                    "peer closed before our {}",
+                    INTERFACE.requests[usize::from(opcode)].name
+                );
                 Ok(())
             }
             other => other,
@@ -252,4 +296,28 @@ fn read_only(fd: BorrowedFd<'_>) -> Result<Option<OwnedFd>, ChannelError> {
         fd.as_raw_fd()
     );
     Ok(Some(reopened))
+}
+
+/// A refusal reason as it may travel and be shown: the first line of
+/// `reason`, other control characters (tabs, escapes, NUL) replaced by
+/// spaces, trimmed, and cut at a character boundary to at most
+/// [`MAX_REASON_LEN`] bytes, ending in `…` when cut.
+pub(super) fn sanitise_reason(reason: &str) -> String {
+    let line = reason.split(['\n', '\r']).next().unwrap_or_default();
+    let clean: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = clean.trim();
+    if clean.len() <= MAX_REASON_LEN {
+        return clean.to_owned();
+    }
+    let ellipsis = '…';
+    let mut end = MAX_REASON_LEN - ellipsis.len_utf8();
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = clean[..end].to_owned();
+    cut.push(ellipsis);
+    cut
 }

@@ -137,8 +137,8 @@ fn a_message_to_another_object_is_a_violation() {
 #[test]
 fn an_unknown_opcode_is_a_violation() {
     let (mut ch, mut raw) = channel_and_raw();
-    raw.write_all(&message(OBJECT_ID, 3, &[5])).unwrap();
-    assert_eq!(protocol_error(ch.recv(T)), Violation::UnknownOpcode(3));
+    raw.write_all(&message(OBJECT_ID, 5, &[5])).unwrap();
+    assert_eq!(protocol_error(ch.recv(T)), Violation::UnknownOpcode(5));
 }
 
 #[test]

@@ -169,6 +169,16 @@ pub mod waypass_peer_v1 {
                 ],
             ),
             msg("ack", 1, &[arg("serial", Uint)]),
+            msg("refuse", 1, &[arg("serial", Uint), arg("reason", String)]),
+            msg(
+                "progress",
+                1,
+                &[
+                    arg("serial", Uint),
+                    arg("done_hi", Uint),
+                    arg("done_lo", Uint),
+                ],
+            ),
         ],
         events: &[],
     };
@@ -182,6 +192,12 @@ pub mod waypass_peer_v1 {
         pub const FILE: u16 = 1;
         /// `ack(serial: uint)`.
         pub const ACK: u16 = 2;
+        /// `refuse(serial: uint, reason: string)`: the receiver will not
+        /// take the message `serial`.
+        pub const REFUSE: u16 = 3;
+        /// `progress(serial: uint, done_hi: uint, done_lo: uint)`: bytes of
+        /// file `serial` the receiver has read so far.
+        pub const PROGRESS: u16 = 4;
     }
 }
 
@@ -196,7 +212,7 @@ mod tests {
         opcodes!(waypass_broker_v1, req: [DESTROY, REGISTER, CONNECT], evt: []);
         opcodes!(waypass_name_v1, req: [WITHDRAW], evt: [REGISTERED, FAILED, PEER]);
         opcodes!(waypass_connection_v1, req: [DESTROY], evt: [ESTABLISHED, FAILED]);
-        opcodes!(waypass_peer_v1, req: [TEXT, FILE, ACK], evt: []);
+        opcodes!(waypass_peer_v1, req: [TEXT, FILE, ACK, REFUSE, PROGRESS], evt: []);
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! Unit tests of the answers (`refuse`, `progress`), of `wait_ack_with`
+//! and of the inbox caps, over `UnixStream::pair()`.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use super::super::send::sanitise_reason;
+use super::*;
+use crate::channel::MAX_REASON_LEN;
+use crate::protocols::broker::waypass_peer_v1::{req, OBJECT_ID};
+
+/// Long enough never to fire on a loaded machine; only a hang would reach it.
+const T: Option<Duration> = Some(Duration::from_secs(60));
+
+fn channels() -> (PeerChannel, PeerChannel) {
+    let (a, b) = UnixStream::pair().unwrap();
+    (PeerChannel::new(a).unwrap(), PeerChannel::new(b).unwrap())
+}
+
+#[test]
+fn refuse_and_progress_round_trip() {
+    let (mut alice, mut bob) = channels();
+    let serial = alice.send_text("hello").unwrap();
+    let Some(PeerMessage::Text { serial: got, .. }) = bob.recv(T).unwrap() else {
+        panic!("a text")
+    };
+    assert_eq!(got, serial);
+    bob.progress(serial, 5 << 32 | 7).unwrap();
+    bob.refuse(serial, "not today").unwrap();
+    match alice.recv(T).unwrap() {
+        Some(PeerMessage::Progress { serial: s, done }) => {
+            assert_eq!((s, done), (serial, 5 << 32 | 7))
+        }
+        other => panic!("expected progress, got {other:?}"),
+    }
+    match alice.recv(T).unwrap() {
+        Some(PeerMessage::Refused { serial: s, reason }) => {
+            assert_eq!((s, reason.as_str()), (serial, "not today"))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn wait_ack_returns_the_refusal_and_the_channel_stays_usable() {
+    let (mut alice, mut bob) = channels();
+    let first = alice.send_text("one").unwrap();
+    let second = alice.send_text("two").unwrap();
+    bob.recv(T).unwrap();
+    bob.recv(T).unwrap();
+    bob.refuse(first, "too long\nsecond line").unwrap();
+    bob.ack(second).unwrap();
+    bob.flush(T).unwrap();
+    match alice.wait_ack(first, T) {
+        Err(e @ ChannelError::Refused { .. }) => {
+            assert!(!e.is_fatal());
+            assert_eq!(
+                e.to_string(),
+                format!("peer refused message {first}: too long")
+            );
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    alice.wait_ack(second, T).unwrap();
+}
+
+#[test]
+fn answers_kept_in_the_inbox_are_found_by_a_later_wait() {
+    let (mut alice, mut bob) = channels();
+    let first = alice.send_text("one").unwrap();
+    let second = alice.send_text("two").unwrap();
+    bob.progress(first, 10).unwrap();
+    bob.refuse(first, "no").unwrap();
+    bob.ack(second).unwrap();
+    bob.flush(T).unwrap();
+    alice.wait_ack(second, T).unwrap();
+    let mut seen = Vec::new();
+    let result = alice.wait_ack_with(first, T, |done| seen.push(done));
+    assert!(matches!(result, Err(ChannelError::Refused { serial, .. }) if serial == first));
+    assert_eq!(seen, [10]);
+}
+
+/// A peer that sends `progress` every `every` for `total`, then acks.
+fn slow_reader(mut bob: PeerChannel, serial: u32, every: Option<Duration>, total: Duration) {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut done = 0;
+        while start.elapsed() < total {
+            let step = every.unwrap_or(total);
+            std::thread::sleep(step.min(total.saturating_sub(start.elapsed())));
+            if every.is_some() {
+                done += 1000;
+                bob.progress(serial, done).unwrap();
+            }
+        }
+        bob.ack(serial).unwrap();
+        bob.flush(T).unwrap();
+        // Keep the socket open until alice is done with it.
+        let _ = bob.recv(T);
+    });
+}
+
+#[test]
+fn progress_restarts_the_idle_timeout() {
+    // Idle timeout 1 s, progress every 100 ms for 2.5 s in all: only the
+    // progress keeps the wait alive past the first second.
+    let (mut alice, bob) = channels();
+    let serial = alice.send_text("big").unwrap();
+    let idle = Duration::from_secs(1);
+    slow_reader(bob, serial, Some(Duration::from_millis(100)), idle * 5 / 2);
+    let mut reports = Vec::new();
+    let start = Instant::now();
+    alice
+        .wait_ack_with(serial, Some(idle), |done| reports.push(done))
+        .expect("progress kept the wait alive");
+    assert!(start.elapsed() > idle, "the wait outlived the idle timeout");
+    assert!(reports.len() >= 5, "progress reported: {reports:?}");
+    assert!(reports.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn without_progress_the_idle_timeout_fires() {
+    let (mut alice, bob) = channels();
+    let serial = alice.send_text("big").unwrap();
+    let idle = Duration::from_millis(300);
+    slow_reader(bob, serial, None, Duration::from_secs(5));
+    let start = Instant::now();
+    let result = alice.wait_ack_with(serial, Some(idle), |_| panic!("no progress"));
+    assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn progress_of_another_serial_does_not_extend_the_wait() {
+    let (mut alice, mut bob) = channels();
+    let serial = alice.send_text("a").unwrap();
+    for n in 0..5 {
+        bob.progress(serial + 1, n).unwrap();
+    }
+    bob.flush(T).unwrap();
+    let result = alice.wait_ack_with(serial, Some(Duration::from_millis(300)), |_| panic!());
+    assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
+    // Kept for recv, in order.
+    for n in 0..5 {
+        assert!(matches!(
+            alice.recv(T).unwrap(),
+            Some(PeerMessage::Progress { done, .. }) if done == n
+        ));
+    }
+}
+
+#[test]
+fn reasons_are_one_short_line_without_control_characters() {
+    assert_eq!(sanitise_reason("  fine  "), "fine");
+    assert_eq!(sanitise_reason("first\nsecond"), "first");
+    assert_eq!(sanitise_reason("cr\r\nlf"), "cr");
+    assert_eq!(sanitise_reason("tab\there\u{1b}[2J"), "tab here [2J");
+    let long = "é".repeat(400);
+    let cut = sanitise_reason(&long);
+    assert!(
+        cut.len() <= MAX_REASON_LEN && cut.ends_with('…'),
+        "{}",
+        cut.len()
+    );
+    assert!(cut.len() > MAX_REASON_LEN - 8);
+}
+
+#[test]
+fn a_hostile_reason_is_sanitised_on_arrival() {
+    let (mut alice, b) = UnixStream::pair().unwrap();
+    let mut alice_ch = PeerChannel::new(b).unwrap();
+    // A raw peer writes a refuse with a long, multi-line, escape-laden reason.
+    let reason = format!("\u{1b}[2Jgotcha\n{}", "x".repeat(3000));
+    let mut body = vec![7u32.to_ne_bytes().to_vec()];
+    let bytes = [reason.as_bytes(), b"\0"].concat();
+    body.push((bytes.len() as u32).to_ne_bytes().to_vec());
+    let mut padded = bytes.clone();
+    padded.resize(bytes.len().div_ceil(4) * 4, 0);
+    body.push(padded);
+    let body = body.concat();
+    let size = (8 + body.len()) as u32;
+    let header = [OBJECT_ID, size << 16 | u32::from(req::REFUSE)];
+    let header: Vec<u8> = header.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    alice.write_all(&[header, body].concat()).unwrap();
+    match alice_ch.recv(T).unwrap() {
+        Some(PeerMessage::Refused { serial: 7, reason }) => assert_eq!(reason, "[2Jgotcha"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
