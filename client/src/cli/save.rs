@@ -309,13 +309,14 @@ fn copy(
             Some(fd) => segment(fd.as_fd(), at, size),
             None => (at, size),
         };
-        copier.zeros(data - at);
-        at = data;
+        while at < data {
+            at += copier.zeros(data - at);
+            progress(at);
+        }
         while at < data_end {
             at += copier.data(at, data_end)?;
             progress(at);
         }
-        progress(at);
     }
     if let Some(out) = out {
         let len = i64::try_from(size).map_err(|_| Refusal("file too large".into()))?;
@@ -359,7 +360,8 @@ fn segment(fd: BorrowedFd<'_>, at: u64, size: u64) -> (u64, u64) {
         Ok(p) => (p as u64).min(size),
         Err(_) => size,
     };
-    (start, end.max(start))
+    // Always move forward: a data segment is never empty.
+    (start, if end > start { end } else { size })
 }
 
 /// The hasher and the output, with the copy method that works.
@@ -373,20 +375,16 @@ struct Copier<'a> {
 }
 
 impl Copier<'_> {
-    /// Hashes `len` zero bytes (a hole: nothing to write).
-    fn zeros(&mut self, mut len: u64) {
-        if len == 0 {
-            return;
-        }
-        self.buf.fill(0);
-        while len > 0 {
-            let n = self
-                .buf
-                .len()
-                .min(usize::try_from(len).unwrap_or(usize::MAX));
-            self.hasher.update(&self.buf[..n]);
-            len -= n as u64;
-        }
+    /// Hashes up to one chunk of the `len` zero bytes of a hole (nothing
+    /// to write); returns how many.
+    fn zeros(&mut self, len: u64) -> u64 {
+        let n = self
+            .buf
+            .len()
+            .min(usize::try_from(len).unwrap_or(usize::MAX));
+        self.buf[..n].fill(0);
+        self.hasher.update(&self.buf[..n]);
+        n as u64
     }
 
     /// Reads (hashes, copies) one chunk at `at`, at most up to `end`.
