@@ -225,6 +225,7 @@ fn saved_files_are_0600_or_less_as_the_source() {
     let server = Server::start(&[]);
     let dir = TempDir::new("modes");
     let inbox = dir.join("inbox");
+    fs::create_dir(&inbox).expect("inbox");
     let listener = listen(&server, &["--save-dir", inbox.to_str().unwrap()]);
     let (_b, mut p) = peer(&server);
     for (name, mode) in [

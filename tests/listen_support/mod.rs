@@ -19,7 +19,7 @@ pub struct Running {
     pub child: Child,
     lines: mpsc::Receiver<String>,
     pub seen: Vec<String>,
-    stderr: thread::JoinHandle<String>,
+    stderr: Option<thread::JoinHandle<String>>,
 }
 
 impl Running {
@@ -65,7 +65,7 @@ impl Running {
             child,
             lines,
             seen: Vec::new(),
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -89,7 +89,7 @@ impl Running {
 
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Kills the process; returns every stdout line and stderr.
@@ -103,11 +103,22 @@ impl Running {
     pub fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
         let status = wait_timeout(&mut self.child, PATIENCE).expect("client exits in time");
         self.seen.extend(self.lines.iter());
+        let stderr = self.stderr.take().expect("stderr reader");
         (
             status,
-            self.seen,
-            self.stderr.join().expect("stderr reader"),
+            std::mem::take(&mut self.seen),
+            stderr.join().expect("stderr reader"),
         )
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails leaves no process behind.
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

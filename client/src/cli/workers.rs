@@ -9,9 +9,11 @@
 //!
 //! # Implementation notes
 //!
-//! - A worker reports progress every [`PROGRESS_BYTES`] or
-//!   [`PROGRESS_EVERY`], whichever comes first, so that a sender waiting
-//!   for its ack hears from us while a large file is read.
+//! - A worker reports progress when it starts reading a file of at least
+//!   [`PROGRESS_START_MIN`] bytes (`done` 0: the sender knows we are at
+//!   it), then every [`PROGRESS_BYTES`] or [`PROGRESS_EVERY`], whichever
+//!   comes first, so that a sender waiting for its ack hears from us while
+//!   a large file is read.
 //! - Each update is followed by one byte on the wake-up socket. The socket
 //!   is non-blocking: when it is full the loop has plenty to wake up for
 //!   already, and it drains the channel, not the bytes, to learn what
@@ -36,6 +38,10 @@ pub(super) const WORKERS: usize = 2;
 
 /// Progress is reported at least every this many bytes...
 pub(super) const PROGRESS_BYTES: u64 = 64 << 20;
+
+/// Files at least this large get a `progress(serial, 0)` when their reading
+/// starts.
+pub(super) const PROGRESS_START_MIN: u64 = 1 << 20;
 
 /// ...and at least this often.
 pub(super) const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -157,6 +163,14 @@ impl Worker {
 
     fn work(&self, job: Job) {
         let (peer, serial) = (job.peer, job.offer.serial);
+        if job.offer.size >= PROGRESS_START_MIN {
+            // Tell the sender its file is being read, before the first chunk.
+            self.send(Update::Progress {
+                peer,
+                serial,
+                done: 0,
+            });
+        }
         let mut last = (0u64, Instant::now());
         let mut progress = |done: u64| {
             if done - last.0 >= PROGRESS_BYTES || last.1.elapsed() >= PROGRESS_EVERY {
