@@ -10,12 +10,14 @@
 //!
 //! Human lines pass every peer-chosen string through [`printable`], so no
 //! control or format character reaches the terminal. JSON lines carry the
-//! strings as they are (JSON-escaped by `serde_json`): a script gets the
-//! exact text, and escaping for display is its business.
+//! strings as they are, JSON-escaped by `serde_json`: a script gets the
+//! exact text, and escaping for display is its business. Keys come in the
+//! order of the `Serialize` structs: `version`, `type`, then the rest.
 
+use std::io;
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use waypass_client::Peer;
 
 use super::story::{printable, Out};
@@ -29,10 +31,57 @@ pub(super) const JSON_VERSION: u32 = 1;
 pub(super) struct PeerInfo {
     /// The label used in human lines: its name, else `pid N`.
     pub label: String,
+    who: Who,
+}
+
+/// The `"from"` object of a JSON line.
+#[derive(Debug, Clone, Serialize)]
+struct Who {
     name: Option<String>,
     pid: i32,
     uid: u32,
     gid: u32,
+}
+
+/// One JSON line: `version`, `type`, then the fields of that type.
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    version: u32,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(flatten)]
+    fields: T,
+}
+
+#[derive(Serialize)]
+struct Registered<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    from: &'a Who,
+    serial: u32,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    from: &'a Who,
+    serial: u32,
+    name: &'a str,
+    size: u64,
+    sha256: &'a str,
+    saved_as: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Refused<'a> {
+    from: &'a Who,
+    what: &'a str,
+    serial: Option<u32>,
+    name: Option<&'a str>,
+    reason: &'a str,
 }
 
 impl PeerInfo {
@@ -40,15 +89,13 @@ impl PeerInfo {
     pub fn of(peer: &Peer) -> PeerInfo {
         PeerInfo {
             label: printable(&peer.label()),
-            name: peer.name.clone(),
-            pid: peer.credentials.pid,
-            uid: peer.credentials.uid,
-            gid: peer.credentials.gid,
+            who: Who {
+                name: peer.name.clone(),
+                pid: peer.credentials.pid,
+                uid: peer.credentials.uid,
+                gid: peer.credentials.gid,
+            },
         }
-    }
-
-    fn json(&self) -> Value {
-        json!({"name": self.name, "pid": self.pid, "uid": self.uid, "gid": self.gid})
     }
 }
 
@@ -64,18 +111,20 @@ impl<'a> Report<'a> {
         Report { out, json }
     }
 
-    fn object(&self, kind: &str, mut fields: Value) -> Result<(), CliError> {
-        let mut all = json!({"version": JSON_VERSION, "type": kind});
-        if let (Some(all), Some(fields)) = (all.as_object_mut(), fields.as_object_mut()) {
-            all.append(fields);
-        }
-        self.out.line(all)
+    fn object(&self, kind: &str, fields: impl Serialize) -> Result<(), CliError> {
+        let line = Line {
+            version: JSON_VERSION,
+            kind,
+            fields,
+        };
+        let text = serde_json::to_string(&line).map_err(io::Error::from)?;
+        self.out.line(text)
     }
 
     /// The name is ours.
     pub fn registered(&self, name: &str) -> Result<(), CliError> {
         if self.json {
-            return self.object("registered", json!({"name": name}));
+            return self.object("registered", Registered { name });
         }
         self.out.line(format_args!("registered name {name}"))
     }
@@ -83,7 +132,11 @@ impl<'a> Report<'a> {
     /// A text arrived.
     pub fn text(&self, from: &PeerInfo, serial: u32, text: &str) -> Result<(), CliError> {
         if self.json {
-            let fields = json!({"from": from.json(), "serial": serial, "text": text});
+            let fields = Text {
+                from: &from.who,
+                serial,
+                text,
+            };
             return self.object("text", fields);
         }
         self.out
@@ -101,10 +154,14 @@ impl<'a> Report<'a> {
         saved_as: Option<&Path>,
     ) -> Result<(), CliError> {
         if self.json {
-            let fields = json!({
-                "from": from.json(), "serial": serial, "name": name, "size": size,
-                "sha256": sha256, "saved_as": saved_as.map(|p| p.to_string_lossy()),
-            });
+            let fields = File {
+                from: &from.who,
+                serial,
+                name,
+                size,
+                sha256,
+                saved_as: saved_as.map(|p| p.to_string_lossy().into_owned()),
+            };
             return self.object("file", fields);
         }
         let shown = printable(name);
@@ -133,16 +190,19 @@ impl<'a> Report<'a> {
                 (Some(_), None) => "text",
                 (None, None) => "peer",
             };
-            let fields = json!({
-                "from": from.json(), "serial": serial, "what": what, "name": name,
-                "reason": reason,
-            });
+            let fields = Refused {
+                from: &from.who,
+                what,
+                serial,
+                name,
+                reason,
+            };
             return self.object("refused", fields);
         }
         let what = match name {
             Some(name) => format!("file \"{}\"", printable(name)),
             None if serial.is_some() => "a message".to_string(),
-            None => format!("peer uid {}", from.uid),
+            None => format!("peer uid {}", from.who.uid),
         };
         self.out.warn(format_args!(
             "refused {what} from {}: {}",
