@@ -217,6 +217,7 @@ fn a_flooding_peer_does_not_keep_another_from_its_ack() {
         .iter()
         .filter(|l| l.contains(": flood "))
         .count();
+    eprintln!("{floods_before} of {FLOOD} flood messages were handled before the polite one");
     let _writer = flood.join().expect("flood thread");
     let (lines, _) = listener.kill();
     assert!(
@@ -228,4 +229,36 @@ fn a_flooding_peer_does_not_keep_another_from_its_ack() {
         "{floods_before} flood lines before the polite one; {} after",
         lines.len()
     );
+}
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_but_not_with_json() {
+    let server = Server::start(&[]);
+    let dir = TempDir::new("tty");
+    let path = dir.join("large.bin");
+    let file = fs::File::create(&path).expect("create");
+    file.set_len(20 << 20).expect("set_len");
+    drop(file);
+    for json in [false, true] {
+        let inbox = dir.join(if json { "inbox-json" } else { "inbox" });
+        // `script` runs the listener on a pseudo-terminal.
+        let line = format!(
+            "{} --socket {} listen bob --count 1 --save-dir {}{}",
+            common::bin("waypass-client").display(),
+            server.socket_arg(),
+            inbox.display(),
+            if json { " --json" } else { "" }
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qfec", &line, "/dev/null"]);
+        let mut listener = listen_support::Running::spawn_command(cmd);
+        listener.expect_line("saying it registered", |l| l.contains("registered"));
+        let (_b, mut p) = peer(&server);
+        let s = p.channel.send_path(&path).expect("offer");
+        assert_eq!(answer(&mut p.channel, s), Answer::Acked);
+        let (status, lines, _) = listener.finish();
+        assert!(status.success());
+        let all = lines.join("\n");
+        assert_eq!(all.contains("20.00 MiB"), !json, "json {json}: {all:?}");
+    }
 }

@@ -38,7 +38,8 @@ impl Running {
         Self::spawn_command(cmd)
     }
 
-    fn spawn_command(mut cmd: Command) -> Running {
+    /// Runs `cmd`, reading its stdout as lines.
+    pub fn spawn_command(mut cmd: Command) -> Running {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
