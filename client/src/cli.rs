@@ -14,16 +14,19 @@
 //! EPIPE (the reader went away, e.g. `| head`) is reported as
 //! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
 
+mod duration;
+mod input;
 mod listen;
 mod report;
 mod save;
 mod send;
+mod send_error;
+mod send_progress;
 mod story;
 mod workers;
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -126,10 +129,11 @@ struct KeymapArgs {
     #[arg(long)]
     require_seals: bool,
 
-    /// How long to wait for the keyboard capability and for the keymap
+    /// How long to wait for the keyboard capability and for the keymap:
+    /// milliseconds, or a number with a unit (500ms, 2s, 1m)
     /// [default: 2000 for the capability, 5000 for the keymap].
-    #[arg(long, value_name = "MS")]
-    timeout_ms: Option<u64>,
+    #[arg(long, value_name = "MS|DURATION", value_parser = duration::parse_duration)]
+    timeout_ms: Option<Duration>,
 }
 
 /// The default keys: Q W Y Z A M 1 on a US keyboard, as evdev codes.
@@ -166,15 +170,9 @@ pub enum CliError {
         /// Why.
         source: ChannelError,
     },
-    /// A file to send cannot be opened.
-    OpenFile {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// A path to send is not a regular file.
-    NotAFile(PathBuf),
+    /// `send` or `send-file` failed (another uid, a refusal, no ack, what
+    /// to send cannot be taken).
+    Send(send_error::SendError),
     /// `--save-dir` cannot be created or used.
     SaveDir(save::SaveDirError),
     /// `poll` on the sockets failed.
@@ -195,9 +193,8 @@ impl fmt::Display for CliError {
             ),
             CliError::CurrentDir(_) => write!(f, "cannot resolve the socket path"),
             CliError::Broker(e) => e.fmt(f),
+            CliError::Send(e) => e.fmt(f),
             CliError::Peer { context, .. } => f.write_str(context),
-            CliError::OpenFile { path, .. } => write!(f, "cannot open {}", path.display()),
-            CliError::NotAFile(path) => write!(f, "{} is not a regular file", path.display()),
             CliError::SaveDir(e) => e.fmt(f),
             CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
@@ -211,10 +208,10 @@ impl std::error::Error for CliError {
         match self {
             CliError::Fetch(e) => e.source(),
             CliError::Broker(e) => e.source(),
+            CliError::Send(e) => e.source(),
             CliError::Peer { source, .. } => Some(source),
             CliError::SaveDir(e) => e.source(),
             CliError::CurrentDir(e) | CliError::Output(e) | CliError::Poll(e) => Some(e),
-            CliError::OpenFile { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -278,9 +275,9 @@ fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {
         },
         ..FetchOptions::default()
     };
-    if let Some(ms) = args.timeout_ms {
-        options.capability_timeout = Duration::from_millis(ms);
-        options.keymap_timeout = Duration::from_millis(ms);
+    if let Some(timeout) = args.timeout_ms {
+        options.capability_timeout = timeout;
+        options.keymap_timeout = timeout;
     }
     let mut watcher = KeymapWatcher::connect(socket, options)?;
     let first = watcher.next_keymap(Some(options.keymap_timeout))?;

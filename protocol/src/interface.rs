@@ -11,9 +11,8 @@
 //! An untyped `new_id` (as in `wl_registry.bind`) is spelled out in the
 //! table the way it travels on the wire: a `string` (interface name), a
 //! `uint` (version) and a `new_id` with no interface, exactly as libwayland's
-//! `"sun"` signature does. The codec therefore needs no special case, and the
-//! drift test that compares these tables with the XML expands such arguments
-//! the same way.
+//! `"sun"` signature does, so the codec needs no special case. The tables
+//! themselves are generated from protocol XML by `waypass_scanner`.
 
 /// The wire type of one argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,7 +144,9 @@ fn lookup(
     Ok(desc)
 }
 
-/// Shorthand for writing argument tables.
+/// Shorthand for writing argument tables in tests (real tables are
+/// generated from XML by `waypass_scanner::interfaces!`).
+#[cfg(test)]
 pub(crate) const fn arg(name: &'static str, kind: ArgKind) -> ArgDesc {
     ArgDesc {
         name,
@@ -155,42 +156,20 @@ pub(crate) const fn arg(name: &'static str, kind: ArgKind) -> ArgDesc {
     }
 }
 
-/// Shorthand for an `object` or `new_id` argument of a fixed interface.
-pub(crate) const fn obj(name: &'static str, kind: ArgKind, iface: &'static Interface) -> ArgDesc {
-    ArgDesc {
-        name,
-        kind,
-        nullable: false,
-        interface: Some(iface),
-    }
-}
-
-/// Shorthand for a nullable `string` or `object` argument.
+/// Shorthand for a nullable `string` or `object` argument, in tests.
+#[cfg(test)]
 pub(crate) const fn nullable(mut desc: ArgDesc) -> ArgDesc {
     desc.nullable = true;
     desc
 }
 
-/// Shorthand for a message.
+/// Shorthand for a message, in tests.
+#[cfg(test)]
 pub(crate) const fn msg(name: &'static str, since: u32, args: &'static [ArgDesc]) -> MessageDesc {
     MessageDesc {
         name,
         since,
         destructor: false,
-        args,
-    }
-}
-
-/// Shorthand for a destructor message.
-pub(crate) const fn destructor(
-    name: &'static str,
-    since: u32,
-    args: &'static [ArgDesc],
-) -> MessageDesc {
-    MessageDesc {
-        name,
-        since,
-        destructor: true,
         args,
     }
 }

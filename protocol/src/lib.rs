@@ -8,8 +8,10 @@
 //!
 //! It is not a Wayland toolkit. It has no proxies, no event queues, no
 //! dispatch and no event loop: it decodes a message and hands it over, and
-//! the server or client decides what the message means. It has no code
-//! generator either; the interface tables are written out by hand.
+//! the server or client decides what the message means. Its interface
+//! tables are generated from the protocol XML by `waypass_scanner`, which
+//! a crate with its own protocol uses the same way (see
+//! `examples/hello_server.rs` and `examples/hello_client.rs`).
 //!
 //! # Layers
 //!
@@ -89,6 +91,10 @@
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+
+// The generated tables name this crate as `::waypass_protocol`, as they do
+// in any other crate.
+extern crate self as waypass_protocol;
 
 mod channel;
 mod connection;

@@ -282,7 +282,7 @@ fn a_peer_announcing_more_than_its_file_holds_gets_bad_size() {
     let desc = &waypass_peer_v1::INTERFACE.requests[usize::from(waypass_peer_v1::req::FILE)];
     for (hi, lo) in [(0, 4), (1, 0)] {
         liar.send(
-            waypass_peer_v1::OBJECT_ID,
+            waypass_protocol::protocols::broker::PEER_OBJECT_ID,
             waypass_peer_v1::req::FILE,
             desc,
             &[

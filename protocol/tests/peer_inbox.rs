@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use waypass_protocol::protocols::broker::waypass_peer_v1::{req, OBJECT_ID};
+use waypass_protocol::protocols::broker::waypass_peer_v1::req;
+use waypass_protocol::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 use waypass_protocol::{
     ChannelError, PeerChannel, PeerMessage, SealedFile, INBOX_MAX_BYTES, INBOX_MAX_FILES,
     INBOX_MAX_MESSAGES, MAX_TEXT_LEN,

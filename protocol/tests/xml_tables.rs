@@ -1,5 +1,5 @@
-//! Drift test: the hand-written interface tables must say exactly what the
-//! protocol XML says.
+//! The generated interface tables say exactly what the protocol XML says,
+//! checked by a reader independent of waypass-scanner's.
 //!
 //! It reads `protocol/wayland.xml` (upstream, verbatim) and
 //! `protocol/waypass-broker-v1.xml`, and for every interface in

@@ -30,9 +30,21 @@ Examples:
       --spawn 'waypass-client listen bob --count 1' \
       --spawn 'waypass-client send bob hello --as alice --wait 5000'
 
+  # XKB_DEFAULT_* fill the RMLVO fields no flag gives (as xkbcommon does):
+  XKB_DEFAULT_LAYOUT=de XKB_DEFAULT_VARIANT=nodeadkeys waypass-server
+
+Keymap: --keymap FILE, else the RMLVO flags, each unset field taken from
+XKB_DEFAULT_RULES/MODEL/LAYOUT/VARIANT/OPTIONS, then xkbcommon's default.
+XKB_DEFAULT_VARIANT counts only when XKB_DEFAULT_LAYOUT gives the layout.
+With no flag and none of these variables set, the embedded US keymap is
+served (it needs no xkeyboard-config). Valid names: `localectl
+list-x11-keymap-layouts` (-variants, -models, -options), or
+/usr/share/X11/xkb/rules/evdev.lst. SIGHUP re-reads the keymap.
+
 The socket path is printed on stdout once connections are accepted.
 Logs go to stderr (RUST_LOG=debug for more); WAYLAND_DEBUG=server traces
-every message. SIGINT and SIGTERM stop the server and remove the socket.
+every message. SIGINT and SIGTERM stop the server and remove the socket
+and <socket>.lock, never a file that replaced them.
 The waypass_broker_v1 global is offered beside wl_seat.";
 
 /// `waypass-server`: a Wayland-compatible keymap server.
@@ -43,7 +55,9 @@ The waypass_broker_v1 global is offered beside wl_seat.";
 #[command(name = "waypass-server", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Socket to listen on: a NAME under $XDG_RUNTIME_DIR or an absolute
-    /// PATH. Default: the first free wayland-N (N = 0..=32).
+    /// PATH, in an existing directory. Default: the first free wayland-N
+    /// (N = 0..=32). A socket nobody listens on is replaced; a live one, or
+    /// any other file, is an error and left alone.
     #[arg(long, value_name = "NAME|PATH")]
     pub socket: Option<String>,
 
@@ -51,23 +65,26 @@ pub struct Cli {
     #[arg(long, conflicts_with = "keymap")]
     pub layout: Option<String>,
 
-    /// XKB variant(s), e.g. `dvorak`.
-    #[arg(long, conflicts_with = "keymap")]
+    /// XKB variant(s), one per layout, e.g. `dvorak`; needs --layout
+    /// (default: $XKB_DEFAULT_VARIANT when the layout is $XKB_DEFAULT_LAYOUT).
+    #[arg(long, conflicts_with = "keymap", requires = "layout")]
     pub variant: Option<String>,
 
-    /// XKB model, e.g. `pc105`.
+    /// XKB model, e.g. `pc105` (default: $XKB_DEFAULT_MODEL or pc105).
     #[arg(long, conflicts_with = "keymap")]
     pub model: Option<String>,
 
-    /// XKB options, e.g. `ctrl:nocaps,compose:ralt`.
+    /// XKB options, e.g. `ctrl:nocaps,compose:ralt` (default:
+    /// $XKB_DEFAULT_OPTIONS or none).
     #[arg(long, conflicts_with = "keymap")]
     pub options: Option<String>,
 
-    /// XKB rules, e.g. `evdev`.
+    /// XKB rules, e.g. `evdev` (default: $XKB_DEFAULT_RULES or evdev).
     #[arg(long, conflicts_with = "keymap")]
     pub rules: Option<String>,
 
-    /// An XKB keymap text file, served byte for byte (validated first).
+    /// An XKB keymap text file, served byte for byte (validated first): a
+    /// regular file of at most 4 MiB.
     #[arg(long, value_name = "FILE")]
     pub keymap: Option<PathBuf>,
 
@@ -115,8 +132,14 @@ pub struct Settings {
 }
 
 impl Cli {
-    /// Where the keymap comes from: a file, RMLVO names, or the embedded default.
+    /// Where the keymap comes from: a file, RMLVO names (from flags or
+    /// `XKB_DEFAULT_*`), or the embedded default.
     pub fn keymap_source(&self) -> KeymapSource {
+        self.keymap_source_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`Cli::keymap_source`] with `env` to look variables up.
+    fn keymap_source_with(&self, env: impl Fn(&str) -> Option<String>) -> KeymapSource {
         if let Some(path) = &self.keymap {
             return KeymapSource::File(path.clone());
         }
@@ -127,7 +150,7 @@ impl Cli {
             variant: self.variant.clone(),
             options: self.options.clone(),
         };
-        if names.is_empty() {
+        if names.is_empty() && !RuleNames::from_environment(env) {
             KeymapSource::Embedded
         } else {
             KeymapSource::Names(names)
@@ -156,25 +179,56 @@ impl Cli {
 mod tests {
     use super::*;
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
     fn no_keymap_option_means_embedded() {
         let cli = Cli::parse_from(["waypass-server"]);
-        assert!(matches!(cli.keymap_source(), KeymapSource::Embedded));
+        assert!(matches!(
+            cli.keymap_source_with(no_env),
+            KeymapSource::Embedded
+        ));
         assert_eq!(cli.repeat_rate, 25);
         assert_eq!(cli.repeat_delay, 600);
         assert_eq!(cli.seat_name, "seat0");
     }
 
     #[test]
+    fn xkb_default_variables_alone_mean_names() {
+        let cli = Cli::parse_from(["waypass-server"]);
+        let env = |name: &str| (name == "XKB_DEFAULT_LAYOUT").then(|| "de".to_string());
+        assert_eq!(
+            cli.keymap_source_with(env),
+            KeymapSource::Names(RuleNames::default())
+        );
+        // Alone, the variant is ignored by xkbcommon: so it is here.
+        let env = |name: &str| (name == "XKB_DEFAULT_VARIANT").then(|| "dvorak".to_string());
+        assert_eq!(cli.keymap_source_with(env), KeymapSource::Embedded);
+        let env = |name: &str| (name == "XKB_DEFAULT_LAYOUT").then(String::new);
+        assert_eq!(cli.keymap_source_with(env), KeymapSource::Embedded);
+    }
+
+    #[test]
     fn any_rmlvo_option_means_names() {
-        let cli = Cli::parse_from(["waypass-server", "--variant", "dvorak"]);
-        match cli.keymap_source() {
+        let cli = Cli::parse_from(["waypass-server", "--model", "pc104"]);
+        match cli.keymap_source_with(no_env) {
             KeymapSource::Names(n) => {
-                assert_eq!(n.variant.as_deref(), Some("dvorak"));
+                assert_eq!(n.model.as_deref(), Some("pc104"));
                 assert_eq!(n.layout, None);
             }
             other => panic!("unexpected source {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_variant_needs_a_layout() {
+        // xkbcommon would silently drop a variant given without a layout.
+        let r = Cli::try_parse_from(["waypass-server", "--variant", "dvorak"]);
+        assert!(r.is_err());
+        let cli = Cli::parse_from(["waypass-server", "--layout", "us", "--variant", "dvorak"]);
+        assert!(matches!(cli.keymap_source(), KeymapSource::Names(_)));
     }
 
     #[test]

@@ -33,19 +33,57 @@
 //!   (Smithay#943 shipped keymaps with many trailing NULs and broke clients).
 //! - **Unset RMLVO fields** are passed as empty strings (options as NULL),
 //!   which makes libxkbcommon apply `XKB_DEFAULT_*` and then its built-in
-//!   defaults, exactly as it does for any other caller.
+//!   defaults, exactly as it does for any other caller (`xkbcommon.h`,
+//!   `struct xkb_rule_names`): each field comes from its variable when not
+//!   given, except that the layout and the variant go together: the
+//!   variant comes from `XKB_DEFAULT_VARIANT` only when the layout comes
+//!   from `XKB_DEFAULT_LAYOUT`. [`RuleNames::from_environment`] tells
+//!   whether any variable is set at all; with no flag and no variable, the
+//!   embedded US keymap is served (it needs no xkeyboard-config).
+//! - **A hostile `--keymap` path.** The file is read on every SIGHUP, in the
+//!   only loop. It is opened with `O_NONBLOCK` (a FIFO opens at once instead
+//!   of waiting for a writer), `fstat`ed, and refused unless it is a
+//!   regular file (a FIFO, `/dev/zero` or a directory), and at most
+//!   [`MAX_KEYMAP_FILE`] + 1 bytes are read, so a file that grows is
+//!   caught. A failed reload keeps the old keymap (the caller logs it).
+//!   Following a symlink is fine: what matters is what it leads to.
+//! - **xkbcommon's own log.** libxkbcommon prints its messages on stderr
+//!   (`xkbcommon: ERROR: ...`, a dozen lines for one unknown layout). The
+//!   xkbcommon crate (0.9) has no safe way to route them: its log function
+//!   takes a C `va_list`, which stable Rust cannot define or format. So
+//!   each context's log level is set to `Critical`, the lowest the crate
+//!   offers, unless `log` has debug enabled for the `xkbcommon` target
+//!   (`RUST_LOG=debug` or `RUST_LOG=xkbcommon=debug`): then xkbcommon's
+//!   lines go to stderr as before (and `XKB_LOG_LEVEL` applies). Our error
+//!   says in one line what failed and where the valid names are listed.
 
 use std::fmt;
-use std::fs;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
 
 use waypass_protocol::{SealError, SealedFile};
 use xkbcommon::xkb;
 
 /// The default keymap, embedded so the server works without xkeyboard-config.
 const EMBEDDED_US: &str = include_str!("../../assets/us.xkb");
+
+/// The largest `--keymap` file accepted: 4 MiB. A US keymap is about
+/// 64 KiB, and keymaps with several layouts stay far below 1 MiB.
+pub const MAX_KEYMAP_FILE: u64 = 4 << 20;
+
+/// The `XKB_DEFAULT_*` variables, in RMLVO order.
+const ENV_NAMES: [&str; 5] = [
+    "XKB_DEFAULT_RULES",
+    "XKB_DEFAULT_MODEL",
+    "XKB_DEFAULT_LAYOUT",
+    "XKB_DEFAULT_VARIANT",
+    "XKB_DEFAULT_OPTIONS",
+];
 
 /// RMLVO names; `None` means "unset: use `XKB_DEFAULT_*` or the default".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,20 +105,53 @@ impl RuleNames {
     pub fn is_empty(&self) -> bool {
         self == &RuleNames::default()
     }
+
+    /// Whether xkbcommon would take any field from the environment
+    /// (`env` looks a variable up): `XKB_DEFAULT_RULES`, `_MODEL`,
+    /// `_LAYOUT` or `_OPTIONS` is set and not empty. `XKB_DEFAULT_VARIANT`
+    /// alone does nothing: xkbcommon uses it only with `XKB_DEFAULT_LAYOUT`.
+    pub fn from_environment(env: impl Fn(&str) -> Option<String>) -> bool {
+        [0, 1, 2, 4]
+            .iter()
+            .any(|&i| env(ENV_NAMES[i]).is_some_and(|v| !v.is_empty()))
+    }
+
+    /// Each field as xkbcommon will see it: the flag, else
+    /// `value (XKB_DEFAULT_X)`, else `(default)`, following xkbcommon's rule
+    /// that layout and variant go together.
+    fn resolved(&self, env: impl Fn(&str) -> Option<String>) -> [String; 5] {
+        // xkbcommon treats an empty field as unset, except the options,
+        // where "" means none.
+        let from = |flag: &Option<String>, i: usize| match (flag, env(ENV_NAMES[i])) {
+            (Some(v), _) if !v.is_empty() => v.clone(),
+            (Some(_), _) if i == 4 => "(none)".to_string(),
+            (_, Some(v)) if !v.is_empty() => format!("{v} ({})", ENV_NAMES[i]),
+            _ => "(default)".to_string(),
+        };
+        let variant = match (&self.layout, env(ENV_NAMES[2])) {
+            // A layout flag: the variant flag's, or none at all.
+            (Some(l), _) if !l.is_empty() => match &self.variant {
+                Some(v) if !v.is_empty() => v.clone(),
+                _ => "(none)".to_string(),
+            },
+            // The layout comes from XKB_DEFAULT_LAYOUT: so does the variant.
+            (_, Some(_)) => from(&None, 3),
+            _ => "(default)".to_string(),
+        };
+        [
+            from(&self.rules, 0),
+            from(&self.model, 1),
+            from(&self.layout, 2),
+            variant,
+            from(&self.options, 4),
+        ]
+    }
 }
 
 impl fmt::Display for RuleNames {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(default)".into());
-        write!(
-            f,
-            "rules={} model={} layout={} variant={} options={}",
-            show(&self.rules),
-            show(&self.model),
-            show(&self.layout),
-            show(&self.variant),
-            show(&self.options)
-        )
+        let [r, m, l, v, o] = self.resolved(|name| std::env::var(name).ok());
+        write!(f, "rules={r} model={m} layout={l} variant={v} options={o}")
     }
 }
 
@@ -108,12 +179,24 @@ impl fmt::Display for KeymapSource {
 /// Why a keymap could not be loaded.
 #[derive(Debug)]
 pub enum KeymapError {
-    /// Reading the `--keymap` file failed.
+    /// Opening, `fstat`ing or reading the `--keymap` file failed.
     ReadFile {
         /// The file.
         path: PathBuf,
-        /// The read error.
+        /// The error.
         source: io::Error,
+    },
+    /// The `--keymap` path leads to something that is not a regular file.
+    NotARegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead ("a FIFO", ...).
+        kind: &'static str,
+    },
+    /// The `--keymap` file is larger than [`MAX_KEYMAP_FILE`].
+    TooLarge {
+        /// The file.
+        path: PathBuf,
     },
     /// The keymap text is not UTF-8 (xkbcommon takes text).
     NotUtf8 {
@@ -125,10 +208,16 @@ pub enum KeymapError {
         /// What was being loaded.
         what: String,
     },
-    /// xkbcommon rejected the keymap (its own log says why, on stderr).
+    /// xkbcommon rejected the keymap text.
     Compile {
         /// What was being compiled.
         what: String,
+    },
+    /// xkbcommon could not compile these RMLVO names (an unknown layout,
+    /// variant, model or option).
+    CompileNames {
+        /// The names, as resolved (see [`RuleNames`]'s `Display`).
+        names: String,
     },
     /// Creating the sealed memory file failed.
     Seal(SealError),
@@ -140,9 +229,30 @@ impl fmt::Display for KeymapError {
             KeymapError::ReadFile { path, .. } => {
                 write!(f, "cannot read keymap file {}", path.display())
             }
+            KeymapError::NotARegularFile { path, kind } => write!(
+                f,
+                "keymap file {} is {kind}, not a regular file",
+                path.display()
+            ),
+            KeymapError::TooLarge { path } => write!(
+                f,
+                "keymap file {} is larger than {} MiB",
+                path.display(),
+                MAX_KEYMAP_FILE >> 20
+            ),
             KeymapError::NotUtf8 { what } => write!(f, "{what} is not UTF-8 text"),
             KeymapError::InteriorNul { what } => write!(f, "{what} contains a NUL byte"),
-            KeymapError::Compile { what } => write!(f, "xkbcommon could not compile {what}"),
+            KeymapError::Compile { what } => write!(
+                f,
+                "xkbcommon could not compile {what} (RUST_LOG=debug shows why)"
+            ),
+            KeymapError::CompileNames { names } => write!(
+                f,
+                "xkbcommon could not compile RMLVO {names}; valid names: \
+                 `localectl list-x11-keymap-layouts` (-variants, -models, -options) \
+                 or {}/rules/evdev.lst (RUST_LOG=debug shows xkbcommon's messages)",
+                xkb_config_root()
+            ),
             KeymapError::Seal(_) => f.write_str("cannot create the keymap memory file"),
         }
     }
@@ -169,13 +279,7 @@ impl Keymap {
     pub fn load(source: &KeymapSource) -> Result<Keymap, KeymapError> {
         let text = match source {
             KeymapSource::Names(names) => compile_names(names)?,
-            KeymapSource::File(path) => {
-                let bytes = fs::read(path).map_err(|source| KeymapError::ReadFile {
-                    path: path.clone(),
-                    source,
-                })?;
-                validate_text(bytes, &source.to_string())?
-            }
+            KeymapSource::File(path) => validate_text(read_file(path)?, &source.to_string())?,
             KeymapSource::Embedded => validate_text(EMBEDDED_US.into(), &source.to_string())?,
         };
         Self::from_text(text)
@@ -202,8 +306,70 @@ impl Keymap {
     }
 }
 
+/// Reads a `--keymap` file without ever blocking on what its path leads
+/// to (see the module's notes).
+fn read_file(path: &Path) -> Result<Vec<u8>, KeymapError> {
+    let read_error = |source| KeymapError::ReadFile {
+        path: path.into(),
+        source,
+    };
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)
+        .map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let kind = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_dir() {
+            "a directory"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a special file"
+        };
+        return Err(KeymapError::NotARegularFile {
+            path: path.into(),
+            kind,
+        });
+    }
+    let too_large = || KeymapError::TooLarge { path: path.into() };
+    if meta.len() > MAX_KEYMAP_FILE {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    // One byte over the cap tells a file that grew since the fstat.
+    file.take(MAX_KEYMAP_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_KEYMAP_FILE {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Where xkeyboard-config's files are, as xkbcommon looks for them.
+fn xkb_config_root() -> String {
+    std::env::var("XKB_CONFIG_ROOT")
+        .ok()
+        .filter(|root| !root.is_empty())
+        .unwrap_or_else(|| "/usr/share/X11/xkb".into())
+}
+
+/// A context whose own stderr logging is off unless debug logging is on
+/// for the `xkbcommon` target (see the module's notes).
 fn xkb_context() -> xkb::Context {
-    xkb::Context::new(xkb::CONTEXT_NO_FLAGS)
+    let mut context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+    if !log::log_enabled!(target: "xkbcommon", log::Level::Debug) {
+        context.set_log_level(xkb::LogLevel::Critical);
+    }
+    context
 }
 
 fn compile_names(names: &RuleNames) -> Result<String, KeymapError> {
@@ -217,8 +383,8 @@ fn compile_names(names: &RuleNames) -> Result<String, KeymapError> {
         names.options.clone(),
         xkb::COMPILE_NO_FLAGS,
     )
-    .ok_or_else(|| KeymapError::Compile {
-        what: format!("RMLVO {names}"),
+    .ok_or_else(|| KeymapError::CompileNames {
+        names: names.to_string(),
     })?;
     Ok(keymap.get_as_string(xkb::KEYMAP_FORMAT_TEXT_V1))
 }
@@ -268,5 +434,51 @@ mod tests {
         let err = validate_text(b"this is not a keymap".to_vec(), "keymap file /x").unwrap_err();
         assert!(matches!(err, KeymapError::Compile { .. }));
         assert!(err.to_string().contains("/x"), "{err}");
+    }
+
+    #[test]
+    fn resolved_names_say_where_each_field_comes_from() {
+        let env = |name: &str| match name {
+            "XKB_DEFAULT_LAYOUT" => Some("de".to_string()),
+            "XKB_DEFAULT_VARIANT" => Some("nodeadkeys".to_string()),
+            _ => None,
+        };
+        let names = RuleNames {
+            model: Some("pc104".into()),
+            ..RuleNames::default()
+        };
+        let [r, m, l, v, o] = names.resolved(env);
+        assert_eq!(r, "(default)");
+        assert_eq!(m, "pc104");
+        assert_eq!(l, "de (XKB_DEFAULT_LAYOUT)");
+        assert_eq!(v, "nodeadkeys (XKB_DEFAULT_VARIANT)");
+        assert_eq!(o, "(default)");
+        // A layout flag takes the variant with it.
+        let names = RuleNames {
+            layout: Some("fr".into()),
+            options: Some(String::new()),
+            ..RuleNames::default()
+        };
+        let [_, _, l, v, o] = names.resolved(env);
+        assert_eq!(
+            (l.as_str(), v.as_str(), o.as_str()),
+            ("fr", "(none)", "(none)")
+        );
+    }
+
+    #[test]
+    fn only_regular_files_under_the_cap_are_read() {
+        let err = read_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(err, KeymapError::NotARegularFile { .. }), "{err}");
+        let err = read_file(Path::new("/")).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let path = std::env::temp_dir().join(format!("wp-keymap-cap-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        file.set_len(MAX_KEYMAP_FILE).unwrap();
+        assert_eq!(read_file(&path).unwrap().len() as u64, MAX_KEYMAP_FILE);
+        file.set_len(MAX_KEYMAP_FILE + 1).unwrap();
+        let err = read_file(&path).unwrap_err();
+        assert!(matches!(err, KeymapError::TooLarge { .. }), "{err}");
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -56,12 +56,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     // The keymap first: a bad one must fail before the socket exists.
     let source = cli.keymap_source();
     let keymap = Keymap::load(&source)?;
-    info!("keymap: {source} ({} bytes)", keymap.size());
+    // Logged once start-up has succeeded: a start-up failure is one line.
+    let keymap_line = format!("keymap: {source} ({} bytes)", keymap.size());
     let shared = Shared::new(keymap, cli.settings()).map_err(|_| "--seat-name has a NUL byte")?;
 
     let mut event_loop: EventLoop<'static, State> = EventLoop::try_new()?;
     // Before anything else could spawn threads or children (see `signals`).
-    signals::register(&event_loop.handle())?;
+    signals::register(
+        &event_loop.handle(),
+        |request, state: &mut State| match request {
+            signals::Request::Reload => state.reload_keymap(),
+            signals::Request::Reap => state.reap_children(),
+            signals::Request::Stop => state.request_stop(),
+        },
+    )?;
     let bound = listener::listen(cli.socket.as_deref())?;
     let mut state = State::new(
         shared,
@@ -78,7 +86,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     writeln!(stdout, "{}", path.display())?;
     stdout.flush()?;
     drop(stdout);
-    info!("listening on {}", path.display());
 
     // After the path line: children share our stdout.
     state.children.exit_when_done(cli.exit_with_children);
@@ -87,6 +94,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         state.children.started(child.creds.pid, command);
         state.add_spawned_client(child.stream, child.creds)?;
     }
+    info!("{keymap_line}");
+    info!("listening on {}", path.display());
 
     event_loop.run(None, &mut state, |_| {})?;
 

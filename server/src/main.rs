@@ -14,7 +14,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Not only a log line: RUST_LOG=off must not hide why we quit.
-            eprintln!("waypass-server: {}", describe(e.as_ref()));
+            // The same style as waypass-client: `<bin>: error: <causes>`.
+            eprintln!("waypass-server: error: {}", describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }

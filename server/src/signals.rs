@@ -2,7 +2,9 @@
 //! their blocking for child processes.
 //!
 //! This module is the one place that blocks signals. It does not decide
-//! what a reload or a shutdown does ([`crate::server::State`] does).
+//! what a reload or a shutdown does: it hands a [`Request`] to the caller's
+//! function (the crate root wires it to the server's state), so it depends
+//! on no other module of the server.
 //!
 //! # Implementation notes
 //!
@@ -24,8 +26,6 @@ use nix::sys::signal::{
     sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal as NixSignal,
 };
 
-use crate::server::State;
-
 /// The signals the server handles through the event loop.
 pub const HANDLED: [Signal; 4] = [
     Signal::SIGINT,
@@ -44,25 +44,42 @@ const RESET_IN_CHILD: [NixSignal; 5] = [
     NixSignal::SIGPIPE,
 ];
 
-/// Blocks the handled signals and watches them with a signalfd source:
-/// SIGHUP reloads the keymap, SIGINT and SIGTERM stop the loop, SIGCHLD
-/// reaps `--spawn` children.
-pub fn register(handle: &calloop::LoopHandle<'static, State>) -> calloop::Result<()> {
+/// What a handled signal asks of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// SIGHUP: reload the keymap.
+    Reload,
+    /// SIGCHLD: reap `--spawn` children.
+    Reap,
+    /// SIGINT or SIGTERM: stop.
+    Stop,
+}
+
+/// Blocks the handled signals and watches them with a signalfd source,
+/// calling `on` with what each asks for: SIGHUP a reload, SIGINT and
+/// SIGTERM a stop, SIGCHLD reaping `--spawn` children.
+pub fn register<S: 'static>(
+    handle: &calloop::LoopHandle<'static, S>,
+    mut on: impl FnMut(Request, &mut S) + 'static,
+) -> calloop::Result<()> {
     let signals = Signals::new(&HANDLED)?;
     handle
-        .insert_source(signals, |event, _, state| match event.signal() {
-            Signal::SIGHUP => {
-                info!("SIGHUP: reloading the keymap");
-                state.reload_keymap();
-            }
-            Signal::SIGCHLD => {
-                debug!("SIGCHLD: reaping children");
-                state.reap_children();
-            }
-            other => {
-                info!("{other:?}: shutting down");
-                state.request_stop();
-            }
+        .insert_source(signals, move |event, _, state| {
+            let request = match event.signal() {
+                Signal::SIGHUP => {
+                    info!("SIGHUP: reloading the keymap");
+                    Request::Reload
+                }
+                Signal::SIGCHLD => {
+                    debug!("SIGCHLD: reaping children");
+                    Request::Reap
+                }
+                other => {
+                    info!("{other:?}: shutting down");
+                    Request::Stop
+                }
+            };
+            on(request, state);
         })
         .map_err(|e| e.error)?;
     Ok(())

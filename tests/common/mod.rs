@@ -109,6 +109,16 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             );
+        // The server honours these; a test sets them itself when it wants.
+        for var in [
+            "XKB_DEFAULT_RULES",
+            "XKB_DEFAULT_MODEL",
+            "XKB_DEFAULT_LAYOUT",
+            "XKB_DEFAULT_VARIANT",
+            "XKB_DEFAULT_OPTIONS",
+        ] {
+            cmd.env_remove(var);
+        }
         adjust(&mut cmd);
         let mut child = cmd.spawn().expect("spawn waypass-server");
         let stdout = child.stdout.take().expect("stdout");

@@ -44,15 +44,17 @@ pub(super) struct Common {
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
 
-    /// How long to wait for the server's answers and for the peer's acks.
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
-    pub timeout_ms: u64,
+    /// How long to wait for the server's answers and for the peer's acks:
+    /// milliseconds, or a number with a unit (500ms, 2s, 1m).
+    #[arg(long, value_name = "MS|DURATION", default_value = "60000",
+          value_parser = super::duration::parse_duration)]
+    pub timeout_ms: Duration,
 }
 
 impl Common {
     /// `--timeout-ms` as a duration.
     pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
+        self.timeout_ms
     }
 }
 

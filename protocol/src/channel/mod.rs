@@ -2,8 +2,9 @@
 //!
 //! What it is: [`PeerChannel`], one end of the direct socket two clients get
 //! from the broker (`waypass_connection_v1.established` and
-//! `waypass_name_v1.peer`). Both ends send `text`, `file` and `ack` requests
-//! to object 1 and receive the other's as [`PeerMessage`]s. A file travels
+//! `waypass_name_v1.peer`). Both ends send `text` and `file` requests to
+//! object 1, answer the other's with `ack` or `refuse` (and `progress`
+//! while reading a large file), and receive them as [`PeerMessage`]s. A file travels
 //! as an fd ([`FileOffer`]): the receiver reads the contents through it, and
 //! not one byte of them crosses the socket, whatever the file's size.
 //!
@@ -80,6 +81,12 @@
 //!   file name is replaced with U+FFFD (`from_utf8_lossy`) rather than
 //!   refused: a text is for people and loses nothing that was meaningful,
 //!   and [`FileOffer::safe_name`] refuses a name that needed replacing.
+//! - **Answers and the inbox.** [`PeerChannel::wait_ack`] ends on the
+//!   `ack` or `refuse` of its serial ([`ChannelError::Refused`]) and keeps
+//!   other messages for `recv`, in an inbox capped at
+//!   [`INBOX_MAX_MESSAGES`], [`INBOX_MAX_BYTES`] and [`INBOX_MAX_FILES`]
+//!   ([`ChannelError::InboxFull`]); [`PeerChannel::wait_ack_with`] also
+//!   lets `progress` extend the wait. See the `inbox` module.
 //! - **Closing.** [`PeerChannel::recv`] returns `Ok(None)` once the peer has
 //!   closed after whole messages; a close in the middle of a message is a
 //!   [`Violation::ClosedMidMessage`]. An ack to a peer that has already
@@ -102,7 +109,8 @@ use nix::sys::socket::{getsockopt, sockopt, SockType};
 
 use crate::connection::{Connection, ConnectionError, Flush, NextError, Recv};
 use crate::debug::{Direction, TraceSide, Tracer};
-use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE, OBJECT_ID};
+use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE};
+use crate::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 use crate::wire::{Arg, DecodeError, Message};
 
 pub use error::{ChannelError, Violation};

@@ -19,7 +19,8 @@ use nix::sys::stat::{fstat, Mode, SFlag};
 use super::{ChannelError, PeerChannel};
 use crate::connection::ConnectionError;
 use crate::debug::Direction;
-use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE, OBJECT_ID};
+use crate::protocols::broker::waypass_peer_v1::{req, INTERFACE};
+use crate::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 use crate::sealed::SealedFile;
 use crate::wire::{encoded_size, Arg, HEADER_SIZE, MAX_MESSAGE_SIZE};
 

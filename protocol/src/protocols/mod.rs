@@ -8,9 +8,11 @@
 //!
 //! # Implementation notes
 //!
-//! [`wayland`] follows upstream `wayland.xml` and [`broker`] follows
-//! `protocol/waypass-broker-v1.xml`; both are checked against their XML by
-//! `protocol/tests/xml_tables.rs`, so the XML stays the single reference.
+//! [`wayland`] is generated from upstream `wayland.xml` and [`broker`] from
+//! `protocol/waypass-broker-v1.xml` by [`waypass_scanner::interfaces!`], so
+//! the XML is the single reference. [`ALL`] is the index that
+//! [`interface_by_name`] searches; a test checks that it holds every
+//! generated interface.
 
 use crate::interface::Interface;
 
@@ -107,6 +109,21 @@ pub(crate) mod tests {
         }
         assert!(interface_by_name("wl_surface").is_none());
         assert!(interface_by_name("").is_none());
+    }
+
+    #[test]
+    fn every_generated_interface_is_in_the_index() {
+        for iface in wayland::INTERFACES.iter().chain(broker::INTERFACES) {
+            assert!(
+                ALL.iter().any(|i| std::ptr::eq(*i, *iface)),
+                "{}",
+                iface.name
+            );
+        }
+        assert_eq!(
+            ALL.len(),
+            wayland::INTERFACES.len() + broker::INTERFACES.len()
+        );
     }
 
     #[test]
