@@ -219,16 +219,23 @@ impl Listener<'_> {
             fds.push(PollFd::new(broker.as_fd(), PollFlags::POLLIN));
         }
         let mut timeout = PollTimeout::NONE;
-        for c in &self.peers {
-            let events = match (c.busy, c.blocked) {
-                (Some(_), _) => PollFlags::empty(),
-                (None, true) => PollFlags::POLLOUT,
-                (None, false) => PollFlags::POLLIN,
+        // The peers polled: not one whose file is being read (its hang-up
+        // would wake poll again and again); it is served once its file is.
+        let mut polled = Vec::with_capacity(self.peers.len());
+        for (i, c) in self.peers.iter().enumerate() {
+            if c.busy.is_some() {
+                continue;
+            }
+            let events = if c.blocked {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::POLLIN
             };
-            if c.more && c.busy.is_none() && !c.blocked {
+            if c.more && !c.blocked {
                 timeout = PollTimeout::ZERO;
             }
             fds.push(PollFd::new(c.peer.channel.as_fd(), events));
+            polled.push(i);
         }
         loop {
             match poll(&mut fds, timeout) {
@@ -242,11 +249,11 @@ impl Listener<'_> {
         let wake = is_ready(&fds[0]);
         let offset = 1 + usize::from(server.is_some());
         let server_ready = server.is_some() && is_ready(&fds[1]);
-        let ready = fds[offset..]
-            .iter()
-            .zip(&self.peers)
-            .map(|(fd, c)| c.busy.is_none() && (is_ready(fd) || (c.more && !c.blocked)))
-            .collect();
+        let mut ready = vec![false; self.peers.len()];
+        for (fd, &i) in fds[offset..].iter().zip(&polled) {
+            let c = &self.peers[i];
+            ready[i] = is_ready(fd) || (c.more && !c.blocked);
+        }
         Ok((server_ready, wake, ready))
     }
 
