@@ -78,7 +78,8 @@ pub(super) struct ListenArgs {
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 
-    /// Refuse offered files larger than this many bytes.
+    /// Refuse offered files larger than this many bytes, before reading any
+    /// (1 GiB by default: what one offer may cost in disk and reading time).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
     max_file_size: u64,
 
