@@ -453,6 +453,80 @@ impl Copier<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+
+    fn temp_dir(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wp-save-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn offer(file: &std::fs::File, name: &str) -> FileOffer {
+        let fd = OwnedFd::from(file.try_clone().expect("dup"));
+        FileOffer {
+            serial: 1,
+            size: file.metadata().expect("stat").len(),
+            fd,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_sparse_file_is_saved_with_holes_and_hashed_whole() {
+        let dir = temp_dir("sparse");
+        let save = SaveDir::open(&dir).expect("created");
+        let src_path = dir.join("src");
+        let file = std::fs::File::create(&src_path).expect("create");
+        file.set_len(4 << 20).expect("set_len");
+        file.write_all_at(b"middle", 2 << 20).expect("write");
+        // Offered read-only, as the protocol asks (a write-only fd is refused).
+        let file = std::fs::File::open(&src_path).expect("open");
+        let mut seen = Vec::new();
+        let checked = check_offer(&offer(&file, "copy"), 1 << 30).expect("acceptable");
+        let got = receive(&offer(&file, "copy"), checked, Some(&save), &mut |d| {
+            seen.push(d)
+        })
+        .expect("received");
+        let saved = got.saved_as.expect("saved");
+        assert_eq!(
+            std::fs::read(&saved).unwrap(),
+            std::fs::read(&src_path).unwrap()
+        );
+        assert!(std::fs::metadata(&saved).unwrap().blocks() <= 64);
+        assert_eq!(seen.last(), Some(&(4 << 20)));
+        let mut expected = Sha256::new();
+        expected.update(std::fs::read(&src_path).unwrap());
+        let hex: String = expected
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(got.sha256, hex);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn offers_are_checked_before_any_read() {
+        let dir = temp_dir("check");
+        SaveDir::open(&dir).expect("created");
+        let mut file = std::fs::File::create(dir.join("f")).expect("create");
+        file.write_all(b"0123456789").expect("write");
+        assert!(check_offer(&offer(&file, "ok.txt"), 10).is_ok());
+        let too_big = check_offer(&offer(&file, "ok.txt"), 9).unwrap_err();
+        assert!(too_big.0.contains("size limit of 9"), "{too_big}");
+        for name in ["", "..", "a/b", "rtl\u{202E}", "nl\n"] {
+            assert!(check_offer(&offer(&file, name), 10).is_err(), "{name:?}");
+        }
+        let dir_fd = std::fs::File::open(&dir).expect("open dir");
+        let mut as_offer = offer(&dir_fd, "d");
+        as_offer.size = 0;
+        assert!(check_offer(&as_offer, 10)
+            .unwrap_err()
+            .0
+            .contains("directory"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn suffixes_fit_in_name_max() {
