@@ -19,6 +19,7 @@ mod input;
 mod listen;
 mod report;
 mod save;
+mod save_dir;
 mod send;
 mod send_error;
 mod send_progress;
@@ -174,7 +175,7 @@ pub enum CliError {
     /// to send cannot be taken).
     Send(send_error::SendError),
     /// `--save-dir` cannot be created or used.
-    SaveDir(save::SaveDirError),
+    SaveDir(save_dir::SaveDirError),
     /// `poll` on the sockets failed.
     Poll(io::Error),
     /// The reader of stdout went away (EPIPE).

@@ -51,7 +51,8 @@ use nix::sys::signal::{SigSet, Signal};
 use waypass_client::{Broker, BrokerError, ChannelError, PeerMessage, SessionError};
 
 use super::report::{PeerInfo, Report};
-use super::save::{check_offer, SaveDir};
+use super::save::check_offer;
+use super::save_dir::SaveDir;
 use super::story::{fd_number, fd_target, file_id, open_broker, Common, Out};
 use super::workers::{Job, Update, Workers};
 use super::CliError;

@@ -1,8 +1,7 @@
 //! Receiving an offered file: the checks made before any byte is read,
 //! and the reading itself (hashing, and with `--save-dir` saving).
 //!
-//! What it is: [`SaveDir`], the directory checked (and created 0700) at
-//! start-up and held open by fd; [`check_offer`], the cheap checks made in
+//! What it is: [`check_offer`], the cheap checks made in
 //! `listen`'s loop (a regular file, under the size cap, a safe name); and
 //! [`receive`], the slow part, run by a worker thread. What it is not: the
 //! loop or the threads (see `listen` and `workers`), nor the output.
@@ -21,11 +20,9 @@
 //!   across file systems); holes are hashed as zeros and left as holes in
 //!   the saved file, whose size is set with `ftruncate` at the end. If the
 //!   reopen fails, the whole file is read as data.
-//! - **Saved files** are created with `openat(O_CREAT | O_EXCL |
-//!   O_NOFOLLOW)` in the directory fd, mode 0600 masked with the source's
-//!   mode, never over an existing file: `name`, `name.1` ... `name.99`,
-//!   each cut to fit `NAME_MAX`; past that the offer is refused. A failed
-//!   save removes its partial file.
+//! - **Saved files** are created in a [`SaveDir`] (see `save_dir`), mode
+//!   0600 masked with the source's mode. A failed save removes its partial
+//!   file.
 //! - With `copy_file_range` the bytes are hashed from a `pread` of the same
 //!   range: for a sealed memfd both see the same bytes; an unsealed file
 //!   that its owner rewrites meanwhile may be saved with other bytes than
@@ -34,27 +31,21 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::fcntl::{copy_file_range, open, openat, OFlag};
+use nix::fcntl::{copy_file_range, open, OFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::uio::{pread, pwrite};
-use nix::unistd::{ftruncate, lseek, unlinkat, UnlinkatFlags, Whence};
+use nix::unistd::{ftruncate, lseek, Whence};
 use sha2::{Digest, Sha256};
 use waypass_client::FileOffer;
 
+use super::save_dir::SaveDir;
 use super::story::is_hidden;
 
 /// Bytes read (and written) per step.
 const CHUNK: usize = 1 << 20;
-
-/// How many `name.N` are tried after `name` before the offer is refused.
-const MAX_SUFFIX: u32 = 99;
-
-/// Linux's `NAME_MAX`: the longest file name, in bytes.
-const NAME_MAX: usize = 255;
 
 /// Why an offer was refused or could not be received: one line for the
 /// peer and for our output.
@@ -67,125 +58,8 @@ impl fmt::Display for Refusal {
     }
 }
 
-fn refusal(what: &str, e: impl Into<io::Error>) -> Refusal {
+pub(super) fn refusal(what: &str, e: impl Into<io::Error>) -> Refusal {
     Refusal(format!("{what}: {}", e.into()))
-}
-
-/// The `--save-dir` directory, open.
-#[derive(Debug)]
-pub(super) struct SaveDir {
-    path: PathBuf,
-    fd: OwnedFd,
-}
-
-/// Why `--save-dir` cannot be used.
-#[derive(Debug)]
-pub(crate) struct SaveDirError {
-    /// The directory (or the missing parent) at fault.
-    pub path: PathBuf,
-    /// What was wrong with it.
-    pub what: &'static str,
-    /// Why.
-    pub source: io::Error,
-}
-
-impl fmt::Display for SaveDirError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "--save-dir {}: {}", self.path.display(), self.what)
-    }
-}
-
-impl std::error::Error for SaveDirError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
-impl SaveDir {
-    /// Opens `path`, creating it (mode 0700, one level) if it is missing.
-    /// Fails with the directory's name if it cannot be created, is not a
-    /// directory or is not writable.
-    pub fn open(path: &Path) -> Result<SaveDir, SaveDirError> {
-        let error = |path: &Path, what, source| SaveDirError {
-            path: path.to_path_buf(),
-            what,
-            source,
-        };
-        match std::fs::DirBuilder::new().mode(0o700).create(path) {
-            Ok(()) => log::debug!("created {}", path.display()),
-            // There already: checked below.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let parent = path.parent().unwrap_or(Path::new("."));
-                return Err(error(parent, "the parent directory does not exist", e));
-            }
-            Err(e) => return Err(error(path, "cannot create the directory", e)),
-        }
-        let fd = open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| error(path, "cannot open the directory", e.into()))?;
-        nix::unistd::access(
-            path,
-            nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
-        )
-        .map_err(|e| error(path, "the directory is not writable", e.into()))?;
-        Ok(SaveDir {
-            path: path.to_path_buf(),
-            fd,
-        })
-    }
-
-    /// Creates a new file for `name` with `mode`: `name`, else `name.1`
-    /// ... `name.99` (cut to fit `NAME_MAX`). Returns its name and fd.
-    fn create_unique(&self, name: &str, mode: Mode) -> Result<(String, OwnedFd), Refusal> {
-        for n in 0..=MAX_SUFFIX {
-            let candidate = match n {
-                0 => name.to_string(),
-                n => with_suffix(name, n),
-            };
-            let flags = OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            match openat(&self.fd, candidate.as_str(), flags, mode) {
-                Ok(fd) => return Ok((candidate, fd)),
-                // Taken: try the next suffix.
-                Err(Errno::EEXIST) => continue,
-                Err(e) => return Err(refusal("cannot create the file to save", e)),
-            }
-        }
-        Err(Refusal(format!(
-            "{} files named like this one are already saved",
-            MAX_SUFFIX + 1
-        )))
-    }
-
-    /// Removes a partial file.
-    fn remove(&self, name: &str) {
-        if let Err(e) = unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
-            log::warn!("cannot remove the partial file {name}: {e}");
-        }
-    }
-
-    /// Where `name` is, for printing.
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-/// `name.N`, with `name` cut (at a character boundary) so that the whole
-/// fits in `NAME_MAX` bytes.
-fn with_suffix(name: &str, n: u32) -> String {
-    let suffix = format!(".{n}");
-    let mut keep = name.len().min(NAME_MAX - suffix.len());
-    while !name.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    format!("{}{suffix}", &name[..keep])
 }
 
 /// What the checks found out about an acceptable offer.
@@ -526,14 +400,5 @@ mod tests {
             .0
             .contains("directory"));
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn suffixes_fit_in_name_max() {
-        assert_eq!(with_suffix("a.txt", 3), "a.txt.3");
-        let long = "é".repeat(127) + "x"; // 255 bytes
-        let cut = with_suffix(&long, 12);
-        assert!(cut.len() <= NAME_MAX, "{}", cut.len());
-        assert!(cut.ends_with(".12"));
     }
 }

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use waypass_client::FileOffer;
 
-use super::save::{receive, Checked, Received, Refusal, SaveDir};
+use super::save::{receive, Checked, Received, Refusal};
+use super::save_dir::SaveDir;
 
 /// How many files are read at once.
 pub(super) const WORKERS: usize = 2;
