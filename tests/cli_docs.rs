@@ -140,3 +140,29 @@ fn server_flags_and_docs_subcommands_do_not_mix() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn bash_completes_a_subcommand_from_its_first_letter() {
+    let script = stdout_of("waypass-client", &["completions", "bash"]);
+    let dir = TempDir::new("cli-docs-complete");
+    let file = dir.join("waypass-client.bash");
+    fs::write(&file, script).unwrap();
+    // What bash does on `waypass-client s<TAB>`.
+    let probe = format!(
+        "source {}; COMP_WORDS=(waypass-client s); COMP_CWORD=1; \
+         COMP_LINE='waypass-client s'; COMP_POINT=16; \
+         _waypass__client waypass-client s waypass-client; echo \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &probe])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_with_patience(cmd);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "send send-file"
+    );
+}
