@@ -23,6 +23,9 @@
 //! `args_conflicts_with_subcommands`, so `waypass-server --layout de man`
 //! is an error rather than a man page that silently ignores `--layout`.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
