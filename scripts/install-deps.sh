@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing waypass need, and
-# only those that are missing. Quiet when nothing is missing.
+# Installs the Debian packages one use of waypass needs, and only those that
+# are missing. Quiet when nothing is missing.
 #
-#   libxkbcommon-dev  libxkbcommon, which the xkbcommon crate links
-#   xkb-data          the XKB rules and layouts libxkbcommon compiles keymaps from
-#   pkg-config        how build scripts find the C libraries
-#   libwayland-dev    libwayland, for interop checks against the C implementation
-#   wayland-utils     wayland-info, an unmodified libwayland client the tests run
-#   weston xvfb       a real compositor (Weston on Xvfb) whose keymap the tests read
+#   scripts/install-deps.sh demo    build waypass and run it (`make demo`)
+#   scripts/install-deps.sh test    the above, plus what the tests run (`make test`; the default)
+#   scripts/install-deps.sh bench   the demo's, plus the benchmark's libwayland peer
+#   scripts/install-deps.sh --list [GROUP]   print the table below (no install)
 #
 # Uses `apt-get update` once, then `apt-get install -y`, through sudo when not
 # run as root. On a system without apt it names the packages and exits 1,
-# unless pkg-config shows the same libraries are already there.
+# unless what they provide is found some other way (see provided_elsewhere).
 set -euo pipefail
 
-PACKAGES=(libxkbcommon-dev xkb-data pkg-config libwayland-dev wayland-utils weston xvfb)
+# One line per package: the groups that need it, the Debian package, why.
+# Adding a package is adding a line here.
+TABLE='
+demo,test,bench  libxkbcommon-dev  libxkbcommon, which the xkbcommon crate links (server and client)
+demo,test,bench  xkb-data          the XKB rules and layouts behind --layout, --variant, --model, --options
+test,bench       pkg-config        how wayland-sys finds libwayland (interop tests, bench)
+test,bench       libwayland-dev    libwayland-client and -server: interop tests, the bench'"'"'s libwayland peer
+test             wayland-utils     wayland-info, an unmodified libwayland client the tests run against the server
+test             weston            a real compositor whose keymap the tests read with waypass-client
+test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
+'
+
+# The packages of a group, one per line.
+packages_of() {
+    local group=$1 groups pkg _
+    while read -r groups pkg _; do
+        [ -n "$groups" ] || continue
+        case ",$groups," in *",$group,"*) echo "$pkg" ;; esac
+    done <<<"$TABLE"
+}
 
 # Whether dpkg knows `pkg` as installed (not merely removed with its config).
 deb_installed() {
@@ -22,6 +39,7 @@ deb_installed() {
 }
 
 # Without dpkg: whether what a package provides is found some other way.
+# A package with no case here counts as missing on such systems.
 provided_elsewhere() {
     case "$1" in
         pkg-config) command -v pkg-config >/dev/null ;;
@@ -38,14 +56,35 @@ provided_elsewhere() {
     esac
 }
 
+usage() {
+    echo "usage: $0 demo|test|bench | --list [demo|test|bench]" >&2
+    exit 2
+}
+
+case "${1:-}" in
+    --list)
+        group=${2:-}
+        case "$group" in demo | test | bench | '') ;; *) usage ;; esac
+        while read -r groups pkg why; do
+            [ -n "$groups" ] || continue
+            case ",$groups," in *",${group:-$groups},"*) ;; *) continue ;; esac
+            printf '%-16s %-17s %s\n' "$groups" "$pkg" "$why"
+        done <<<"$TABLE"
+        exit 0
+        ;;
+    demo | test | bench) group=$1 ;;
+    "") group=test ;; # as before the groups existed: everything
+    *) usage ;;
+esac
+
 missing=()
-for pkg in "${PACKAGES[@]}"; do
+while read -r pkg; do
     if command -v dpkg >/dev/null; then
         deb_installed "$pkg" || missing+=("$pkg")
     else
         provided_elsewhere "$pkg" || missing+=("$pkg")
     fi
-done
+done < <(packages_of "$group")
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
@@ -66,6 +105,6 @@ else
     exit 1
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
+echo "install-deps ($group): installing ${missing[*]}" >&2
 "${as_root[@]}" apt-get update -q
 "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

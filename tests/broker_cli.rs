@@ -386,3 +386,30 @@ fn an_established_channel_outlives_the_server() {
     to_bob.channel.ack(offer.serial).expect("ack");
     to_alice.channel.wait_ack(f, wait).expect("acked");
 }
+
+#[test]
+fn a_refused_file_is_one_line_from_the_sender_and_the_listener_goes_on() {
+    let server = Server::start(&[]);
+    let inbox = TempDir::new("inbox");
+    let inbox_arg = inbox.path().to_str().expect("utf-8");
+    let mut listener = listen(
+        &server,
+        "bob",
+        &["--save-dir", inbox_arg, "--max-file-size", "10"],
+    );
+    let asset = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/hello.txt");
+    let out = client(&server, &["send-file", "bob", asset.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("bob refused hello.txt") && stderr.contains("size limit of 10 bytes"),
+        "{stderr}"
+    );
+    assert_ok(&client(&server, &["send", "bob", "still", "there"]));
+    listener.expect_line("with the next text", |l| l.ends_with(": still there"));
+    assert!(fs::read_dir(inbox.path()).expect("inbox").next().is_none());
+    listener.child.kill().expect("kill");
+    let (_, _, stderr) = listener.finish();
+    assert!(stderr.contains("refused file \"hello.txt\""), "{stderr}");
+}

@@ -1,12 +1,18 @@
-//! The Markdown report: the machine, the command, one table per
-//! measurement, and the issue's targets marked hit, missed or pending.
+//! The Markdown report, which `make bench` writes as BENCHMARKS.md: the
+//! fixed text and this run's date, command and machine (`run_info`), the
+//! targets with their verdicts, then one numbered section per measurement.
 //!
 //! What it is: formatting only. Every ratio is computed here from medians
-//! measured in the same process run; nothing is measured here, and a side
-//! that was not measured shows its reason instead of a number.
+//! measured in the same process run, and every verdict from those ratios;
+//! nothing is measured here, and a side that was not measured shows its
+//! reason instead of a number. Each verdict is stated once, in the targets
+//! table, which bench/run.sh quotes into README.md between the
+//! `TARGETS_BEGIN` and `TARGETS_END` markers.
 //!
 //! What it is not: a judge of noise. A target is "hit" or "missed" on the
-//! medians of this run alone; the report says how many runs they came from.
+//! medians of this run alone; a `--quick` run judges none.
+
+mod run_info;
 
 use std::fmt::Write;
 
@@ -32,6 +38,16 @@ pub struct Results {
     pub files: Vec<Comparison>,
 }
 
+/// The markers around the targets table, which bench/run.sh copies into
+/// README.md between the same two lines.
+pub const TARGETS_BEGIN: &str = "<!-- targets: begin (written by make bench) -->";
+/// See [`TARGETS_BEGIN`].
+pub const TARGETS_END: &str = "<!-- targets: end -->";
+
+/// The first section number of the brokered-channel comparisons (1 to 4 are
+/// the raw limit, sync round trips, connection cost and memory).
+const FIRST_COMPARISON: usize = 5;
+
 /// How a target fared.
 enum Verdict {
     Hit,
@@ -40,31 +56,36 @@ enum Verdict {
 }
 
 struct Target {
+    /// The report section that holds its figures.
+    section: usize,
     goal: String,
     measured: String,
     verdict: Verdict,
 }
 
-/// Renders the whole report.
+/// Renders the whole report: BENCHMARKS.md.
 pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) -> String {
+    let quick = command.split_whitespace().any(|arg| arg == "--quick");
     let mut out = String::new();
-    let _ = writeln!(out, "## Machine\n\n{}", machine.markdown());
-    let _ = writeln!(
-        out,
-        "Command: `{command}`\n\nEach side: {} warm-up round(s), then {} measured rounds, \
-         interleaved round by round; figures are medians, ratios are between medians of \
-         this same run.\n",
-        plan.warmup, plan.runs
-    );
+    run_info::head(&mut out, machine, command, plan, quick);
+    targets_section(&mut out, &targets(results), quick);
     raw_section(&mut out, plan, &results.wire);
     sync_section(&mut out, plan, &results.wire);
     connect_section(&mut out, plan, &results.connect);
     memory_section(&mut out, plan, &results.memory);
-    for comparison in results.broker.iter().chain(&results.files) {
-        comparison_section(&mut out, comparison);
+    for (i, comparison) in results.broker.iter().chain(&results.files).enumerate() {
+        comparison_section(&mut out, FIRST_COMPARISON + i, comparison);
     }
-    targets_section(&mut out, &targets(results));
     out
+}
+
+/// A title without the "5. " its measurement module numbered it with: the
+/// report numbers its sections itself, once.
+fn unnumbered(title: &str) -> &str {
+    match title.split_once(". ") {
+        Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => title,
+    }
 }
 
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
@@ -280,12 +301,12 @@ fn memory_section(out: &mut String, plan: &Plan, memory: &[MemoryResult]) {
     );
 }
 
-fn comparison_section(out: &mut String, c: &Comparison) {
+fn comparison_section(out: &mut String, number: usize, c: &Comparison) {
     let _ = writeln!(
         out,
-        "## {}\n\nThe first row is the reference; the sides ran interleaved in the same \
-         rounds.\n",
-        c.title
+        "## {number}. {}\n\nThe first row is the reference; the sides ran interleaved in the \
+         same rounds.\n",
+        unnumbered(&c.title)
     );
     let reference = c.reference();
     let rows: Vec<Vec<String>> = c
@@ -330,6 +351,7 @@ fn targets(results: &Results) -> Vec<Target> {
     };
     let mut list = vec![
         compare(
+            2,
             "round trips, wayland-rs client: rate ≥ 1.1× libwayland server's",
             ours.zip(libwayland)
                 .map(|(o, l)| o.median_rate() / l.median_rate()),
@@ -337,6 +359,7 @@ fn targets(results: &Results) -> Vec<Target> {
             pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
         ),
         compare(
+            2,
             "round trips, wayland-rs client: server CPU per round trip ≤ 0.7× libwayland's",
             ours.and_then(Series::median_cpu_per_op)
                 .zip(libwayland.and_then(Series::median_cpu_per_op))
@@ -345,6 +368,7 @@ fn targets(results: &Results) -> Vec<Target> {
             pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
         ),
         compare(
+            2,
             "round trips, our client → our server: ≥ 0.85× raw ping-pong",
             our_client
                 .zip(raw)
@@ -371,6 +395,7 @@ fn targets(results: &Results) -> Vec<Target> {
             .map(|kib| (kib, clients))
             .or_else(|| libwayland_fallback(&results.memory));
         let mut target = compare(
+            4,
             &format!(
                 "memory per client ≤ 0.25× libwayland's ({} clients)",
                 fmt_count(clients as f64)
@@ -393,6 +418,7 @@ fn targets(results: &Results) -> Vec<Target> {
         if clients == *memory_counts(&results.memory).last().unwrap_or(&0) {
             let copies = ours.and_then(MemoryResult::keymap_copies);
             list.push(Target {
+                section: 4,
                 goal: "one keymap copy whatever the number of clients".to_string(),
                 measured: copies.map_or(String::new(), |c| {
                     format!("{c} at {} clients", fmt_count(clients as f64))
@@ -405,7 +431,8 @@ fn targets(results: &Results) -> Vec<Target> {
             });
         }
     }
-    for c in results.broker.iter().chain(&results.files) {
+    for (i, c) in results.broker.iter().chain(&results.files).enumerate() {
+        let section = FIRST_COMPARISON + i;
         let reference = c.reference();
         for row in &c.rows {
             let Some(target) = row.target else { continue };
@@ -420,15 +447,17 @@ fn targets(results: &Results) -> Vec<Target> {
                 _ => "not measured".to_string(),
             };
             let min = target.min_rate_ratio;
-            list.push(compare_with(target.goal, value, |r| r >= min, why));
+            let goal = unnumbered(target.goal);
+            list.push(compare_with(section, goal, value, |r| r >= min, why));
         }
     }
     // A pending measurement has no rows with targets: say so once.
-    for c in results.broker.iter().chain(&results.files) {
+    for (i, c) in results.broker.iter().chain(&results.files).enumerate() {
         if let [only] = &c.rows[..] {
             if let Err(why) = &only.outcome {
                 list.push(Target {
-                    goal: c.title.clone(),
+                    section: FIRST_COMPARISON + i,
+                    goal: unnumbered(&c.title).to_string(),
                     measured: String::new(),
                     verdict: Verdict::Pending(why.clone()),
                 });
@@ -453,18 +482,32 @@ fn memory_counts(memory: &[MemoryResult]) -> Vec<u64> {
     counts
 }
 
-fn compare(goal: &str, value: Option<f64>, ok: fn(f64) -> bool, why: String) -> Target {
-    compare_with(goal, value, ok, why)
+fn compare(
+    section: usize,
+    goal: &str,
+    value: Option<f64>,
+    ok: fn(f64) -> bool,
+    why: String,
+) -> Target {
+    compare_with(section, goal, value, ok, why)
 }
 
-fn compare_with(goal: &str, value: Option<f64>, ok: impl Fn(f64) -> bool, why: String) -> Target {
+fn compare_with(
+    section: usize,
+    goal: &str,
+    value: Option<f64>,
+    ok: impl Fn(f64) -> bool,
+    why: String,
+) -> Target {
     match value {
         Some(v) => Target {
+            section,
             goal: goal.to_string(),
             measured: fmt_ratio(v),
             verdict: if ok(v) { Verdict::Hit } else { Verdict::Missed },
         },
         None => Target {
+            section,
             goal: goal.to_string(),
             measured: String::new(),
             verdict: Verdict::Pending(why),
@@ -472,18 +515,78 @@ fn compare_with(goal: &str, value: Option<f64>, ok: impl Fn(f64) -> bool, why: S
     }
 }
 
-fn targets_section(out: &mut String, targets: &[Target]) {
-    let _ = writeln!(out, "## Targets (issue 7)\n");
+fn targets_section(out: &mut String, targets: &[Target], quick: bool) {
+    let _ = writeln!(
+        out,
+        "## Targets\n\nEach verdict compares this run's figure with the target; § is the \
+         section below that holds the figures.\n\n{TARGETS_BEGIN}\n"
+    );
     let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
             let verdict = match &t.verdict {
+                Verdict::Hit | Verdict::Missed if quick => "not judged (--quick)".to_string(),
                 Verdict::Hit => "hit".to_string(),
                 Verdict::Missed => "**missed**".to_string(),
                 Verdict::Pending(why) => why.clone(),
             };
-            vec![t.goal.clone(), t.measured.clone(), verdict]
+            vec![
+                t.section.to_string(),
+                t.goal.clone(),
+                t.measured.clone(),
+                verdict,
+            ]
         })
         .collect();
-    table(out, &["target", "measured", "verdict"], &rows);
+    table(out, &["§", "target", "measured", "verdict"], &rows);
+    let _ = writeln!(out, "{TARGETS_END}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurement_numbers_are_dropped_from_titles() {
+        assert_eq!(
+            unnumbered("5. Setting up a channel"),
+            "Setting up a channel"
+        );
+        assert_eq!(
+            unnumbered("6. fd passing ≥ 0.9× raw"),
+            "fd passing ≥ 0.9× raw"
+        );
+        assert_eq!(unnumbered("1.5× faster. Or not"), "1.5× faster. Or not");
+        assert_eq!(unnumbered("No number"), "No number");
+    }
+
+    #[test]
+    fn verdicts_are_computed_and_quick_runs_judge_none() {
+        let hit = compare(2, "rate ≥ 1.1×", Some(1.2), |r| r >= 1.1, String::new());
+        let missed = compare(2, "CPU ≤ 0.7×", Some(1.06), |r| r <= 0.7, String::new());
+        let pending = compare(4, "memory", None, |r| r <= 0.25, "not run".into());
+        let targets = [hit, missed, pending];
+        let mut out = String::new();
+        targets_section(&mut out, &targets, false);
+        assert!(out.contains("| 2 | rate ≥ 1.1× | 1.200× | hit |"), "{out}");
+        assert!(
+            out.contains("| 2 | CPU ≤ 0.7× | 1.060× | **missed** |"),
+            "{out}"
+        );
+        assert!(out.contains("| 4 | memory |  | not run |"), "{out}");
+        let begin = out.find(TARGETS_BEGIN).expect("begin marker");
+        let end = out.find(TARGETS_END).expect("end marker");
+        assert!(begin < out.find("| § |").unwrap() && out.find("| § |").unwrap() < end);
+
+        let mut quick = String::new();
+        targets_section(&mut quick, &targets, true);
+        assert!(
+            !quick.contains("| hit |") && !quick.contains("missed"),
+            "{quick}"
+        );
+        assert!(
+            quick.contains("| 1.200× | not judged (--quick) |"),
+            "{quick}"
+        );
+    }
 }

@@ -19,14 +19,17 @@ mod duration;
 mod input;
 mod listen;
 mod paste;
+mod report;
+mod save;
+mod save_dir;
 mod send;
 mod send_error;
 mod send_progress;
 mod story;
+mod workers;
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -177,13 +180,8 @@ pub enum CliError {
     /// `send` or `send-file` failed (another uid, a refusal, no ack, what
     /// to send cannot be taken).
     Send(send_error::SendError),
-    /// A received file cannot be saved.
-    Save {
-        /// The path it was to be saved at.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
+    /// `--save-dir` cannot be created or used.
+    SaveDir(save_dir::SaveDirError),
     /// `poll` on the sockets failed.
     Poll(io::Error),
     /// The reader of stdout went away (EPIPE).
@@ -197,7 +195,7 @@ pub enum CliError {
     /// The file to copy cannot be read.
     Input {
         /// The file.
-        path: PathBuf,
+        path: std::path::PathBuf,
         /// Why.
         source: io::Error,
     },
@@ -221,7 +219,7 @@ impl fmt::Display for CliError {
             CliError::Broker(e) => e.fmt(f),
             CliError::Send(e) => e.fmt(f),
             CliError::Peer { context, .. } => f.write_str(context),
-            CliError::Save { path, .. } => write!(f, "cannot save {}", path.display()),
+            CliError::SaveDir(e) => e.fmt(f),
             CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
             CliError::Output(_) => write!(f, "cannot write to stdout"),
@@ -239,8 +237,9 @@ impl std::error::Error for CliError {
             CliError::Broker(e) => e.source(),
             CliError::Send(e) => e.source(),
             CliError::Peer { source, .. } => Some(source),
+            CliError::SaveDir(e) => e.source(),
             CliError::CurrentDir(e) | CliError::Output(e) | CliError::Poll(e) => Some(e),
-            CliError::Save { source, .. } | CliError::Input { source, .. } => Some(source),
+            CliError::Input { source, .. } => Some(source),
             CliError::Clipboard(e) => e.source(),
             _ => None,
         }
@@ -359,7 +358,9 @@ fn print_keymap(
 /// The human summary of a keymap.
 fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
     let mut s = String::new();
-    let seat = keymap.seat_name().unwrap_or("(no name sent)");
+    let seat = keymap
+        .seat_name()
+        .map_or("(no name sent)".into(), story::printable);
     let _ = writeln!(s, "seat:      {seat}");
     let _ = match keymap.repeat() {
         Some(r) if r.rate == 0 => writeln!(s, "repeat:    off"),
@@ -383,13 +384,15 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
         .layouts()
         .iter()
         .enumerate()
-        .map(|(i, name)| format!("{i}: {name}"))
+        .map(|(i, name)| format!("{i}: {}", story::printable(name)))
         .collect();
     let _ = writeln!(s, "layouts:   {}", layouts.join(", "));
     let (min, max) = keymap.keycode_range();
     let _ = writeln!(s, "keycodes:  {min}..{max} (xkb; evdev + 8)");
     let layouts = keymap.layouts();
-    let name = layouts.get(layout as usize).map_or("?", String::as_str);
+    let name = layouts
+        .get(layout as usize)
+        .map_or("?".into(), |n| story::printable(n));
     let _ = writeln!(s, "keys (layout {layout}: {name}):");
     for &code in keys {
         let label = DEFAULT_KEYS

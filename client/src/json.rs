@@ -106,10 +106,15 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The version of the keymap report's schema, its `"version"` key
+/// (documented in `docs/json.md`). It changes only when a field is removed
+/// or changes meaning; new fields may appear within a version.
+pub const KEYMAP_JSON_VERSION: u64 = 1;
+
 /// The JSON report of `keymap`, with the keys `evdev_keys` at layout index
 /// `layout` plain and with Shift:
 ///
-/// `{"seat":"seat0","repeat":{"rate":25,"delay":600},"format":"xkb_v1",
+/// `{"version":1,"seat":"seat0","repeat":{"rate":25,"delay":600},"format":"xkb_v1",
 /// "size":66068,"fd":{"memfd":true,"sealable":true,"seals":["seal",...],
 /// "dev":..,"ino":..,"file_size":..},"layouts":["French"],"layout_index":0,
 /// "keycodes":{"min":8,"max":708},"keys":[{"evdev":16,"xkb":24,
@@ -146,6 +151,7 @@ pub fn keymap_report(keymap: &ReceivedKeymap, evdev_keys: &[u32], layout: u32) -
         .map(|&evdev| key_report(keymap, evdev, layout))
         .collect();
     Json::object([
+        ("version", Json::Uint(KEYMAP_JSON_VERSION)),
         ("seat", keymap.seat_name().map_or(Json::Null, Json::str)),
         ("repeat", repeat),
         ("format", format),

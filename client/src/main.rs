@@ -11,11 +11,9 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let args = cli::Cli::parse();
+    let args: cli::Cli = waypass_cli_docs::parse();
     match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (e.g. `| head`): nothing to say.

@@ -4,11 +4,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use waypass_server::{describe, run, Cli};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = waypass_cli_docs::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(cli) {
         Ok(code) => code,

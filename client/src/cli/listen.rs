@@ -1,43 +1,67 @@
 //! `waypass-client listen NAME`: own a name and print what peers send.
 //!
 //! What it is: the loop that registers the name, accepts every peer the
-//! server hands over, and polls the server connection and all the peer
-//! channels at once. Each text becomes one line `from <peer>: <text>`, each
-//! file one line `file from <peer>: <name> <size> bytes sha256=<hex>` (the
-//! contents read through the received fd), optionally saved under
-//! `--save-dir`; each is acked. What it is not: a sender (see `send`).
+//! server hands over, and polls the server connection, all the peer
+//! channels and the file workers at once. Each text becomes one line
+//! `from <peer>: <text>`, each file one line `file from <peer>: <name>
+//! <size> bytes sha256=<hex>` (the contents read through the received fd),
+//! optionally saved under `--save-dir`; each is acked, and every offer that
+//! is refused or fails is answered with a refusal and its reason. What it
+//! is not: a sender (see `send`), the file reading (see `save`, run by
+//! `workers`), or the output format (see `report`).
 //!
 //! # Implementation notes
 //!
-//! - One `poll` over the server socket and every peer socket, with no
-//!   timeout. A readable server socket is read once and dispatched; a
-//!   readable peer is drained with non-blocking `recv`s until it has no
-//!   whole message left.
-//! - A peer that breaks the protocol or whose file cannot be read is
-//!   reported on stderr and dropped (or the file skipped); the others go on.
+//! - **Nothing a peer sends ends `listen`.** A peer that breaks the
+//!   protocol is dropped; an offer that fails (a FIFO, a file over
+//!   `--max-file-size`, an unsafe name, a full disk, a name taken 100
+//!   times) is refused to that peer; the name and the server connection
+//!   stay. `SIGXFSZ` is blocked so that a file size limit is an `EFBIG`
+//!   refusal, not the end of the process.
+//! - **Fairness.** One `poll` over the server socket, the workers' wake-up
+//!   socket and every peer socket. A readable peer gets at most
+//!   [`MESSAGES_PER_TURN`] messages per round; if more are buffered it is
+//!   served again in the next round, after everyone else. A peer whose
+//!   replies (acks) the socket will not take is not read until it reads
+//!   them: it cannot make us queue without bound.
+//! - **Files off the loop.** A file is read by one of the [`WORKERS`]
+//!   threads; its peer is not read meanwhile (so its messages stay in
+//!   order, and each peer has at most one file in work), while every other
+//!   peer is served. The worker's progress is sent to the peer as
+//!   `progress(serial, done)`, so that its ack timeout does not fire.
+//! - **Who.** A peer whose uid (as the server read it with `SO_PEERCRED`)
+//!   is not ours is refused on its first message, unless `--any-uid`.
 //! - If the server goes away the channels still work (it is out of their
 //!   path): listening goes on with the peers there are, and ends with the
 //!   server's error once the last one has gone.
-//! - A file is saved only under its [`FileOffer::safe_name`], never over an
-//!   existing file: `name.1`, `name.2`... are tried instead.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use log::{debug, warn};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use sha2::{Digest, Sha256};
-use waypass_client::{
-    Broker, BrokerError, ChannelError, FileOffer, Peer, PeerMessage, SessionError,
-};
+use nix::sys::signal::{SigSet, Signal};
+use waypass_client::{Broker, BrokerError, ChannelError, PeerMessage, SessionError};
 
-use super::story::{fd_number, fd_target, file_id, open_broker, printable, Common, Out};
+use super::report::{PeerInfo, Report};
+use super::save::check_offer;
+use super::save_dir::SaveDir;
+use super::story::{fd_number, fd_target, file_id, open_broker, Common, Out};
+use super::workers::{Job, Update, Workers};
 use super::CliError;
+
+/// The most messages handled for one peer in one round of the loop.
+const MESSAGES_PER_TURN: usize = 32;
+
+/// Files at least this large get a progress bar (on a terminal).
+const PROGRESS_BAR_MIN: u64 = 16 << 20;
 
 /// Arguments of `listen`.
 #[derive(Debug, Args)]
@@ -45,8 +69,9 @@ pub(super) struct ListenArgs {
     /// The name to own (1 to 64 bytes of A-Z a-z 0-9 . _ -).
     name: String,
 
-    /// Save received files in this directory (under their own name if it is
-    /// a safe file name; never overwriting).
+    /// Save received files in this directory, created (mode 0700) if
+    /// missing. Files are saved mode 0600 (or less, as the sender's) under
+    /// their own name, never overwriting: name.1 ... name.99 are tried.
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
 
@@ -54,169 +79,430 @@ pub(super) struct ListenArgs {
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 
+    /// Refuse offered files larger than this many bytes, before reading any
+    /// (1 GiB by default: what one offer may cost in disk and reading time).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    max_file_size: u64,
+
+    /// Accept peers of any user (by default a peer whose uid is not ours is
+    /// refused).
+    #[arg(long)]
+    any_uid: bool,
+
+    /// Print one JSON object per line for each message, file and refusal
+    /// (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+
     #[command(flatten)]
     pub common: Common,
 }
 
-/// One connected peer and how to call it.
+/// One connected peer.
 struct Connected {
-    peer: Peer,
-    label: String,
+    id: u64,
+    peer: waypass_client::Peer,
+    info: PeerInfo,
+    /// Its uid is not ours (and `--any-uid` was not given).
+    foreign: bool,
+    /// The serial of its file being read by a worker.
+    busy: Option<u32>,
+    /// With `--story`: which fd and file that is, told once it is read.
+    busy_story: String,
+    /// Whole messages may be buffered although its socket is not readable.
+    more: bool,
+    /// Our replies wait for room in its socket: do not read it.
+    blocked: bool,
+}
+
+/// What `listen` carries from round to round.
+struct Listener<'a> {
+    args: &'a ListenArgs,
+    out: &'a Out,
+    report: Report<'a>,
+    workers: Workers,
+    peers: Vec<Connected>,
+    next_id: u64,
+    handled: u64,
+    uid: u32,
+    bars: HashMap<u64, ProgressBar>,
+    show_progress: bool,
 }
 
 /// Runs `listen`.
 pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliError> {
+    // Checked before the name is taken: a bad directory is a start-up error.
+    let dir = match &args.save_dir {
+        Some(path) => Some(Arc::new(SaveDir::open(path).map_err(CliError::SaveDir)?)),
+        None => None,
+    };
+    // A file size limit (RLIMIT_FSIZE) makes a write fail with EFBIG
+    // instead of killing us. Blocked before the workers start: they inherit it.
+    SigSet::from(Signal::SIGXFSZ)
+        .thread_block()
+        .map_err(|e| CliError::Poll(e.into()))?;
     let out = Out::new(&args.common);
+    let workers = Workers::start(dir.clone()).map_err(CliError::Poll)?;
     let mut broker = open_broker(socket, &args.common, &out)?;
     broker.register_and_wait(&args.name, args.common.timeout())?;
-    out.line(format_args!("registered name {}", args.name))?;
-    let mut server: Option<Broker> = Some(broker);
-    let mut server_error = None;
-    let mut peers: Vec<Connected> = Vec::new();
-    let mut handled = 0u64;
-    let done = |n: u64| args.count.is_some_and(|c| n >= c);
-    while !done(handled) {
-        if server.is_none() && peers.is_empty() {
-            return Err(server_error
-                .unwrap_or(BrokerError::Session(SessionError::Closed))
-                .into());
-        }
-        if let Some(broker) = server.as_mut() {
-            // Peers may already wait in the queue (they can arrive with the
-            // answer to register); take them before sleeping in poll.
-            take_peers(broker, &mut peers, &out)?;
-        }
-        let (server_ready, ready) = wait(server.as_ref(), &peers)?;
-        if let (true, Some(broker)) = (server_ready, server.as_mut()) {
-            match broker.dispatch(Some(Instant::now())) {
-                Ok(_) => take_peers(broker, &mut peers, &out)?,
-                Err(e) => {
-                    warn!("the server connection ended: {e}; serving the channels there are");
-                    server_error = Some(e);
-                    server = None;
-                }
-            }
-        }
-        let mut keep = Vec::with_capacity(peers.len());
-        for (c, &is_ready) in peers.iter_mut().zip(&ready) {
-            keep.push(!is_ready || drain(c, args, &out, &mut handled, &done)?);
-        }
-        let mut keep = keep.into_iter();
-        peers.retain(|_| keep.next().unwrap_or(true));
-    }
-    for c in &mut peers {
+    let mut l = Listener {
+        args,
+        out: &out,
+        report: Report::new(&out, args.json),
+        workers,
+        peers: Vec::new(),
+        next_id: 0,
+        handled: 0,
+        uid: nix::unistd::geteuid().as_raw(),
+        bars: HashMap::new(),
+        show_progress: dir.is_some() && !args.json && std::io::stderr().is_terminal(),
+    };
+    l.report.registered(&args.name)?;
+    l.run(Some(broker))?;
+    for c in &mut l.peers {
         if let Err(e) = c.peer.channel.flush(Some(args.common.timeout())) {
-            warn!("could not send the last acks to {}: {e}", c.label);
+            warn!("could not send the last acks to {}: {e}", c.info.label);
         }
     }
     Ok(())
 }
 
-/// Polls the server (if still there) and every peer; returns whether the
-/// server is readable and, for each peer, whether it is.
-fn wait(server: Option<&Broker>, peers: &[Connected]) -> Result<(bool, Vec<bool>), CliError> {
-    let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(peers.len() + 1);
-    if let Some(broker) = server {
-        fds.push(PollFd::new(broker.as_fd(), PollFlags::POLLIN));
+impl Listener<'_> {
+    fn done(&self) -> bool {
+        self.args.count.is_some_and(|c| self.handled >= c)
     }
-    for c in peers {
-        fds.push(PollFd::new(c.peer.channel.as_fd(), PollFlags::POLLIN));
-    }
-    loop {
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => break,
-            // A signal: poll again.
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(CliError::Poll(e.into())),
-        }
-    }
-    let is_ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-    let offset = usize::from(server.is_some());
-    let server_ready = server.is_some() && is_ready(&fds[0]);
-    let ready = fds[offset..].iter().map(is_ready).collect();
-    Ok((server_ready, ready))
-}
 
-/// Takes the peers the server has handed over.
-fn take_peers(broker: &mut Broker, peers: &mut Vec<Connected>, out: &Out) -> Result<(), CliError> {
-    while let Some(incoming) = broker.take_peer() {
-        let peer = incoming.peer;
-        let label = peer.label();
-        out.story(|| {
-            let fd = peer.channel.as_fd();
-            format!(
-                "got {} = one end of a socketpair ({}) from the server, peer {label} ({})",
-                fd_number(fd),
-                fd_target(fd),
-                peer.credentials
-            )
-        })?;
-        debug!("peer {label} connected");
-        peers.push(Connected { peer, label });
-    }
-    Ok(())
-}
-
-/// Handles every whole message a readable peer has sent. Returns false
-/// when the peer is gone (closed, or dropped for an error).
-fn drain(
-    c: &mut Connected,
-    args: &ListenArgs,
-    out: &Out,
-    handled: &mut u64,
-    done: &impl Fn(u64) -> bool,
-) -> Result<bool, CliError> {
-    loop {
-        if done(*handled) {
-            return Ok(true);
-        }
-        let message = match c.peer.channel.recv(Some(Duration::ZERO)) {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                debug!("{} closed the channel", c.label);
-                return Ok(false);
+    /// The loop, until `--count` is reached or nothing is left to serve.
+    fn run(&mut self, mut server: Option<Broker>) -> Result<(), CliError> {
+        let mut server_error = None;
+        while !self.done() {
+            if server.is_none() && self.peers.is_empty() && self.bars.is_empty() {
+                return Err(server_error
+                    .unwrap_or(BrokerError::Session(SessionError::Closed))
+                    .into());
             }
-            // No whole message left for now.
-            Err(ChannelError::Timeout) => return Ok(true),
-            Err(e) => {
-                warn_peer(out, &c.label, "dropping the channel", &e);
-                return Ok(false);
+            if let Some(broker) = server.as_mut() {
+                // Peers may already wait in the queue (they can arrive with
+                // the answer to register); take them before sleeping in poll.
+                self.take_peers(broker)?;
             }
-        };
-        let serial = match message {
-            PeerMessage::Text { serial, text } => {
-                out.line(format_args!("from {}: {}", c.label, printable(&text)))?;
-                serial
-            }
-            PeerMessage::File(offer) => {
-                let serial = offer.serial;
-                if let Err(e) = receive_file(&offer, &c.label, args, out) {
-                    match e {
-                        CliError::Peer { source, .. } if !source.is_fatal() => {
-                            warn_peer(out, &c.label, "skipping its file", &source);
-                            continue;
-                        }
-                        e => return Err(e),
+            let (server_ready, wake, ready) = self.wait(server.as_ref())?;
+            if let (true, Some(broker)) = (server_ready, server.as_mut()) {
+                match broker.dispatch(Some(Instant::now())) {
+                    Ok(_) => self.take_peers(broker)?,
+                    Err(e) => {
+                        warn!("the server connection ended: {e}; serving the channels there are");
+                        server_error = Some(e);
+                        server = None;
                     }
                 }
-                serial
             }
-            PeerMessage::Ack { .. } => continue,
-            // Answers to messages we send; listen sends none.
-            PeerMessage::Refused { serial, .. } | PeerMessage::Progress { serial, .. } => {
-                debug!(
-                    "{} answered our message {serial}, which we never sent",
-                    c.label
-                );
+            if wake {
+                for update in self.workers.take() {
+                    self.on_update(update)?;
+                }
+            }
+            let mut keep = Vec::with_capacity(self.peers.len());
+            for (i, is_ready) in ready.into_iter().enumerate() {
+                keep.push(!is_ready || self.serve(i)?);
+            }
+            let mut keep = keep.into_iter();
+            self.peers.retain(|_| keep.next().unwrap_or(true));
+        }
+        Ok(())
+    }
+
+    /// Polls the server (if still there), the workers and every peer that
+    /// can be served; returns which are ready.
+    fn wait(&self, server: Option<&Broker>) -> Result<(bool, bool, Vec<bool>), CliError> {
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.peers.len() + 2);
+        fds.push(PollFd::new(self.workers.wake_fd(), PollFlags::POLLIN));
+        if let Some(broker) = server {
+            fds.push(PollFd::new(broker.as_fd(), PollFlags::POLLIN));
+        }
+        let mut timeout = PollTimeout::NONE;
+        // The peers polled: not one whose file is being read (its hang-up
+        // would wake poll again and again); it is served once its file is.
+        let mut polled = Vec::with_capacity(self.peers.len());
+        for (i, c) in self.peers.iter().enumerate() {
+            if c.busy.is_some() {
                 continue;
             }
-        };
-        *handled += 1;
-        if let Err(e) = c.peer.channel.ack(serial) {
-            warn_peer(out, &c.label, "dropping the channel", &e);
-            return Ok(false);
+            let events = if c.blocked {
+                PollFlags::POLLOUT
+            } else {
+                PollFlags::POLLIN
+            };
+            if c.more && !c.blocked {
+                timeout = PollTimeout::ZERO;
+            }
+            fds.push(PollFd::new(c.peer.channel.as_fd(), events));
+            polled.push(i);
+        }
+        loop {
+            match poll(&mut fds, timeout) {
+                Ok(_) => break,
+                // A signal: poll again.
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(CliError::Poll(e.into())),
+            }
+        }
+        let is_ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        let wake = is_ready(&fds[0]);
+        let offset = 1 + usize::from(server.is_some());
+        let server_ready = server.is_some() && is_ready(&fds[1]);
+        let mut ready = vec![false; self.peers.len()];
+        for (fd, &i) in fds[offset..].iter().zip(&polled) {
+            let c = &self.peers[i];
+            ready[i] = is_ready(fd) || (c.more && !c.blocked);
+        }
+        Ok((server_ready, wake, ready))
+    }
+
+    /// Takes the peers the server has handed over.
+    fn take_peers(&mut self, broker: &mut Broker) -> Result<(), CliError> {
+        while let Some(incoming) = broker.take_peer() {
+            let peer = incoming.peer;
+            let info = PeerInfo::of(&peer);
+            let label = &info.label;
+            self.out.story(|| {
+                let fd = peer.channel.as_fd();
+                format!(
+                    "got {} = one end of a socketpair ({}) from the server, peer {label} ({})",
+                    fd_number(fd),
+                    fd_target(fd),
+                    peer.credentials
+                )
+            })?;
+            debug!("peer {label} connected ({})", peer.credentials);
+            let foreign = !self.args.any_uid && peer.credentials.uid != self.uid;
+            if foreign {
+                let reason = format!(
+                    "uid {} is not the listener's ({}); the listener accepts other users \
+                     only with --any-uid",
+                    peer.credentials.uid, self.uid
+                );
+                self.report.refused(&info, None, None, &reason)?;
+            }
+            self.peers.push(Connected {
+                id: self.next_id,
+                peer,
+                info,
+                foreign,
+                busy: None,
+                busy_story: String::new(),
+                more: false,
+                blocked: false,
+            });
+            self.next_id += 1;
+        }
+        Ok(())
+    }
+
+    /// What a worker says: progress, or a file done.
+    fn on_update(&mut self, update: Update) -> Result<(), CliError> {
+        match update {
+            Update::Progress { peer, serial, done } => {
+                if let Some(bar) = self.bars.get(&peer) {
+                    bar.set_position(done);
+                }
+                if let Some(c) = self.peers.iter_mut().find(|c| c.id == peer) {
+                    send_progress(c, serial, done);
+                }
+            }
+            Update::Done {
+                peer,
+                name,
+                serial,
+                size,
+                result,
+            } => {
+                if let Some(bar) = self.bars.remove(&peer) {
+                    bar.finish_and_clear();
+                }
+                let Some(at) = self.peers.iter().position(|c| c.id == peer) else {
+                    return Ok(());
+                };
+                let c = &mut self.peers[at];
+                c.busy = None;
+                // Its next messages may be buffered already.
+                c.more = true;
+                match result {
+                    Ok(received) => {
+                        let story = std::mem::take(&mut c.busy_story);
+                        self.out.story(|| {
+                            format!(
+                                "{story}, read {size} bytes through it, sha256={}",
+                                received.sha256
+                            )
+                        })?;
+                        self.report.file(
+                            &c.info,
+                            serial,
+                            &name,
+                            size,
+                            &received.sha256,
+                            received.saved_as.as_deref(),
+                        )?;
+                        self.handled += 1;
+                        if let Err(e) = c.peer.channel.ack(serial) {
+                            warn_peer(self.out, &c.info.label, "its ack is lost", &e);
+                        }
+                    }
+                    Err(reason) => {
+                        self.report
+                            .refused(&c.info, Some(serial), Some(&name), &reason.0)?;
+                        refuse(c, serial, &reason.0);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves peer `i`: flushes what waits for it, then handles at most
+    /// [`MESSAGES_PER_TURN`] of its messages. Returns false when the peer
+    /// is gone (closed, or dropped for an error).
+    fn serve(&mut self, i: usize) -> Result<bool, CliError> {
+        let c = &mut self.peers[i];
+        if c.blocked && !flushed(c) {
+            return Ok(true);
+        }
+        c.blocked = false;
+        c.more = false;
+        for _ in 0..MESSAGES_PER_TURN {
+            if self.done() {
+                return Ok(true);
+            }
+            let c = &mut self.peers[i];
+            let message = match c.peer.channel.recv(Some(Duration::ZERO)) {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    debug!("{} closed the channel", c.info.label);
+                    return Ok(false);
+                }
+                // No whole message left for now.
+                Err(ChannelError::Timeout) => return Ok(self.after_turn(i)),
+                Err(e) => {
+                    warn_peer(self.out, &c.info.label, "dropping the channel", &e);
+                    return Ok(false);
+                }
+            };
+            if c.foreign {
+                // Tell it why, once, and hang up.
+                if let Some(serial) = serial_of(&message) {
+                    refuse(
+                        c,
+                        serial,
+                        "the listener accepts only its own user (see --any-uid)",
+                    );
+                    let _ = c.peer.channel.flush(Some(Duration::ZERO));
+                }
+                return Ok(false);
+            }
+            match message {
+                PeerMessage::Text { serial, text } => {
+                    self.report.text(&c.info, serial, &text)?;
+                    self.handled += 1;
+                    if let Err(e) = c.peer.channel.ack(serial) {
+                        warn_peer(self.out, &c.info.label, "dropping the channel", &e);
+                        return Ok(false);
+                    }
+                }
+                PeerMessage::File(offer) => {
+                    let serial = offer.serial;
+                    match check_offer(&offer, self.args.max_file_size) {
+                        Ok(checked) => {
+                            if self.args.common.story {
+                                let fd = offer.fd.as_fd();
+                                c.busy_story = format!(
+                                    "received {} = the sender's file ({})",
+                                    fd_number(fd),
+                                    file_id(fd)
+                                );
+                            }
+                            c.busy = Some(serial);
+                            if self.show_progress && offer.size >= PROGRESS_BAR_MIN {
+                                self.bars.insert(c.id, progress_bar(offer.size));
+                            }
+                            let peer = c.id;
+                            self.workers.submit(Job {
+                                peer,
+                                offer,
+                                checked,
+                            });
+                            return Ok(true);
+                        }
+                        Err(reason) => {
+                            self.report.refused(
+                                &c.info,
+                                Some(serial),
+                                Some(&offer.name),
+                                &reason.0,
+                            )?;
+                            refuse(c, serial, &reason.0);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Turn over: come back after the others.
+        self.peers[i].more = true;
+        Ok(self.after_turn(i))
+    }
+
+    /// After a turn: are our replies stuck in its socket?
+    fn after_turn(&mut self, i: usize) -> bool {
+        let c = &mut self.peers[i];
+        c.blocked = !flushed(c);
+        true
+    }
+}
+
+/// Tries to send what waits for `c` without blocking; true when all went.
+fn flushed(c: &mut Connected) -> bool {
+    match c.peer.channel.flush(Some(Duration::ZERO)) {
+        Ok(()) => true,
+        Err(ChannelError::Timeout) => false,
+        Err(e) => {
+            debug!("{}: {e}", c.info.label);
+            true
         }
     }
+}
+
+/// The serial of a message that asks for an answer.
+fn serial_of(message: &PeerMessage) -> Option<u32> {
+    match message {
+        PeerMessage::Text { serial, .. } => Some(*serial),
+        PeerMessage::File(offer) => Some(offer.serial),
+        _ => None,
+    }
+}
+
+/// Tells the peer its message `serial` was refused, and why.
+fn refuse(c: &mut Connected, serial: u32, reason: &str) {
+    if let Err(e) = c.peer.channel.refuse(serial, reason) {
+        debug!("cannot refuse {serial} to {}: {e}", c.info.label);
+    }
+}
+
+/// Tells the peer how much of its file `serial` is read.
+fn send_progress(c: &mut Connected, serial: u32, done: u64) {
+    if let Err(e) = c.peer.channel.progress(serial, done) {
+        debug!("cannot send progress to {}: {e}", c.info.label);
+    }
+}
+
+fn progress_bar(size: u64) -> ProgressBar {
+    let bar = ProgressBar::new(size);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 fn warn_peer(out: &Out, label: &str, action: &str, e: &ChannelError) {
@@ -224,104 +510,4 @@ fn warn_peer(out: &Out, label: &str, action: &str, e: &ChannelError) {
         "peer {label}: {}; {action}",
         waypass_client::chain_to_string(e)
     ));
-}
-
-/// Reads an offered file through its fd, hashing it (and saving it with
-/// `--save-dir`), and prints its line.
-fn receive_file(
-    offer: &FileOffer,
-    label: &str,
-    args: &ListenArgs,
-    out: &Out,
-) -> Result<(), CliError> {
-    let shown = printable(&offer.name);
-    let mut saved = None;
-    let mut file = match (&args.save_dir, offer.safe_name()) {
-        (Some(dir), Some(name)) => {
-            let (path, file) = create_unique(dir, name)?;
-            saved = Some(path);
-            Some(file)
-        }
-        (Some(_), None) => {
-            out.warn(format_args!(
-                "peer {label}: unsafe file name \"{shown}\"; not saving it"
-            ));
-            None
-        }
-        (None, _) => None,
-    };
-    let mut sink = HashingWriter {
-        hasher: Sha256::new(),
-        file: file.as_mut(),
-    };
-    let read = offer.read_into(&mut sink).map_err(|source| {
-        if let Some(path) = &saved {
-            let _ = std::fs::remove_file(path);
-        }
-        CliError::Peer {
-            context: format!("cannot read the file {label} offered"),
-            source,
-        }
-    })?;
-    let hex: String = sink
-        .hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    out.story(|| {
-        let fd = offer.fd.as_fd();
-        format!(
-            "received {} = the sender's file ({}), read {read} bytes through it, sha256={hex}",
-            fd_number(fd),
-            file_id(fd)
-        )
-    })?;
-    out.line(format_args!(
-        "file from {label}: {shown} {read} bytes sha256={hex}"
-    ))?;
-    if let Some(path) = saved {
-        out.line(format_args!("saved {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Creates `dir/name`, or `dir/name.1`, `dir/name.2`... if it exists.
-fn create_unique(dir: &Path, name: &str) -> Result<(PathBuf, File), CliError> {
-    for n in 0..1000 {
-        let path = match n {
-            0 => dir.join(name),
-            n => dir.join(format!("{name}.{n}")),
-        };
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file)),
-            // Taken: try the next suffix.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(CliError::Save { path, source }),
-        }
-    }
-    Err(CliError::Save {
-        path: dir.join(name),
-        source: io::ErrorKind::AlreadyExists.into(),
-    })
-}
-
-/// Hashes what is written, and copies it to a file if there is one.
-struct HashingWriter<'a> {
-    hasher: Sha256,
-    file: Option<&'a mut File>,
-}
-
-impl Write for HashingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(file) = self.file.as_mut() {
-            file.write_all(buf)?;
-        }
-        self.hasher.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), |f| f.flush())
-    }
 }

@@ -188,19 +188,54 @@ fn dev_ino(dev: u64, ino: u64) -> String {
     format!("dev {}:{} ino {ino}", major(dev), minor(dev))
 }
 
-/// Text from a peer as one printable line: control characters (newlines,
-/// terminal escapes) are escaped.
-pub(super) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+/// Text from a peer (or any text we did not write) as one printable line:
+/// control characters (Unicode Cc: newlines, terminal escapes) and format
+/// characters (Cf: bidi overrides, zero-width and invisible characters,
+/// tags) are escaped as `\u{..}`, so that what is shown is what was sent
+/// and nothing can move the cursor, clear the screen or reorder the line.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
+
+/// Whether `c` is a control (Cc) or format (Cf) character: one a terminal
+/// acts on or does not show. Std has no Cf test; [`FORMAT_CHARS`] lists the
+/// Cf code points (Unicode 15).
+pub(crate) fn is_hidden(c: char) -> bool {
+    c.is_control() || FORMAT_CHARS.iter().any(|r| r.contains(&c))
+}
+
+/// Unicode general category Cf (format), as of Unicode 15.1.
+const FORMAT_CHARS: [std::ops::RangeInclusive<char>; 21] = [
+    '\u{00AD}'..='\u{00AD}',   // soft hyphen
+    '\u{0600}'..='\u{0605}',   // Arabic number signs
+    '\u{061C}'..='\u{061C}',   // Arabic letter mark
+    '\u{06DD}'..='\u{06DD}',   // Arabic end of ayah
+    '\u{070F}'..='\u{070F}',   // Syriac abbreviation mark
+    '\u{0890}'..='\u{0891}',   // Arabic pound/piastre mark above
+    '\u{08E2}'..='\u{08E2}',   // Arabic disputed end of ayah
+    '\u{180E}'..='\u{180E}',   // Mongolian vowel separator
+    '\u{200B}'..='\u{200F}',   // zero-width space/joiners, LRM, RLM
+    '\u{202A}'..='\u{202E}',   // bidi embeddings and overrides
+    '\u{2060}'..='\u{2064}',   // word joiner, invisible operators
+    '\u{2066}'..='\u{206F}',   // bidi isolates, deprecated format chars
+    '\u{FEFF}'..='\u{FEFF}',   // zero-width no-break space (BOM)
+    '\u{FFF9}'..='\u{FFFB}',   // interlinear annotations
+    '\u{110BD}'..='\u{110BD}', // Kaithi number sign
+    '\u{110CD}'..='\u{110CD}', // Kaithi number sign above
+    '\u{13430}'..='\u{1343F}', // Egyptian hieroglyph format controls
+    '\u{1BCA0}'..='\u{1BCA3}', // shorthand format controls
+    '\u{1D173}'..='\u{1D17A}', // musical symbol format controls
+    '\u{E0001}'..='\u{E0001}', // language tag
+    '\u{E0020}'..='\u{E007F}', // tag characters
+];
 
 #[cfg(test)]
 mod tests {
@@ -210,5 +245,19 @@ mod tests {
     fn printable_escapes_control_characters_only() {
         assert_eq!(printable("a\nb\u{1b}[31mé"), "a\\nb\\u{1b}[31mé");
         assert_eq!(printable("coucou"), "coucou");
+    }
+
+    #[test]
+    fn printable_escapes_bidi_and_format_characters() {
+        assert_eq!(printable("a\u{202E}b"), "a\\u{202e}b");
+        assert_eq!(
+            printable("\u{200B}\u{FEFF}\u{E0041}\u{AD}"),
+            "\\u{200b}\\u{feff}\\u{e0041}\\u{ad}"
+        );
+        assert_eq!(printable("\u{1b}[2J"), "\\u{1b}[2J");
+        // Letters, marks and symbols outside Cc/Cf stay as they are.
+        assert_eq!(printable("日本 é ü 😀 \u{0301}"), "日本 é ü 😀 \u{0301}");
+        assert!(!is_hidden('\u{2065}'), "unassigned, not Cf");
+        assert!(is_hidden('\u{2066}') && is_hidden('\u{7f}') && is_hidden('\u{85}'));
     }
 }
