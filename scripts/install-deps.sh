@@ -22,6 +22,7 @@ test,bench       libwayland-dev    libwayland-client and -server: interop tests,
 test             wayland-utils     wayland-info, an unmodified libwayland client the tests run against the server
 test             weston            a real compositor whose keymap the tests read with waypass-client
 test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
+test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
 '
 
 # The packages of a group, one per line.
@@ -48,6 +49,7 @@ provided_elsewhere() {
         wayland-utils) command -v wayland-info >/dev/null ;;
         weston) command -v weston >/dev/null ;;
         xvfb) command -v Xvfb >/dev/null ;;
+        wl-clipboard) command -v wl-copy >/dev/null && command -v wl-paste >/dev/null ;;
         xkb-data)
             pkg-config --exists xkeyboard-config 2>/dev/null ||
                 [ -f /usr/share/X11/xkb/rules/evdev ]

@@ -138,7 +138,8 @@ fn read_input(input: Option<&std::path::Path>) -> Result<File, CliError> {
     }
     // The background child reads it as stdin from this shared offset.
     let mut file = memfd.into_file();
-    file.seek(io::SeekFrom::Start(0)).map_err(CliError::Output)?;
+    file.seek(io::SeekFrom::Start(0))
+        .map_err(CliError::Output)?;
     Ok(file)
 }
 

@@ -1,0 +1,192 @@
+//! `waypass-client copy` and `paste` against waypass-server, and against
+//! wl-clipboard's `wl-copy`/`wl-paste` in both directions.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{bin, run_with_patience, wait_timeout, Server, PATIENCE};
+
+fn client(server: &Server, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("waypass-client"));
+    cmd.arg("--socket").arg(&server.socket).args(args);
+    cmd
+}
+
+fn wl(server: &Server, program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("WAYLAND_DISPLAY", &server.socket)
+        .env("XDG_RUNTIME_DIR", server.dir.path())
+        .env_remove("WAYLAND_SOCKET");
+    cmd
+}
+
+/// Runs a copy command with `input` on stdin until it has set the
+/// selection (both go to the background; their output goes nowhere).
+fn copy_with(mut cmd: Command, input: &[u8]) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn copy");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    let status = wait_timeout(&mut child, PATIENCE).expect("copy hung");
+    assert!(status.success(), "{cmd:?}: {status}");
+}
+
+fn output(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    run_with_patience(cmd)
+}
+
+fn ok(cmd: Command) -> Vec<u8> {
+    let shown = format!("{cmd:?}");
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "{shown}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting: {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn copy_and_paste_round_trip_text() {
+    let server = Server::start(&[]);
+    copy_with(client(&server, &["copy"]), "héllo\n".as_bytes());
+    assert_eq!(
+        ok(client(&server, &["paste", "--no-newline"])),
+        "héllo\n".as_bytes()
+    );
+    let types = String::from_utf8(ok(client(&server, &["paste", "--list-types"]))).unwrap();
+    assert!(
+        types.lines().any(|t| t == "text/plain;charset=utf-8"),
+        "{types}"
+    );
+}
+
+#[test]
+fn waypass_and_wl_clipboard_interoperate_both_ways() {
+    let server = Server::start(&[]);
+    copy_with(client(&server, &["copy"]), b"ours");
+    assert_eq!(ok(wl(&server, "wl-paste", &["-n"])), b"ours");
+    copy_with(wl(&server, "wl-copy", &[]), b"theirs");
+    assert_eq!(ok(client(&server, &["paste", "-n"])), b"theirs");
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    copy_with(
+        wl(&server, "wl-copy", &["--type", "application/x-test"]),
+        &data,
+    );
+    assert!(ok(client(&server, &["paste", "--type", "application/x-test"])) == data);
+    copy_with(
+        client(&server, &["copy", "--type", "application/x-test"]),
+        &data,
+    );
+    assert!(ok(wl(&server, "wl-paste", &["--type", "application/x-test"])) == data);
+}
+
+#[test]
+fn primary_clear_and_empty() {
+    let server = Server::start(&[]);
+    copy_with(client(&server, &["copy", "--primary"]), b"middle");
+    assert_eq!(
+        ok(client(&server, &["paste", "--primary", "-n"])),
+        b"middle"
+    );
+    let empty = output(client(&server, &["paste"]));
+    assert!(!empty.status.success());
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert_eq!(stderr, "waypass-client: error: no selection\n");
+    copy_with(client(&server, &["copy", "--primary", "--clear"]), b"");
+    assert!(!output(client(&server, &["paste", "--primary"]))
+        .status
+        .success());
+}
+
+#[test]
+fn a_missing_type_is_one_clear_error() {
+    let server = Server::start(&[]);
+    copy_with(client(&server, &["copy"]), b"text");
+    let out = output(client(&server, &["paste", "--type", "image/png"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        "waypass-client: error: the selection offers no type \"image/png\"\n"
+    );
+}
+
+#[test]
+fn copy_in_the_foreground_exits_when_replaced() {
+    let server = Server::start(&[]);
+    let mut first: Child = client(&server, &["copy", "--foreground", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    first
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"first")
+        .expect("write");
+    eventually("the first selection", || {
+        output(client(&server, &["paste", "-n"])).stdout == b"first"
+    });
+    copy_with(wl(&server, "wl-copy", &[]), b"second");
+    let status = wait_timeout(&mut first, PATIENCE).expect("the replaced copy did not exit");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn paste_watch_runs_the_command_for_each_selection() {
+    let server = Server::start(&[]);
+    let baseline = server.fd_count();
+    let seen = server.dir.join("seen");
+    let script = format!(
+        "cat >> '{0}'; echo \" $CLIPBOARD_STATE\" >> '{0}'",
+        seen.display()
+    );
+    let mut watcher = client(&server, &["paste", "--watch", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn paste --watch");
+    let read = || fs::read_to_string(&seen).unwrap_or_default();
+    eventually("the empty start", || read().contains(" nil"));
+    for word in ["one", "two"] {
+        copy_with(wl(&server, "wl-copy", &["-n"]), word.as_bytes());
+        eventually(word, || read().contains(&format!("{word} data")));
+    }
+    watcher.kill().expect("kill");
+    watcher.wait().expect("wait");
+    copy_with(client(&server, &["copy", "--clear"]), b"");
+    eventually("server fds back to baseline", || {
+        server.fd_count() <= baseline
+    });
+}
