@@ -339,6 +339,11 @@ impl Clipboard {
             self.session.roundtrip()?;
             return self.absorb();
         }
+        // Our previous source, if any, is replaced: destroy it rather than
+        // keep it alive on the server.
+        if let Some((old, _)) = self.source.take() {
+            self.session.send_request(old, source::req::DESTROY, &[])?;
+        }
         let source_iface = self.flavor.tables()[2];
         let version = self.session.object(self.manager).map_or(1, |o| o.version);
         let id = self.session.new_object(source_iface, version);

@@ -1,0 +1,225 @@
+//! The clipboard against hostile clients: what they send that nobody asked
+//! for, what they never read, and the limits. Each case checks that the
+//! misbehaving client is the only one that pays: the copier keeps its
+//! selection, other pastes work, and the server's fds come back.
+
+mod common;
+#[path = "server_support/raw.rs"]
+mod raw;
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{bin, run_with_patience, wait_timeout, Server, PATIENCE};
+use raw::{display_error, msg, s, u, Raw};
+
+/// Our server's globals: 1 wl_seat, 2 broker, 3 ext manager, 4 wlr manager.
+const EXT_MANAGER: u32 = 3;
+/// The first id the server gives an object it creates for a client.
+const FIRST_SERVER_ID: u32 = 0xff00_0000;
+
+/// A raw client with a seat (3), an ext manager (4) and a device (5).
+fn raw_with_device(server: &Server) -> Raw {
+    let mut raw = Raw::connect(&server.socket);
+    raw.send(&msg(1, 1, &[u(2)])); // get_registry -> 2
+    raw.send(&msg(2, 0, &[u(1), s("wl_seat"), u(2), u(3)]));
+    raw.send(&msg(
+        2,
+        0,
+        &[u(EXT_MANAGER), s("ext_data_control_manager_v1"), u(1), u(4)],
+    ));
+    raw.send(&msg(4, 1, &[u(5), u(3)])); // get_data_device(5, seat 3)
+    raw
+}
+
+fn copy_foreground(server: &Server, data: &[u8]) -> Child {
+    let mut child = Command::new(bin("waypass-client"))
+        .arg("--socket")
+        .arg(&server.socket)
+        .args(["copy", "--foreground", "--type", "text/plain", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn copy");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let start = Instant::now();
+    while paste(server).as_deref() != Some(data) {
+        assert!(start.elapsed() < PATIENCE, "the selection never came");
+        thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn paste(server: &Server) -> Option<Vec<u8>> {
+    let mut cmd = Command::new(bin("waypass-client"));
+    cmd.arg("--socket")
+        .arg(&server.socket)
+        .args(["paste", "-n"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let out = run_with_patience(cmd);
+    out.status.success().then_some(out.stdout)
+}
+
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < PATIENCE, "timed out waiting: {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_receive_without_its_fd_is_a_protocol_error_for_that_client_only() {
+    let server = Server::start(&[]);
+    let mut copier = copy_foreground(&server, b"kept");
+    let mut raw = raw_with_device(&server);
+    // The device's first offer is the server's first id for this client.
+    raw.send(&msg(FIRST_SERVER_ID, 0, &[s("text/plain")]));
+    let err = display_error(&raw.read_until_hangup()).expect("an error");
+    assert_eq!(err.code, 1, "{err:?}"); // invalid_method
+    assert!(err.message.contains("receive: missing fd"), "{err:?}");
+    assert_eq!(paste(&server).as_deref(), Some(&b"kept"[..]));
+    copier.kill().unwrap();
+    copier.wait().unwrap();
+}
+
+#[test]
+fn an_fd_that_is_not_a_pipe_is_forwarded_and_only_the_paster_gets_it() {
+    let server = Server::start(&[]);
+    let baseline = server.fd_count();
+    let mut copier = copy_foreground(&server, b"into a file");
+    let mut raw = raw_with_device(&server);
+    let path = server.dir.join("not-a-pipe");
+    let file = File::create(&path).unwrap();
+    raw.send_with_fds(
+        &msg(FIRST_SERVER_ID, 0, &[s("text/plain")]),
+        &[file.as_fd()],
+    );
+    drop(file);
+    eventually("the copier wrote into the paster's file", || {
+        fs::read(&path).unwrap_or_default() == b"into a file"
+    });
+    assert_eq!(paste(&server).as_deref(), Some(&b"into a file"[..]));
+    drop(raw);
+    copier.kill().unwrap();
+    copier.wait().unwrap();
+    eventually("server fds back to baseline", || {
+        server.fd_count() <= baseline
+    });
+}
+
+#[test]
+fn a_source_that_never_writes_costs_only_its_paster() {
+    let server = Server::start(&[]);
+    // The silent source: offers text/plain, sets the selection, never reads.
+    let mut source = raw_with_device(&server);
+    source.send(&msg(4, 0, &[u(6)])); // create_data_source(6)
+    source.send(&msg(6, 0, &[s("text/plain")]));
+    source.send(&msg(5, 0, &[u(6)])); // set_selection(6)
+    let mut paster = waypass_client::Clipboard::connect(server.socket.to_str()).unwrap();
+    eventually("the silent selection", || {
+        paster
+            .wait_for_change(
+                waypass_client::Selection::Regular,
+                Some(Duration::from_millis(50)),
+            )
+            .unwrap();
+        paster.types(waypass_client::Selection::Regular).is_some()
+    });
+    let mut pipe = paster
+        .paste(waypass_client::Selection::Regular, "text/plain")
+        .unwrap();
+    // The server and every other client carry on meanwhile.
+    let mut cmd = Command::new(bin("waypass-client"));
+    cmd.arg("--socket")
+        .arg(&server.socket)
+        .args(["keymap", "--json"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    assert!(run_with_patience(cmd).status.success());
+    // The source goes away: the paster reads EOF, not a hang.
+    drop(source);
+    let mut got = Vec::new();
+    pipe.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty());
+}
+
+#[test]
+fn a_paster_that_closes_early_does_not_hurt_the_copier() {
+    let server = Server::start(&[]);
+    let data = vec![b'x'; 8 << 20];
+    let mut copier = copy_foreground(&server, &data);
+    let mut early = waypass_client::Clipboard::connect(server.socket.to_str()).unwrap();
+    for _ in 0..20 {
+        let pipe = early
+            .paste(waypass_client::Selection::Regular, "text/plain")
+            .unwrap();
+        drop(pipe); // the copier's write gets EPIPE
+    }
+    assert!(paste(&server) == Some(data), "the copier stopped serving");
+    assert!(copier.try_wait().unwrap().is_none(), "the copier exited");
+    copier.kill().unwrap();
+    copier.wait().unwrap();
+}
+
+#[test]
+fn too_many_mime_types_or_sources_or_a_long_type_end_only_that_client() {
+    let server = Server::start(&[]);
+    let mut copier = copy_foreground(&server, b"safe");
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "too many MIME types",
+            std::iter::once(msg(4, 0, &[u(6)]))
+                .chain((0..65).map(|i| msg(6, 0, &[s(&format!("type/n{i}"))])))
+                .collect(),
+        ),
+        (
+            "MIME type longer than 255 bytes",
+            vec![msg(4, 0, &[u(6)]), msg(6, 0, &[s(&"a".repeat(256))])],
+        ),
+        (
+            "too many data sources",
+            (6..6 + 33).map(|id| msg(4, 0, &[u(id)])).collect(),
+        ),
+    ];
+    for (expected, requests) in cases {
+        let mut raw = raw_with_device(&server);
+        for r in &requests {
+            raw.send(r);
+        }
+        let err = display_error(&raw.read_until_hangup()).expect(expected);
+        assert_eq!(err.code, 2, "{err:?}"); // no_memory
+        assert!(err.message.contains(expected), "{err:?}");
+        assert_eq!(
+            paste(&server).as_deref(),
+            Some(&b"safe"[..]),
+            "after {expected}"
+        );
+    }
+    copier.kill().unwrap();
+    copier.wait().unwrap();
+}
+
+#[test]
+fn a_client_that_hoards_offers_is_cut_off_and_the_copier_is_not() {
+    let server = Server::start(&[]);
+    // A device that never destroys the offers it is given.
+    let mut hoarder = raw_with_device(&server);
+    hoarder.send(&msg(1, 0, &[u(6)])); // sync: the device exists
+    let mut copier = waypass_client::Clipboard::connect(server.socket.to_str()).unwrap();
+    for _ in 0..300 {
+        copier
+            .copy(waypass_client::Selection::Regular, &["text/plain"])
+            .unwrap();
+    }
+    let err = display_error(&hoarder.read_until_hangup()).expect("the hoarder is cut off");
+    assert_eq!(err.code, 2, "{err:?}");
+    assert!(err.message.contains("too many live data offers"), "{err:?}");
+    assert!(copier.types(waypass_client::Selection::Regular).is_some());
+}
