@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{bin, run_with_patience, wait_timeout, Server, PATIENCE};
+use common::{bin, run_with_patience, Server, PATIENCE};
 use raw::{display_error, msg, s, u, Raw};
 
 /// Our server's globals: 1 wl_seat, 2 broker, 3 ext manager, 4 wlr manager.
