@@ -67,5 +67,38 @@ if [ "$status" -eq 0 ]; then
 	echo "[server] exited 0: both clients exited 0"
 else
 	echo "[server] exited $status: a client failed" >&2
+	exit "$status"
 fi
-exit "$status"
+
+# Part two: the clipboard, headless. A server on its own socket; a copy,
+# then a paste, by waypass-client, and a paste by wl-paste when it is
+# installed (Debian's wl-clipboard). The pipe each paste gives goes to the
+# copying client through the server, which never sees the bytes.
+echo
+echo "[clipboard] starting waypass-server on $dir/wayland-clip"
+RUST_LOG=warn "$server" --socket "$dir/wayland-clip" >/dev/null &
+clip_server=$!
+trap 'kill $clip_server 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
+tries=0
+until [ -S "$dir/wayland-clip" ]; do
+	tries=$((tries + 1))
+	if [ "$tries" -gt 100 ]; then
+		echo "[clipboard] the server did not start" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+echo "[clipboard] $ echo 'copied by waypass-client' | waypass-client copy"
+echo "copied by waypass-client" | waypass-client --socket "$dir/wayland-clip" copy
+echo "[clipboard] $ waypass-client paste --list-types"
+waypass-client --socket "$dir/wayland-clip" paste --list-types | sed 's/^/[clipboard]   /'
+echo "[clipboard] $ waypass-client paste"
+waypass-client --socket "$dir/wayland-clip" paste --no-newline | sed 's/^/[clipboard]   /'
+if command -v wl-paste >/dev/null; then
+	echo "[clipboard] $ wl-paste   (wl-clipboard, an unmodified libwayland client)"
+	WAYLAND_DISPLAY="$dir/wayland-clip" wl-paste --no-newline | sed 's/^/[clipboard]   /'
+fi
+waypass-client --socket "$dir/wayland-clip" copy --clear
+kill "$clip_server"
+wait "$clip_server" 2>/dev/null || true
+echo "[clipboard] done"

@@ -35,6 +35,12 @@ fn the_demo_tells_its_story_and_exits_0() {
         out.status
     );
     let lines: Vec<&str> = stdout.lines().collect();
+    // Part two: the clipboard, pasted by our client and by wl-paste.
+    let pasted = lines
+        .iter()
+        .filter(|l| **l == "[clipboard]   copied by waypass-client")
+        .count();
+    assert_eq!(pasted, 2, "{stdout}");
     let has = |prefix: &str, part: &str| {
         lines
             .iter()
