@@ -78,7 +78,7 @@ echo
 echo "[clipboard] starting waypass-server on $dir/wayland-clip"
 RUST_LOG=warn "$server" --socket "$dir/wayland-clip" >/dev/null &
 clip_server=$!
-trap 'kill $clip_server 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
+trap 'kill $clip_server 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
 tries=0
 until [ -S "$dir/wayland-clip" ]; do
 	tries=$((tries + 1))
