@@ -74,7 +74,6 @@ fi
 # then a paste, by waypass-client, and a paste by wl-paste when it is
 # installed (Debian's wl-clipboard). The pipe each paste gives goes to the
 # copying client through the server, which never sees the bytes.
-echo
 echo "[clipboard] starting waypass-server on $dir/wayland-clip"
 RUST_LOG=warn "$server" --socket "$dir/wayland-clip" >/dev/null &
 clip_server=$!

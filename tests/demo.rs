@@ -77,7 +77,7 @@ fn the_demo_tells_its_story_and_exits_0() {
     // Every line belongs to someone: no line was cut by another's output.
     for line in &lines {
         assert!(
-            ["[alice] ", "[bob] ", "[server] "]
+            ["[alice] ", "[bob] ", "[server] ", "[clipboard] "]
                 .iter()
                 .any(|p| line.starts_with(p)),
             "unprefixed line {line:?} in:\n{stdout}"
