@@ -23,6 +23,7 @@ test             wayland-utils     wayland-info, an unmodified libwayland client
 test             weston            a real compositor whose keymap the tests read with waypass-client
 test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
 test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
+test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the clipboard bench's anchor
 '
 
 # The packages of a group, one per line.
@@ -50,6 +51,7 @@ provided_elsewhere() {
         weston) command -v weston >/dev/null ;;
         xvfb) command -v Xvfb >/dev/null ;;
         wl-clipboard) command -v wl-copy >/dev/null && command -v wl-paste >/dev/null ;;
+        sway) command -v sway >/dev/null ;;
         xkb-data)
             pkg-config --exists xkeyboard-config 2>/dev/null ||
                 [ -f /usr/share/X11/xkb/rules/evdev ]

@@ -135,7 +135,9 @@ fn answer(mut channel: PeerChannel, mode: PeerMode) -> Result<(), Box<dyn Error>
                 }
                 _ => return Err(format!("unexpected file offer in mode {mode:?}").into()),
             },
-            PeerMessage::Ack { .. } | PeerMessage::Refused { .. } | PeerMessage::Progress { .. } => {}
+            PeerMessage::Ack { .. }
+            | PeerMessage::Refused { .. }
+            | PeerMessage::Progress { .. } => {}
         }
     }
     Ok(())

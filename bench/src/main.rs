@@ -27,6 +27,7 @@ mod keymap;
 mod machine;
 mod measure_broker;
 mod measure_clients;
+mod measure_clipboard;
 mod measure_files;
 mod measure_wire;
 mod peer_server;
@@ -118,6 +119,24 @@ enum Peer {
         #[arg(long, value_enum)]
         mode: broker_peer::PeerMode,
     },
+    /// Sets a clipboard selection on each `copy` line of stdin and serves
+    /// the paste that follows from the data file.
+    #[command(hide = true, name = "peer-copier")]
+    Copier {
+        /// The server's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The data to serve.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Splices the data file into stdout (the clipboard's reference).
+    #[command(hide = true, name = "peer-pipe-writer")]
+    PipeWriter {
+        /// The data to write.
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -143,6 +162,8 @@ fn run_peer(peer: Peer) -> ExitCode {
             peer_server::serve(backend, &socket).map_err(Into::into)
         }
         Peer::Broker { server, name, mode } => broker_peer::serve(&server, &name, mode),
+        Peer::Copier { socket, data } => measure_clipboard::copier(&socket, &data),
+        Peer::PipeWriter { data } => measure_clipboard::pipe_writer(&data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +201,8 @@ fn run_bench(args: RunArgs) -> ExitCode {
         setups: 2_000 / scale,
         big_copies: (5 / scale).max(1),
         big_handovers: 1_000 / scale,
+        clipboard_bytes: (1 << 30) / scale,
+        clipboard_rounds: 200 / scale,
     };
     let servers = ServerSet::new(args.waypass_server.as_deref());
     let machine = machine::Machine::probe();
@@ -190,6 +213,7 @@ fn run_bench(args: RunArgs) -> ExitCode {
         memory: measure_clients::measure_memory(&plan, &servers),
         broker: measure_broker::measure(&plan, &servers),
         files: measure_files::measure(&plan, &servers),
+        clipboard: measure_clipboard::measure(&plan, &servers),
     };
     let text = report::render(&machine, &command, &plan, &results);
     print!("{text}");

@@ -12,6 +12,7 @@
 //! What it is not: a judge of noise. A target is "hit" or "missed" on the
 //! medians of this run alone; a `--quick` run judges none.
 
+mod clipboard;
 mod run_info;
 
 use std::fmt::Write;
@@ -19,6 +20,7 @@ use std::fmt::Write;
 use crate::machine::Machine;
 use crate::measure_broker::Comparison;
 use crate::measure_clients::{ConnectResults, MemoryResult};
+use crate::measure_clipboard::ClipboardResults;
 use crate::measure_wire::{RoundTripSide, WireResults};
 use crate::runner::Plan;
 use crate::servers::ServerKind;
@@ -36,6 +38,8 @@ pub struct Results {
     pub broker: Vec<Comparison>,
     /// Measurement 6.
     pub files: Vec<Comparison>,
+    /// The clipboard: throughput and latency.
+    pub clipboard: ClipboardResults,
 }
 
 /// The markers around the targets table, which bench/run.sh copies into
@@ -76,7 +80,13 @@ pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) 
     for (i, comparison) in results.broker.iter().chain(&results.files).enumerate() {
         comparison_section(&mut out, FIRST_COMPARISON + i, comparison);
     }
+    clipboard::section(&mut out, clipboard_section(results), &results.clipboard);
     out
+}
+
+/// The clipboard's section number: after every comparison.
+fn clipboard_section(results: &Results) -> usize {
+    FIRST_COMPARISON + results.broker.len() + results.files.len()
 }
 
 /// A title without the "5. " its measurement module numbered it with: the
@@ -464,6 +474,14 @@ fn targets(results: &Results) -> Vec<Target> {
             }
         }
     }
+    let (ratio, why) = clipboard::throughput_ratio(&results.clipboard);
+    list.push(compare(
+        clipboard_section(results),
+        "clipboard: a paste through waypass-server ≥ 0.95× a plain pipe's throughput",
+        ratio,
+        |r| r >= 0.95,
+        why,
+    ));
     list
 }
 

@@ -36,6 +36,10 @@ pub struct Plan {
     pub big_copies: u64,
     /// 64 MiB files handed over as an fd per run.
     pub big_handovers: u64,
+    /// Bytes per paste of the clipboard throughput measurement.
+    pub clipboard_bytes: u64,
+    /// Copy-to-first-byte pastes (and `sync`s) per run.
+    pub clipboard_rounds: u64,
 }
 
 /// One side of a measurement: its label, its live state (or why it has
