@@ -195,7 +195,10 @@ fn paste_watch_runs_the_command_for_each_selection() {
 fn a_large_paste_shows_progress_on_a_terminal_and_never_on_a_pipe() {
     let server = Server::start(&[]);
     let data = vec![b'z'; 64 << 20];
-    copy_with(wl(&server, "wl-copy", &["--type", "application/x-big"]), &data);
+    copy_with(
+        wl(&server, "wl-copy", &["--type", "application/x-big"]),
+        &data,
+    );
     // script(1) runs the paste on a pseudo-terminal and copies its output.
     let line = format!(
         "{} --socket {} paste --type application/x-big > /dev/null",
@@ -208,6 +211,10 @@ fn a_large_paste_shows_progress_on_a_terminal_and_never_on_a_pipe() {
     assert!(shown.contains("pasting"), "{shown:?}");
     let piped = output(client(&server, &["paste", "--type", "application/x-big"]));
     assert!(piped.status.success());
-    assert!(piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
     assert_eq!(piped.stdout.len(), data.len());
 }

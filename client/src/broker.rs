@@ -65,8 +65,9 @@ pub use error::{BrokerError, Failure, Request};
 
 use crate::deadline::Deadline;
 use crate::event::Event;
-use crate::peer::{Credentials, IncomingPeer, Peer};
+use crate::peer::Peer;
 use crate::session::Session;
+use waypass_protocol::Credentials;
 
 /// A name this client asked to own: a `waypass_name_v1` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +80,15 @@ impl NameHandle {
     pub fn id(self) -> u32 {
         self.id
     }
+}
+
+/// Another client connected to one of our names (`waypass_name_v1.peer`).
+#[derive(Debug)]
+pub struct IncomingPeer {
+    /// Which of our names it connected to.
+    pub to: NameHandle,
+    /// The peer.
+    pub peer: Peer,
 }
 
 /// Where a registration stands.
@@ -436,7 +446,8 @@ impl Broker {
                 let credentials = credentials(&ev, 2);
                 let peer_name = ev.string(1);
                 debug!("peer {peer_name:?} ({credentials}) connected to \"{name}\"");
-                let peer = Peer::from_fd(fd, peer_name, credentials)?;
+                let peer =
+                    Peer::from_fd(fd, peer_name, credentials).map_err(BrokerError::ChannelSetup)?;
                 let to = NameHandle { id: ev.object };
                 self.incoming.push_back(IncomingPeer { to, peer });
             }
@@ -452,7 +463,9 @@ impl Broker {
                 let credentials = credentials(&ev, 2);
                 let name = ev.string(1);
                 debug!("channel established to {name:?} ({credentials})");
-                Outcome::Established(Box::new(Peer::from_fd(fd, name, credentials)?))
+                Outcome::Established(Box::new(
+                    Peer::from_fd(fd, name, credentials).map_err(BrokerError::ChannelSetup)?,
+                ))
             }
             waypass_connection_v1::evt::FAILED => {
                 Outcome::Failed(Failure::from_wire(ev.uint(0).unwrap_or(u32::MAX)))

@@ -56,7 +56,9 @@ mod keymap;
 mod peer;
 mod session;
 
-pub use broker::{Broker, BrokerError, ConnectOptions, Failure, NameHandle, NameState, Request};
+pub use broker::{
+    Broker, BrokerError, ConnectOptions, Failure, IncomingPeer, NameHandle, NameState, Request,
+};
 pub use clipboard::{Clipboard, ClipboardError, Selection, Served};
 pub use deadline::Deadline;
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
@@ -66,8 +68,9 @@ pub use keymap::{
     KeyOutput, KeymapAccess, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo,
     FORMAT_XKB_V1, MAX_KEYMAP_SIZE, REQUIRED_SEALS,
 };
-pub use peer::{Credentials, IncomingPeer, Peer};
+pub use peer::Peer;
 pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
+pub use waypass_protocol::Credentials;
 pub use waypass_protocol::{ChannelError, FileOffer, PeerChannel, PeerMessage};
 
 // The crates whose types this one's API speaks, so that a user needs no

@@ -2,10 +2,10 @@
 //! other end.
 //!
 //! What it is: [`Peer`], a [`PeerChannel`] over our end of the socketpair
-//! plus the peer's name and [`Credentials`] as the server reported them,
-//! and [`IncomingPeer`], a peer that connected to one of our names. What it
-//! is not: the channel protocol (see [`waypass_protocol::PeerChannel`]) or
-//! the broker requests (see [`crate::Broker`]).
+//! plus the peer's name and [`Credentials`] as the server reported them.
+//! What it is not: the channel protocol (see
+//! [`waypass_protocol::PeerChannel`]) or the broker requests (see
+//! [`crate::Broker`], which makes peers and knows which name they came to).
 //!
 //! # Implementation notes
 //!
@@ -15,30 +15,11 @@
 //! socketpair: `SO_PEERCRED` on a socketpair end names the process that
 //! created the pair, the server.
 
-use std::fmt;
+use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use waypass_protocol::PeerChannel;
-
-use crate::broker::{BrokerError, NameHandle};
-
-/// A process's pid, uid and gid, as the server read them with `SO_PEERCRED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Credentials {
-    /// Process id.
-    pub pid: i32,
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-}
-
-impl fmt::Display for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pid {} uid {} gid {}", self.pid, self.uid, self.gid)
-    }
-}
+use waypass_protocol::{Credentials, PeerChannel};
 
 /// A direct channel to another client, with what the server told us of it.
 #[derive(Debug)]
@@ -59,8 +40,8 @@ impl Peer {
         fd: OwnedFd,
         name: Option<String>,
         credentials: Credentials,
-    ) -> Result<Peer, BrokerError> {
-        let channel = PeerChannel::new(UnixStream::from(fd)).map_err(BrokerError::ChannelSetup)?;
+    ) -> io::Result<Peer> {
+        let channel = PeerChannel::new(UnixStream::from(fd))?;
         Ok(Peer {
             channel,
             name,
@@ -75,13 +56,4 @@ impl Peer {
             None => format!("pid {}", self.credentials.pid),
         }
     }
-}
-
-/// Another client connected to one of our names (`waypass_name_v1.peer`).
-#[derive(Debug)]
-pub struct IncomingPeer {
-    /// Which of our names it connected to.
-    pub to: NameHandle,
-    /// The peer.
-    pub peer: Peer,
 }

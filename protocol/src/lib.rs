@@ -98,6 +98,7 @@ extern crate self as waypass_protocol;
 
 mod channel;
 mod connection;
+mod credentials;
 mod debug;
 mod display;
 pub mod interface;
@@ -113,6 +114,7 @@ pub use channel::{
 pub use connection::{
     Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,
 };
+pub use credentials::Credentials;
 pub use debug::{format_trace, parse_trace_line, Direction, TraceLine, TraceSide, Tracer};
 pub use display::{
     connect_to_display, connect_to_path, socket_argument, socket_path, DisplayError, SUN_PATH_MAX,
