@@ -362,6 +362,15 @@ pub fn dispatch_pending(
             }
             Err(NextError::Lookup(failure)) => return Err(failure.into_error().into()),
             Err(NextError::Decode(e)) => return Err(invalid_arguments(target, e).into()),
+            // Fds sent with requests that take none (already closed).
+            Err(NextError::Connection(e)) => {
+                return Err(ProtocolError::new(
+                    DISPLAY_ID,
+                    wl_display::error::INVALID_METHOD,
+                    format!("invalid fds: {e}"),
+                )
+                .into())
+            }
         };
         let Some((_, obj, desc)) = target else {
             return Err(bug("a message was decoded without a lookup".into()));

@@ -110,8 +110,15 @@ use wait::{ReceiveTimeout, WaitPlan};
 pub struct Limits {
     /// Bytes received but not yet decoded.
     pub max_in_bytes: usize,
-    /// Fds received but not yet consumed by a message.
+    /// Fds received but not yet consumed by a message, at any time: one
+    /// `recvmsg` may bring up to 253 (`SCM_MAX_FD`).
     pub max_in_fds: usize,
+    /// Fds a peer may leave waiting for a message whose bytes have not
+    /// arrived, once every whole message received has been decoded. More is
+    /// [`ConnectionError::UnclaimedFds`]. The default is libwayland's 28
+    /// fds per `sendmsg` ([`crate::wire::MAX_FDS_OUT`]): a sender that
+    /// sends fds with or before their message never leaves more waiting.
+    pub max_unclaimed_fds: usize,
     /// Bytes queued for sending.
     pub max_out_bytes: usize,
     /// Fds queued for sending.
@@ -123,6 +130,7 @@ impl Default for Limits {
         Limits {
             max_in_bytes: 64 * 1024,
             max_in_fds: 1024,
+            max_unclaimed_fds: crate::wire::MAX_FDS_OUT,
             max_out_bytes: 1024 * 1024,
             max_out_fds: 1024,
         }
@@ -140,6 +148,16 @@ pub enum ConnectionError {
     InBytesOverCap,
     /// Received fds would exceed `Limits::max_in_fds`.
     InFdsOverCap,
+    /// Once every whole message was decoded, more fds than
+    /// `Limits::max_unclaimed_fds` were left with no message to take them:
+    /// fds sent with messages that take none, or far ahead of their
+    /// messages. They were closed.
+    UnclaimedFds {
+        /// Fds that were left (and closed).
+        queued: usize,
+        /// `Limits::max_unclaimed_fds`.
+        max: usize,
+    },
     /// Queued output would exceed `Limits::max_out_bytes`.
     OutBytesOverCap,
     /// Queued output fds would exceed `Limits::max_out_fds`.
@@ -156,20 +174,28 @@ pub enum ConnectionError {
 
 impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             ConnectionError::Closed => "connection closed by the peer",
             ConnectionError::ControlTruncated => {
                 "ancillary data truncated (MSG_CTRUNC), received fds were lost"
             }
             ConnectionError::InBytesOverCap => "incoming bytes over the buffer cap",
             ConnectionError::InFdsOverCap => "incoming fds over the queue cap",
+            ConnectionError::UnclaimedFds { queued, max } => {
+                return write!(
+                    f,
+                    "fds that no message takes: {queued} left, \
+                     at most {max} may wait for their message"
+                )
+            }
             ConnectionError::OutBytesOverCap => "outgoing bytes over the queue cap",
             ConnectionError::OutFdsOverCap => "outgoing fds over the queue cap",
             ConnectionError::Encode(_) => "cannot encode a message",
             ConnectionError::DupFd(_) => "cannot duplicate an fd to queue it",
             ConnectionError::Send(_) => "sendmsg failed",
             ConnectionError::Recv(_) => "recvmsg failed",
-        })
+        };
+        f.write_str(text)
     }
 }
 
@@ -212,6 +238,10 @@ pub enum NextError<E> {
     Lookup(E),
     /// The arguments failed to decode; `NeedFds` here means the fds never came.
     Decode(DecodeError),
+    /// The connection's own limits refused what arrived: only
+    /// [`ConnectionError::UnclaimedFds`], returned where `Ok(None)` would
+    /// be, after the fds were closed.
+    Connection(ConnectionError),
 }
 
 impl<E: fmt::Display> fmt::Display for NextError<E> {
@@ -224,6 +254,7 @@ impl<E: fmt::Display> fmt::Display for NextError<E> {
                 "missing fd: message carries {needed} fds but only {queued} arrived"
             ),
             NextError::Decode(DecodeError::Malformed(m)) => write!(f, "malformed message: {m}"),
+            NextError::Connection(e) => write!(f, "{e}"),
         }
     }
 }
@@ -232,6 +263,7 @@ impl<E: std::error::Error + 'static> std::error::Error for NextError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             NextError::Lookup(e) => Some(e),
+            NextError::Connection(e) => Some(e),
             _ => None,
         }
     }
@@ -266,7 +298,7 @@ impl Connection {
         Ok(Connection {
             stream,
             limits,
-            incoming: Incoming::default(),
+            incoming: Incoming::with_limits(&limits),
             outgoing: Outgoing::with_limits(limits),
             receive_timeout: ReceiveTimeout::default(),
             blocking_file: false,

@@ -18,6 +18,7 @@ use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 
 mod direct;
 mod limits;
+mod unclaimed;
 
 static ALL_KINDS: MessageDesc = crate::interface::msg(
     "all_kinds",
