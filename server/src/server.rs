@@ -150,6 +150,7 @@ impl State {
     /// channels to their owners, one flush.
     fn client_ready(&mut self, readiness: Readiness, client: &mut Client) -> Next {
         if readiness.readable || readiness.error {
+            self.recheck_busy_owners(client.key);
             if let Err(gone) = serve_input(client, &self.shared, &mut self.broker) {
                 // Channels it asked for in this batch die with it.
                 drop(self.broker.take_deliveries());
@@ -160,6 +161,20 @@ impl State {
         match flush(client) {
             Ok(writable) => Next::Watch { writable },
             Err(e) => self.close(client, Disconnect::Send(e)),
+        }
+    }
+
+    /// Owners with a broker backlog: those that have read everything since
+    /// take channels again. `current` is the client being served (its
+    /// `Dispatcher` is borrowed; [`serve_input`] checks it).
+    fn recheck_busy_owners(&mut self, current: ClientKey) {
+        for owner in self.broker.owners_with_backlog() {
+            if owner == current {
+                continue;
+            }
+            if self.with_client(owner, |client, _| client.refresh_in_flight()) == Some(true) {
+                self.broker.owner_drained(owner);
+            }
         }
     }
 
@@ -279,7 +294,11 @@ impl State {
         let mut told = 0;
         let keys: Vec<ClientKey> = self.clients.keys().copied().collect();
         for key in keys {
-            match self.with_client(key, seat::push_keymap) {
+            let push = |client: &mut Client, shared: &Shared| {
+                client.refresh_in_flight();
+                seat::push_keymap(client, shared)
+            };
+            match self.with_client(key, push) {
                 Some(Ok(n)) => {
                     told += n;
                     self.flush_other(key);
@@ -330,6 +349,10 @@ pub(crate) fn serve_input(
     shared: &Shared,
     broker: &mut Broker,
 ) -> Result<Recv, Disconnect> {
+    // Fds it was sent and has read since no longer count against it.
+    if client.refresh_in_flight() {
+        broker.owner_drained(client.key);
+    }
     let received = client.conn.recv().map_err(Disconnect::Recv)?;
     // `WouldBlock` is a spurious wakeup: nothing new, but maybe something
     // to flush; dispatching finds nothing complete and returns at once.
@@ -340,6 +363,7 @@ pub(crate) fn serve_input(
 
 /// Queues one brokered channel's `peer` event on its owner.
 fn deliver(client: &mut Client, shared: &Shared, delivery: Delivery) -> Result<String, Stop> {
+    client.refresh_in_flight();
     broker::deliver(&mut Ctx::for_client(client, shared), delivery)
 }
 

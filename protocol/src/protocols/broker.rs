@@ -68,6 +68,9 @@ pub mod waypass_broker_v1 {
         pub const SELF_CONNECT: u32 = 4;
         /// The client holds as many live connection objects as allowed.
         pub const TOO_MANY_PENDING: u32 = 5;
+        /// The owner has not read as many channels as the server queues
+        /// for one owner.
+        pub const BUSY: u32 = 6;
     }
 }
 
