@@ -10,7 +10,13 @@
 //!   between wakeups: measured with ten such clients;
 //! - a client that asks for keymaps and never reads gets at most 128 fds in
 //!   flight (it used to get one per keyboard, 1,000 here), and at most 32
-//!   keyboards.
+//!   keyboards;
+//! - under a 512-fd limit, such a client no longer makes every later
+//!   `sendmsg` with an fd fail with `ETOOMANYREFS`: a good client still gets
+//!   its keymap. The kernel charges fds in flight to the sender's user
+//!   against the sender's `RLIMIT_NOFILE`, except for a process with
+//!   `CAP_SYS_RESOURCE` or `CAP_SYS_ADMIN`, so the server runs without them
+//!   (`setpriv`, from util-linux, which Debian marks essential).
 //!
 //! What it is not: the malformed-input suite (`hardening_malformed.rs`,
 //! which also has the 253-fd case) or the busy-owner test
@@ -26,8 +32,9 @@ use std::fs::File;
 use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::process::Command;
 
-use common::{eventually, Server};
+use common::{bin, eventually, Server, TempDir};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use raw::{display_error, msg, parse_events, s, u, Raw};
 use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_registry, wl_seat};
@@ -184,14 +191,7 @@ fn a_client_that_never_reads_gets_at_most_128_fds_in_flight() {
     good.roundtrip();
     let base = server.fd_count();
 
-    // 1,000 keyboards, one at a time, and not one byte read meanwhile.
-    let mut raw = Raw::connect(&server.socket);
-    let mut bytes = seat();
-    for _ in 0..1000 {
-        bytes.extend(get_keyboard(4));
-        bytes.extend(release_keyboard(4));
-    }
-    raw.send(&bytes);
+    let raw = thousand_keyboards_unread(&server);
     assert!(
         eventually(|| server.fd_count() == base),
         "the server cut it off"
@@ -204,6 +204,47 @@ fn a_client_that_never_reads_gets_at_most_128_fds_in_flight() {
     let e = display_error(&parse_events(&bytes)).expect("wl_display.error");
     assert_eq!(e.code, wl_display::error::NO_MEMORY, "{e:?}");
     assert!(e.message.starts_with("too many fds in flight"), "{e:?}");
+}
+
+/// 1,000 keyboards, one at a time, and not one byte read meanwhile.
+fn thousand_keyboards_unread(server: &Server) -> Raw {
+    let mut raw = Raw::connect(&server.socket);
+    let mut bytes = seat();
+    for _ in 0..1000 {
+        bytes.extend(get_keyboard(4));
+        bytes.extend(release_keyboard(4));
+    }
+    raw.send(&bytes);
+    raw
+}
+
+#[test]
+fn under_a_low_fd_limit_a_client_that_never_reads_costs_others_nothing() {
+    const LIMIT: usize = 512;
+    let dir = TempDir::new("in-flight");
+    let socket = dir.join("wayland-test");
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--bounding-set=-sys_admin,-sys_resource", "--", "prlimit"])
+        .arg(format!("--nofile={LIMIT}:{LIMIT}"))
+        .arg("--")
+        .arg(bin("waypass-server"))
+        .arg("--socket")
+        .arg(&socket);
+    let server = Server::spawn(cmd, dir, |_| {});
+    let base = server.fd_count();
+
+    let hostile = thousand_keyboards_unread(&server);
+    assert!(
+        eventually(|| server.fd_count() == base),
+        "the server cut it off"
+    );
+    // Its unread keymaps are still in flight, charged to the server's user.
+    let mut good = WlClient::connect(&server.socket);
+    fetch_keymap(&mut good);
+    fetch_keymap(&mut good);
+    let (_, fds) = read_counting_fds(&hostile.stream);
+    assert_eq!(fds, IN_FLIGHT_MAX);
+    assert!(!server.log_text().contains("Too many references"));
 }
 
 #[test]

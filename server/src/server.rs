@@ -33,8 +33,16 @@
 //!   owner that got one is flushed at once (its own source would not wake:
 //!   it has nothing to read). The owner is never the client being
 //!   dispatched (`self_connect` is refused), so its `Dispatcher` is free to
-//!   borrow. An owner that cannot take the event (over its outgoing cap) is
+//!   borrow. An owner does not get more than `--max-pending-peers`
+//!   channels it has not read (the broker answers `busy` to requesters
+//!   instead), so a connect flood no longer cuts a busy owner off; an owner
+//!   that still cannot take the event (over its outgoing cap, or over
+//!   [`MAX_FDS_IN_FLIGHT`](crate::client::MAX_FDS_IN_FLIGHT)) is
 //!   disconnected like any client that does not read.
+//! - **Fds in flight** are re-counted from the socket
+//!   ([`Client::refresh_in_flight`]) at each wakeup of a client, before a
+//!   channel is delivered to it and before a keymap reload; owners with a
+//!   broker backlog are re-checked before each dispatch.
 //! - **Leaving** releases the client's broker names, whether it hung up,
 //!   broke the protocol or was cut off while another client was served.
 
