@@ -63,6 +63,17 @@
 //! - **Decoding.** A decoded [`crate::Message`] borrows the incoming buffer.
 //!   Consumed bytes are only skipped over; the partial tail is moved to the
 //!   front at the next `recv`, when no message can be borrowed.
+//! - **Fds no message takes.** Fds may arrive before their message's bytes
+//!   (a `sendmsg` cut short, or a 4 KiB read that stops before the end of
+//!   what one `sendmsg` carried), so queued fds are kept while whole
+//!   messages are decoded. Once every whole message is decoded (where
+//!   [`Connection::next_message`] would return `Ok(None)`), at most
+//!   `Limits::max_unclaimed_fds` (28) may be left; more is
+//!   [`ConnectionError::UnclaimedFds`] and they are closed at once. So a
+//!   peer makes us hold at most 28 of its fds between two receives, and 253
+//!   more (one `SCM_RIGHTS` message) within one. Fewer than 28 are kept until
+//!   the connection is dropped: the receiver cannot tell an fd sent ahead of
+//!   its message from one sent with no message.
 //! - **Sending.** The output queue is a `VecDeque` of 4 KiB chunks (4 KiB is
 //!   the largest message, so a message never straddles two chunks and is
 //!   encoded in place). Sent chunks go to a free list of at most two for
