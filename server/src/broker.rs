@@ -33,9 +33,9 @@
 //!   loop callback. After the two flushes the server holds no copy.
 //! - **A busy owner.** Each channel end queued for an owner is an fd in
 //!   flight to it until it reads its socket. The broker counts, per owner,
-//!   the channels handed over since the owner was last seen drained
-//!   ([`Broker::owner_drained`], which [`crate::server`] calls when the
-//!   owner's socket holds nothing unread); past
+//!   the channels handed over that it may not have read
+//!   ([`Broker::owner_unread`], which [`crate::server`] calls with the fds
+//!   the owner's connection counts as unread); past
 //!   [`BrokerLimits::max_backlog`] a connect fails with `busy`, sent to the
 //!   requester, and the owner keeps its connection and its name. Before the
 //!   limit the server disconnected the *owner* once a connect flood filled
@@ -123,7 +123,7 @@ pub struct Broker {
     limits: BrokerLimits,
     owners: HashMap<Box<str>, Owner>,
     deliveries: Vec<Delivery>,
-    /// Per owner, the channels handed over since it was last seen drained.
+    /// Per owner, the channels handed over that it may not have read.
     backlog: HashMap<ClientKey, usize>,
 }
 
@@ -155,18 +155,24 @@ impl Broker {
     }
 
     /// The owners with channels they may not have read yet: the server
-    /// checks them before each dispatch and calls [`Broker::owner_drained`]
-    /// for those that have.
+    /// re-counts their unread fds before each dispatch and passes them to
+    /// [`Broker::owner_unread`].
     pub fn owners_with_backlog(&self) -> Vec<ClientKey> {
         self.backlog.keys().copied().collect()
     }
 
-    /// `owner` has read every channel handed to it: its backlog is empty.
-    pub fn owner_drained(&mut self, owner: ClientKey) {
-        self.backlog.remove(&owner);
+    /// `owner` has `unread` fds sent to it that it has not read: no more of
+    /// the channels handed to it than that are unread.
+    pub fn owner_unread(&mut self, owner: ClientKey, unread: usize) {
+        if let Some(backlog) = self.backlog.get_mut(&owner) {
+            *backlog = (*backlog).min(unread);
+            if *backlog == 0 {
+                self.backlog.remove(&owner);
+            }
+        }
     }
 
-    /// Channels handed to `owner` since it was last seen drained.
+    /// Channels handed to `owner` that it may not have read.
     pub fn backlog(&self, owner: ClientKey) -> usize {
         self.backlog.get(&owner).copied().unwrap_or(0)
     }

@@ -28,18 +28,16 @@
 //!   watcher would halve how many clients fit under `RLIMIT_NOFILE`.
 //! - **Fds in flight.** An fd sent over a Unix socket and not yet received
 //!   is charged by the kernel to the sender's user, against the sender's
-//!   `RLIMIT_NOFILE` (`too_many_unix_fds`: past it every `sendmsg` with an
-//!   fd fails with `ETOOMANYREFS`), and it stays charged as long as the
-//!   client keeps its socket open, unread, even after we close ours. So
-//!   [`FdsInFlight`] counts the fds queued to a client since its socket was
-//!   last seen drained ([`Client::refresh_in_flight`]: nothing queued, and
-//!   `SIOCOUTQ` says the client has read every byte we sent), and a send
-//!   past [`MAX_FDS_IN_FLIGHT`] is refused. A client that reads between
-//!   requests, as every event loop does, is seen drained at its next wakeup.
+//!   `RLIMIT_NOFILE` (past it every `sendmsg` with an fd fails with
+//!   `ETOOMANYREFS`), and stays charged while the client keeps its socket
+//!   open, unread, even after we close ours. Each client's connection
+//!   counts them ([`Connection::fds_in_flight`], from `SIOCOUTQ` and a log
+//!   of its recent `sendmsg`s), and a send past [`MAX_FDS_IN_FLIGHT`] is
+//!   refused ([`crate::dispatch`]).
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
 use calloop::generic::Generic;
@@ -63,28 +61,6 @@ pub const DISPLAY_ID: u32 = 1;
 /// twice (at bind and after a reload): what a client that only reads late
 /// can be owed. A client that goes past it asks for fds and never reads.
 pub const MAX_FDS_IN_FLIGHT: usize = 128;
-
-/// Fds queued to a client since its socket was last seen drained: an upper
-/// bound on the fds the server has in flight to it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FdsInFlight(usize);
-
-impl FdsInFlight {
-    /// How many are counted.
-    pub fn count(self) -> usize {
-        self.0
-    }
-
-    /// Counts `n` more fds, or refuses (`Err` with the count so far) if
-    /// that would pass [`MAX_FDS_IN_FLIGHT`].
-    pub fn add(&mut self, n: usize) -> Result<(), usize> {
-        if self.0 + n > MAX_FDS_IN_FLIGHT {
-            return Err(self.0);
-        }
-        self.0 += n;
-        Ok(())
-    }
-}
 
 /// A client's identity in the server's client table (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,8 +174,6 @@ pub struct Client {
     pub tracer: Tracer,
     /// Its broker names and connection objects.
     pub session: BrokerSession,
-    /// Fds queued to it since it was last seen drained.
-    pub fds_in_flight: FdsInFlight,
 }
 
 impl Client {
@@ -218,7 +192,8 @@ impl Client {
         tracer: Tracer,
         creds: Option<Creds>,
     ) -> io::Result<Client> {
-        let conn = Connection::new(stream)?;
+        let mut conn = Connection::new(stream)?;
+        conn.track_fds_in_flight();
         let mut objects = ObjectMap::new(Side::Server);
         objects
             .insert_at(DISPLAY_ID, Object::Display)
@@ -230,33 +205,14 @@ impl Client {
             creds,
             tracer,
             session: BrokerSession::default(),
-            fds_in_flight: FdsInFlight::default(),
         })
     }
 
-    /// Forgets the fds in flight if the client has read everything sent to
-    /// it: nothing is queued and its socket holds no unread byte (and so no
-    /// unread fd). Returns whether none is in flight now. Costs one `ioctl`
-    /// while fds are counted, none otherwise.
-    pub fn refresh_in_flight(&mut self) -> bool {
-        if self.fds_in_flight.count() == 0 {
-            return true;
-        }
-        if self.conn.has_pending_output() {
-            return false;
-        }
-        match unread_bytes(self.conn.as_fd()) {
-            Ok(0) => {
-                self.fds_in_flight = FdsInFlight::default();
-                true
-            }
-            Ok(_) => false,
-            // Only fails for a socket that is not AF_UNIX: keep counting.
-            Err(e) => {
-                debug!("SIOCOUTQ failed: {e}");
-                false
-            }
-        }
+    /// Re-counts the fds sent to the client that it has not read (one
+    /// `ioctl`, only while some may be unread) and returns the fds queued
+    /// or in flight to it.
+    pub fn refresh_in_flight(&mut self) -> usize {
+        self.conn.fds_in_flight()
     }
 
     /// "pid P uid U gid G" for logs.
@@ -283,22 +239,6 @@ fn peer_credentials(stream: &UnixStream) -> Option<Creds> {
             None
         }
     }
-}
-
-/// `SIOCOUTQ`: bytes sent on `socket` that the peer has not read yet. For
-/// a Unix stream socket the kernel reports the memory of the unread
-/// buffers (`sk_wmem_alloc`), which is 0 exactly when the peer has read, or
-/// dropped, everything sent. nix has no wrapper for this ioctl.
-fn unread_bytes(socket: BorrowedFd<'_>) -> io::Result<usize> {
-    let mut unread: nix::libc::c_int = 0;
-    // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one `int` through its pointer
-    // argument, which points to `unread`, live for the call; `socket` is a
-    // borrowed, open fd. The ioctl changes nothing.
-    let r = unsafe { nix::libc::ioctl(socket.as_raw_fd(), nix::libc::TIOCOUTQ, &mut unread) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(usize::try_from(unread).unwrap_or(usize::MAX))
 }
 
 impl AsFd for Client {
@@ -403,36 +343,31 @@ impl EventSource for ClientSource {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use std::io::Read;
 
-    use waypass_protocol::{TraceSide, Tracer};
+    use waypass_protocol::protocols::wayland::wl_keyboard;
+    use waypass_protocol::{Arg, TraceSide, Tracer};
 
     use super::*;
 
     #[test]
-    fn fds_in_flight_are_capped() {
-        let mut n = FdsInFlight::default();
-        n.add(MAX_FDS_IN_FLIGHT - 1).unwrap();
-        assert_eq!(n.add(2), Err(MAX_FDS_IN_FLIGHT - 1));
-        n.add(1).unwrap();
-        assert_eq!(n.count(), MAX_FDS_IN_FLIGHT);
-    }
-
-    #[test]
-    fn fds_in_flight_are_forgotten_once_the_client_has_read_everything() {
+    fn fds_in_flight_are_counted_until_the_client_reads_them() {
         let (server_end, mut client_end) = UnixStream::pair().unwrap();
         let tracer = Tracer::from_debug_value(TraceSide::Server, None);
         let mut client = Client::new(ClientKey(1), server_end, tracer).unwrap();
-        assert!(client.refresh_in_flight(), "nothing sent");
-        client.fds_in_flight.add(3).unwrap();
-        client.conn.stream().write_all(&[0; 100]).unwrap();
-        assert!(!client.refresh_in_flight(), "100 bytes unread");
-        assert_eq!(client.fds_in_flight.count(), 3);
-        let mut buf = [0; 60];
+        assert_eq!(client.refresh_in_flight(), 0);
+        let desc = &wl_keyboard::INTERFACE.events[usize::from(wl_keyboard::evt::KEYMAP)];
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let args = [Arg::Uint(1), Arg::Fd(file.as_fd()), Arg::Uint(1)];
+        client
+            .conn
+            .send(3, wl_keyboard::evt::KEYMAP, desc, &args)
+            .unwrap();
+        assert_eq!(client.refresh_in_flight(), 1, "queued");
+        client.conn.flush().unwrap();
+        assert_eq!(client.refresh_in_flight(), 1, "sent, not read");
+        let mut buf = [0; 16]; // header, format and size: the fd takes no bytes
         client_end.read_exact(&mut buf).unwrap();
-        assert!(!client.refresh_in_flight(), "40 bytes unread");
-        client_end.read_exact(&mut buf[..40]).unwrap();
-        assert!(client.refresh_in_flight(), "all read");
-        assert_eq!(client.fds_in_flight.count(), 0);
+        assert_eq!(client.refresh_in_flight(), 0, "read");
     }
 }

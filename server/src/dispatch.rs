@@ -40,7 +40,7 @@ use waypass_protocol::{
 use crate::broker::Broker;
 use crate::cli::Settings;
 use crate::client::{
-    BrokerSession, Client, ClientKey, Creds, FdsInFlight, Object, DISPLAY_ID, MAX_FDS_IN_FLIGHT,
+    BrokerSession, Client, ClientKey, Creds, Object, DISPLAY_ID, MAX_FDS_IN_FLIGHT,
 };
 use crate::keymap::Keymap;
 use crate::{broker, globals, seat};
@@ -155,8 +155,6 @@ pub struct Ctx<'a> {
     pub creds: Option<Creds>,
     /// The client's broker names and connection count.
     pub session: &'a mut BrokerSession,
-    /// Fds queued to the client since it was last seen drained.
-    in_flight: &'a mut FdsInFlight,
 }
 
 impl<'a> Ctx<'a> {
@@ -171,7 +169,6 @@ impl<'a> Ctx<'a> {
             key: client.key,
             creds: client.creds,
             session: &mut client.session,
-            in_flight: &mut client.fds_in_flight,
         }
     }
 
@@ -231,18 +228,20 @@ impl<'a> Ctx<'a> {
                 )))
             }
         };
+        // Fds queued or unread as of the client's last refresh, plus what
+        // was queued since: an upper bound (see `Client::refresh_in_flight`).
         let fds = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
-        if fds > 0 {
-            self.in_flight.add(fds).map_err(|sent| {
-                ProtocolError::new(
-                    DISPLAY_ID,
-                    wl_display::error::NO_MEMORY,
-                    format!(
-                        "too many fds in flight: {sent} sent and not read \
-                         (the limit is {MAX_FDS_IN_FLIGHT})"
-                    ),
-                )
-            })?;
+        let in_flight = self.out.fds_in_flight();
+        if fds > 0 && in_flight + fds > MAX_FDS_IN_FLIGHT {
+            return Err(ProtocolError::new(
+                DISPLAY_ID,
+                wl_display::error::NO_MEMORY,
+                format!(
+                    "too many fds in flight: {in_flight} sent and not read \
+                     (the limit is {MAX_FDS_IN_FLIGHT})"
+                ),
+            )
+            .into());
         }
         if self.tracer.enabled() {
             let objects = &*self.objects;
@@ -352,7 +351,6 @@ pub fn dispatch_pending(
     let tracer = client.tracer;
     let (key, creds) = (client.key, client.creds);
     let session = &mut client.session;
-    let in_flight = &mut client.fds_in_flight;
     let objects = &mut client.objects;
     let (incoming, out) = client.conn.split();
     loop {
@@ -413,7 +411,6 @@ pub fn dispatch_pending(
             key,
             creds,
             session,
-            in_flight,
         };
         handle(&mut cx, broker, obj, &msg)?;
     }

@@ -172,16 +172,16 @@ impl State {
         }
     }
 
-    /// Owners with a broker backlog: those that have read everything since
-    /// take channels again. `current` is the client being served (its
+    /// Owners with a broker backlog: the channels they have read since no
+    /// longer count. `current` is the client being served (its
     /// `Dispatcher` is borrowed; [`serve_input`] checks it).
     fn recheck_busy_owners(&mut self, current: ClientKey) {
         for owner in self.broker.owners_with_backlog() {
             if owner == current {
                 continue;
             }
-            if self.with_client(owner, |client, _| client.refresh_in_flight()) == Some(true) {
-                self.broker.owner_drained(owner);
+            if let Some(unread) = self.with_client(owner, |client, _| client.refresh_in_flight()) {
+                self.broker.owner_unread(owner, unread);
             }
         }
     }
@@ -358,9 +358,8 @@ pub(crate) fn serve_input(
     broker: &mut Broker,
 ) -> Result<Recv, Disconnect> {
     // Fds it was sent and has read since no longer count against it.
-    if client.refresh_in_flight() {
-        broker.owner_drained(client.key);
-    }
+    let unread = client.refresh_in_flight();
+    broker.owner_unread(client.key, unread);
     let received = client.conn.recv().map_err(Disconnect::Recv)?;
     // `WouldBlock` is a spurious wakeup: nothing new, but maybe something
     // to flush; dispatching finds nothing complete and returns at once.

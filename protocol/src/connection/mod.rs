@@ -99,6 +99,7 @@
 //!   (see [`Connection::heap_bytes`]). A client's connection may keep them
 //!   instead ([`Connection::keep_buffers`]).
 
+mod in_flight;
 mod incoming;
 mod outgoing;
 mod wait;
@@ -324,6 +325,24 @@ impl Connection {
     pub fn keep_buffers(&mut self, keep: bool) {
         self.incoming.keep = keep;
         self.outgoing.keep = keep;
+    }
+
+    /// Counts the fds sent that the peer may not have read yet, for
+    /// [`Connection::fds_in_flight`]: each `sendmsg` made while fds may be
+    /// in flight is logged, at the cost of two `ioctl`s. Off by default.
+    pub fn track_fds_in_flight(&mut self) {
+        self.outgoing.track_in_flight = true;
+    }
+
+    /// Fds queued to send, plus, with [`Connection::track_fds_in_flight`],
+    /// those sent that the peer may not have read (one `SIOCOUTQ`, only
+    /// while some were sent). An upper bound, never an undercount: the
+    /// kernel charges each fd in flight to the sender's user, against its
+    /// `RLIMIT_NOFILE`, until the peer reads it. Between calls,
+    /// [`Outgoing::fds_in_flight`] adds what was queued or sent since.
+    pub fn fds_in_flight(&mut self) -> usize {
+        self.outgoing.trim_in_flight(self.stream.as_fd());
+        self.outgoing.fds_in_flight()
     }
 
     /// The socket, e.g. to register with an event loop or to read `SO_PEERCRED`.

@@ -230,7 +230,11 @@ fn an_owner_with_a_full_backlog_is_busy_until_drained() {
     }
     assert_eq!(broker.owners_with_backlog(), [alice.key]);
     assert_eq!(broker.backlog(alice.key), 2);
-    broker.owner_drained(alice.key);
+    broker.owner_unread(alice.key, 1);
+    assert_eq!(broker.backlog(alice.key), 1);
+    broker.owner_unread(alice.key, 5);
+    assert_eq!(broker.backlog(alice.key), 1, "fds unread bound the backlog");
+    broker.owner_unread(alice.key, 0);
     assert!(broker.owners_with_backlog().is_empty());
     let mut cx = Ctx::for_client(&mut bob, &shared);
     connect(&mut cx, &mut broker, 5, c"alice").unwrap();
@@ -244,6 +248,7 @@ fn an_owner_with_a_full_backlog_is_busy_until_drained() {
     assert_eq!((got[2].0, got[2].2.as_str()), (4, "6 "), "busy");
     assert_eq!((got[3].0, got[3].1), (5, established));
     assert_eq!(broker.take_deliveries().len(), 3);
+    assert_eq!(broker.backlog(alice.key), 1);
     // The owner leaves: its backlog goes with it.
     broker.release_all(alice.key, &alice.session.names);
     assert_eq!(broker.backlog(alice.key), 0);

@@ -17,6 +17,7 @@ use crate::interface::{arg, nullable, ArgDesc, ArgKind};
 use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 
 mod direct;
+mod in_flight;
 mod limits;
 mod unclaimed;
 
