@@ -223,3 +223,62 @@ fn a_client_that_hoards_offers_is_cut_off_and_the_copier_is_not() {
     assert!(err.message.contains("too many live data offers"), "{err:?}");
     assert!(copier.types(waypass_client::Selection::Regular).is_some());
 }
+
+/// Reads what the server sends `raw` for `for_how_long`, returning whether
+/// the connection is still open at the end (no EOF, no reset).
+fn still_connected(raw: &mut Raw, for_how_long: Duration) -> bool {
+    raw.stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = vec![0u8; 1 << 16];
+    while start.elapsed() < for_how_long {
+        match raw.stream.read(&mut buf) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn a_flood_of_receives_never_costs_the_copier_its_connection() {
+    let server = Server::start(&[]);
+    // A source whose client does not read (yet): it sets the selection.
+    let mut source = raw_with_device(&server);
+    source.send(&msg(4, 0, &[u(6)])); // create_data_source(6)
+    source.send(&msg(6, 0, &[s("text/plain")]));
+    source.send(&msg(5, 0, &[u(6)])); // set_selection(6)
+    let mut paster = raw_with_device(&server);
+    paster.send(&msg(1, 0, &[u(6)])); // sync
+    thread::sleep(Duration::from_millis(200));
+    let baseline = server.fd_count();
+    let (_read, write) = nix::unistd::pipe().unwrap();
+    // Its device's first offer is the current selection: receive it 3,000
+    // times, each with the write end of a pipe.
+    let receive = msg(FIRST_SERVER_ID, 0, &[s("text/plain")]);
+    for _ in 0..3000 {
+        if !paster.try_send_with_fds(&receive, &[write.as_fd()]) {
+            panic!("the paster was cut off");
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    let during = server.fd_count();
+    assert!(during <= baseline + 20, "server fds {baseline} -> {during}");
+    // The copier reads at last: it is still connected, and got at most
+    // the bounded number of send events.
+    assert!(
+        still_connected(&mut source, Duration::from_millis(500)),
+        "the copier was cut off"
+    );
+    assert!(
+        still_connected(&mut paster, Duration::from_millis(100)),
+        "the paster was cut off"
+    );
+}

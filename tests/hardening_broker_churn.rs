@@ -3,7 +3,9 @@
 //! One owner registers a name; twenty requester connections each ask for
 //! 250 channels to it, in batches of 50 `connect`s followed by a `sync`,
 //! then destroy the connection objects. What it asserts: every `connect`
-//! gets exactly one answer (`established`, with exactly one fd), the owner
+//! gets exactly one answer (`established`, with exactly one fd, or `busy`
+//! while the owner has 64 channels it has not read, which is asked again
+//! after 2 ms), the owner
 //! gets one `peer` event with one fd per channel, a byte written on each
 //! requester end arrives on the matching owner end, and afterwards neither
 //! the server's `/proc/PID/fd` count nor this process's has grown. What it
@@ -20,12 +22,13 @@ use std::io::{Read, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{eventually, fd_count, Server, PATIENCE};
 use load::{exchange, recv_with_fds, sync};
 use waypass_protocol::protocols::broker::{
-    waypass_broker_v1 as broker, waypass_connection_v1 as connection, waypass_name_v1 as name,
+    waypass_broker_v1 as broker, waypass_broker_v1::failure, waypass_connection_v1 as connection,
+    waypass_name_v1 as name,
 };
 use waypass_protocol::protocols::wayland::{wl_display, wl_registry};
 use waypass_protocol::wire::{self, Arg};
@@ -109,50 +112,73 @@ fn own(stream: UnixStream, expected: usize) -> Result<usize, String> {
 }
 
 /// One requester: `BATCHES` batches of `BATCH` connects, each answered
-/// exactly once, then destroyed.
-fn request(socket: &std::path::Path) -> Result<usize, String> {
+/// exactly once, then destroyed. A connect answered `busy` (the owner has
+/// not read 64 channels yet) is asked again after a short pause. Returns
+/// the channels opened and the `busy` answers.
+fn request(socket: &std::path::Path) -> Result<(usize, usize), String> {
     let mut stream = UnixStream::connect(socket).map_err(|e| e.to_string())?;
     exchange(&mut stream, &[bind_broker(), sync(4)].concat(), 4)?;
-    let mut channels = 0;
+    let (mut channels, mut busy) = (0, 0);
     for _ in 0..BATCHES {
-        let ids = 4..4 + BATCH;
-        let mut batch: Vec<u8> = ids
-            .clone()
-            .flat_map(|id| {
-                let args = [Arg::NewId(id), Arg::Str(Some(NAME))];
-                req(3, &broker::INTERFACE, broker::req::CONNECT, &args)
-            })
-            .collect();
-        batch.extend(sync(4 + BATCH));
-        let got = exchange(&mut stream, &batch, 4 + BATCH)?;
-        for id in ids.clone() {
-            let answers: Vec<u16> = got
-                .events
-                .iter()
-                .filter(|(s, _, _)| *s == id)
-                .map(|(_, o, _)| *o)
-                .collect();
-            if answers != [connection::evt::ESTABLISHED] {
-                return Err(format!("connection {id} answered {answers:?}"));
+        let mut want = BATCH;
+        while want > 0 {
+            let (opened, refused) = connect_batch(&mut stream, want)?;
+            channels += opened;
+            busy += refused;
+            want -= opened as u32;
+            if want > 0 {
+                thread::sleep(Duration::from_millis(2));
             }
         }
-        if got.fds.len() != BATCH as usize {
-            return Err(format!("{} fds for {BATCH} channels", got.fds.len()));
-        }
-        for fd in got.fds {
-            UnixStream::from(fd)
-                .write_all(b"x")
-                .map_err(|e| e.to_string())?;
-            channels += 1;
-        }
-        let mut destroy: Vec<u8> = ids
-            .map(|id| req(id, &connection::INTERFACE, connection::req::DESTROY, &[]))
-            .flat_map(|m| m.into_iter())
-            .collect();
-        destroy.extend(sync(4));
-        exchange(&mut stream, &destroy, 4)?;
     }
-    Ok(channels)
+    Ok((channels, busy))
+}
+
+/// `n` connects to the owner and a sync; checks that each is answered once,
+/// `established` with one fd or `failed(busy)`, writes a byte on each
+/// channel, and destroys the connection objects.
+fn connect_batch(stream: &mut UnixStream, n: u32) -> Result<(usize, usize), String> {
+    let ids = 4..4 + n;
+    let mut batch: Vec<u8> = ids
+        .clone()
+        .flat_map(|id| {
+            let args = [Arg::NewId(id), Arg::Str(Some(NAME))];
+            req(3, &broker::INTERFACE, broker::req::CONNECT, &args)
+        })
+        .collect();
+    batch.extend(sync(4 + n));
+    let got = exchange(stream, &batch, 4 + n)?;
+    let (mut opened, mut busy) = (0, 0);
+    for id in ids.clone() {
+        let answers: Vec<(u16, &[u8])> = got
+            .events
+            .iter()
+            .filter(|(s, _, _)| *s == id)
+            .map(|(_, o, body)| (*o, &body[..]))
+            .collect();
+        match answers[..] {
+            [(connection::evt::ESTABLISHED, _)] => opened += 1,
+            [(connection::evt::FAILED, reason)] if reason == failure::BUSY.to_ne_bytes() => {
+                busy += 1
+            }
+            _ => return Err(format!("connection {id} answered {answers:?}")),
+        }
+    }
+    if got.fds.len() != opened {
+        return Err(format!("{} fds for {opened} channels", got.fds.len()));
+    }
+    for fd in got.fds {
+        UnixStream::from(fd)
+            .write_all(b"x")
+            .map_err(|e| e.to_string())?;
+    }
+    let mut destroy: Vec<u8> = ids
+        .map(|id| req(id, &connection::INTERFACE, connection::req::DESTROY, &[]))
+        .flat_map(|m| m.into_iter())
+        .collect();
+    destroy.extend(sync(4));
+    exchange(stream, &destroy, 4)?;
+    Ok((opened, busy))
 }
 
 #[test]
@@ -180,10 +206,12 @@ fn thousands_of_brokered_channels_leave_no_fds_behind() {
             thread::spawn(move || request(&socket))
         })
         .collect();
-    let opened: usize = requesters
-        .into_iter()
-        .map(|r| r.join().expect("requester").expect("requester"))
-        .sum();
+    let (mut opened, mut busy) = (0, 0);
+    for r in requesters {
+        let (o, b) = r.join().expect("requester").expect("requester");
+        opened += o;
+        busy += b;
+    }
     let peers = owner_thread.join().expect("owner").expect("owner");
     let took = start.elapsed();
     assert_eq!((opened, peers), (CHANNELS, CHANNELS));
@@ -197,7 +225,7 @@ fn thousands_of_brokered_channels_leave_no_fds_behind() {
     assert_eq!(own_now, own_base, "this process's fds");
     println!(
         "broker churn: {CHANNELS} channels from {REQUESTERS} requesters in {took:.1?} \
-         ({:.0}/s); server fds {server_base} before and after",
+         ({:.0}/s, {busy} busy answers retried); server fds {server_base} before and after",
         CHANNELS as f64 / took.as_secs_f64()
     );
     assert!(!server.log_text().contains("panicked"));

@@ -231,8 +231,12 @@ fn keymap_fetch(good: &mut WlClient) -> Result<(), String> {
     if name != "English (US)" {
         return Err(format!("layout {name:?}"));
     }
-    // Close the fd: the good client fetches one per case.
+    // Close the fd and release the keyboard: the good client fetches one
+    // per case, and a client may hold 32 keyboards.
     good.seen.keymaps.pop();
+    if let Some(keyboard) = good.seen.keyboards.pop() {
+        keyboard.release();
+    }
     Ok(())
 }
 

@@ -420,6 +420,7 @@ impl Session {
                 Err(NextError::Lookup(e)) => return Err(e),
                 Err(NextError::Malformed(m)) => return Err(SessionError::Malformed(m)),
                 Err(NextError::Decode(d)) => return Err(SessionError::Decode(d)),
+                Err(NextError::Connection(e)) => return Err(SessionError::Connection(e)),
             };
             let (info, desc) = found.expect("lookup ran for a decoded message");
             if self.tracer.enabled() {

@@ -322,6 +322,7 @@ fn enum_constants_match_the_xml_entries() {
                 ("unknown_name", failure::UNKNOWN_NAME),
                 ("self_connect", failure::SELF_CONNECT),
                 ("too_many_pending", failure::TOO_MANY_PENDING),
+                ("busy", failure::BUSY),
             ],
         ),
     ];

@@ -21,7 +21,8 @@
 //! - **Checks in a fixed order.** `register`: invalid name, then the
 //!   client's name limit, then taken (so a client at its limit learns
 //!   nothing about other clients' names). `connect`: invalid name, unknown
-//!   name, self connect, then the pending limit. Every new connection object
+//!   name, self connect, the pending limit, then the owner's backlog
+//!   (`busy`). Every new connection object
 //!   counts against the limit, failed ones included, until destroyed: the
 //!   limit bounds live objects, as the protocol says.
 //! - **The channel.** `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)`
@@ -30,6 +31,19 @@
 //!   returns) and `end_b` travels in a [`Delivery`] until the server has
 //!   queued `peer(end_b, ...)` on the owner's name object, in the same event
 //!   loop callback. After the two flushes the server holds no copy.
+//! - **A busy owner.** Each channel end queued for an owner is an fd in
+//!   flight to it until it reads its socket. The broker counts, per owner,
+//!   the channels handed over that it may not have read
+//!   ([`Broker::owner_unread`], which [`crate::server`] calls with the fds
+//!   the owner's connection counts as unread); past
+//!   [`BrokerLimits::max_backlog`] a connect fails with `busy`, sent to the
+//!   requester, and the owner keeps its connection and its name. Before the
+//!   limit the server disconnected the *owner* once a connect flood filled
+//!   its output queue. The server re-checks the owners with a backlog
+//!   ([`Broker::owners_with_backlog`], one `ioctl` each) before each
+//!   client's requests are dispatched, so an owner that has caught up takes
+//!   channels again. Owners that read promptly leave the list at the first
+//!   check; a stuck owner costs one `ioctl` per wakeup.
 //! - **Credentials.** `pid`, `uid` and `gid` come from `SO_PEERCRED`, read
 //!   when the client connected (for a `--spawn` child: the child's pid). If
 //!   that failed, which only happens for a socket that is not AF_UNIX, the
@@ -61,6 +75,9 @@ pub struct BrokerLimits {
     pub max_names: usize,
     /// Live connection objects one client may hold (`too_many_pending`).
     pub max_pending: usize,
+    /// Channels queued for one owner that it has not read yet (`busy`
+    /// beyond).
+    pub max_backlog: usize,
 }
 
 impl Default for BrokerLimits {
@@ -68,6 +85,7 @@ impl Default for BrokerLimits {
         BrokerLimits {
             max_names: 16,
             max_pending: 64,
+            max_backlog: 64,
         }
     }
 }
@@ -105,6 +123,8 @@ pub struct Broker {
     limits: BrokerLimits,
     owners: HashMap<Box<str>, Owner>,
     deliveries: Vec<Delivery>,
+    /// Per owner, the channels handed over that it may not have read.
+    backlog: HashMap<ClientKey, usize>,
 }
 
 impl Broker {
@@ -131,6 +151,30 @@ impl Broker {
         for (object, name) in names {
             self.release(client, *object, name);
         }
+        self.backlog.remove(&client);
+    }
+
+    /// The owners with channels they may not have read yet: the server
+    /// re-counts their unread fds before each dispatch and passes them to
+    /// [`Broker::owner_unread`].
+    pub fn owners_with_backlog(&self) -> Vec<ClientKey> {
+        self.backlog.keys().copied().collect()
+    }
+
+    /// `owner` has `unread` fds sent to it that it has not read: no more of
+    /// the channels handed to it than that are unread.
+    pub fn owner_unread(&mut self, owner: ClientKey, unread: usize) {
+        if let Some(backlog) = self.backlog.get_mut(&owner) {
+            *backlog = (*backlog).min(unread);
+            if *backlog == 0 {
+                self.backlog.remove(&owner);
+            }
+        }
+    }
+
+    /// Channels handed to `owner` that it may not have read.
+    pub fn backlog(&self, owner: ClientKey) -> usize {
+        self.backlog.get(&owner).copied().unwrap_or(0)
     }
 
     /// Removes `name` from the table if `client`'s `object` owns it.
@@ -232,6 +276,9 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
         None => return refuse_connect(cx, id, failure::UNKNOWN_NAME),
         Some(o) if o.client == cx.key => return refuse_connect(cx, id, failure::SELF_CONNECT),
         Some(_) if over_limit => return refuse_connect(cx, id, failure::TOO_MANY_PENDING),
+        Some(o) if broker.backlog(o.client) >= broker.limits.max_backlog => {
+            return refuse_connect(cx, id, failure::BUSY)
+        }
         Some(o) => *o,
     };
     let (end_a, end_b) = socketpair(
@@ -269,6 +316,7 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
         creds: cx.creds,
         log_line,
     });
+    *broker.backlog.entry(owner.client).or_default() += 1;
     // `end_a` closes here: the requester's queue holds its own dup.
     Ok(())
 }
@@ -329,6 +377,7 @@ impl fmt::Display for Failure {
             failure::UNKNOWN_NAME => "unknown_name",
             failure::SELF_CONNECT => "self_connect",
             failure::TOO_MANY_PENDING => "too_many_pending",
+            failure::BUSY => "busy",
             _ => "unknown failure",
         })
     }

@@ -109,6 +109,11 @@ pub struct Cli {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_pending_connects: usize,
 
+    /// Channels queued for one name owner that it has not read yet (more
+    /// connects to it fail with busy; the owner stays connected).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_pending_peers: usize,
+
     /// Run CMD as a client: `/bin/sh -c CMD` with WAYLAND_SOCKET set to its
     /// end of a socketpair, and no other fd of the server. Repeatable.
     #[arg(long, value_name = "CMD")]
@@ -162,6 +167,7 @@ impl Cli {
         BrokerLimits {
             max_names: self.max_names,
             max_pending: self.max_pending_connects,
+            max_backlog: self.max_pending_peers,
         }
     }
 

@@ -26,6 +26,14 @@
 //!   [`ClientSource::client_mut`] / [`ClientSource::set_interest`].
 //!   This costs no extra fd per client: a `dup` of each socket for the
 //!   watcher would halve how many clients fit under `RLIMIT_NOFILE`.
+//! - **Fds in flight.** An fd sent over a Unix socket and not yet received
+//!   is charged by the kernel to the sender's user, against the sender's
+//!   `RLIMIT_NOFILE` (past it every `sendmsg` with an fd fails with
+//!   `ETOOMANYREFS`), and stays charged while the client keeps its socket
+//!   open, unread, even after we close ours. Each client's connection
+//!   counts them ([`Connection::fds_in_flight`], from `SIOCOUTQ` and a log
+//!   of its recent `sendmsg`s), and a send past [`MAX_FDS_IN_FLIGHT`] is
+//!   refused ([`crate::dispatch`]).
 
 use std::fmt;
 use std::io;
@@ -48,6 +56,13 @@ use crate::clipboard::Flavor;
 
 /// The id of `wl_display`, which every connection starts with.
 pub const DISPLAY_ID: u32 = 1;
+
+/// The most fds the server has in flight to one client: queued, or sent
+/// and not yet read. It covers a full broker backlog of 64 channels
+/// ([`crate::broker::BrokerLimits::max_backlog`]) plus 32 keyboards' keymaps
+/// twice (at bind and after a reload): what a client that only reads late
+/// can be owed. A client that goes past it asks for fds and never reads.
+pub const MAX_FDS_IN_FLIGHT: usize = 128;
 
 /// A client's identity in the server's client table (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -216,7 +231,8 @@ impl Client {
         tracer: Tracer,
         creds: Option<Creds>,
     ) -> io::Result<Client> {
-        let conn = Connection::new(stream)?;
+        let mut conn = Connection::new(stream)?;
+        conn.track_fds_in_flight();
         let mut objects = ObjectMap::new(Side::Server);
         objects
             .insert_at(DISPLAY_ID, Object::Display)
@@ -229,6 +245,13 @@ impl Client {
             tracer,
             session: BrokerSession::default(),
         })
+    }
+
+    /// Re-counts the fds sent to the client that it has not read (one
+    /// `ioctl`, only while some may be unread) and returns the fds queued
+    /// or in flight to it.
+    pub fn refresh_in_flight(&mut self) -> usize {
+        self.conn.fds_in_flight()
     }
 
     /// "pid P uid U gid G" for logs.
@@ -354,5 +377,36 @@ impl EventSource for ClientSource {
 
     fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
         self.inner.unregister(poll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use waypass_protocol::protocols::wayland::wl_keyboard;
+    use waypass_protocol::{Arg, TraceSide, Tracer};
+
+    use super::*;
+
+    #[test]
+    fn fds_in_flight_are_counted_until_the_client_reads_them() {
+        let (server_end, mut client_end) = UnixStream::pair().unwrap();
+        let tracer = Tracer::from_debug_value(TraceSide::Server, None);
+        let mut client = Client::new(ClientKey(1), server_end, tracer).unwrap();
+        assert_eq!(client.refresh_in_flight(), 0);
+        let desc = &wl_keyboard::INTERFACE.events[usize::from(wl_keyboard::evt::KEYMAP)];
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let args = [Arg::Uint(1), Arg::Fd(file.as_fd()), Arg::Uint(1)];
+        client
+            .conn
+            .send(3, wl_keyboard::evt::KEYMAP, desc, &args)
+            .unwrap();
+        assert_eq!(client.refresh_in_flight(), 1, "queued");
+        client.conn.flush().unwrap();
+        assert_eq!(client.refresh_in_flight(), 1, "sent, not read");
+        let mut buf = [0; 16]; // header, format and size: the fd takes no bytes
+        client_end.read_exact(&mut buf).unwrap();
+        assert_eq!(client.refresh_in_flight(), 0, "read");
     }
 }

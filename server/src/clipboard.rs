@@ -38,15 +38,16 @@
 //!   after them. Events for other clients become [`Delivery`]s.
 //! - **Limits** (see [`MAX_MIME_TYPES`] and the others) bound what one
 //!   client can make the server hold. A `receive` whose source's client
-//!   already has [`MAX_PENDING_SENDS`] fds queued and unsent is dropped
-//!   (the paster gets EOF) rather than queued: a paster flooding receives
-//!   must not get the copier disconnected for not reading fast enough.
+//!   already has [`MAX_PENDING_SENDS`] fds queued or unread is dropped
+//!   (its fd closed) rather than forwarded: a paster flooding receives
+//!   must not push the copier past the server's limit of fds in flight,
+//!   which would cost the copier its connection.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, OwnedFd};
 
-use log::{debug, warn};
+use log::debug;
 use waypass_protocol::protocols::data_control::{ext, wlr};
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{Arg, Interface, Message};
@@ -65,8 +66,9 @@ pub const MAX_SOURCES_PER_CLIENT: usize = 32;
 /// The most live offers one client may hold: it must destroy the offers of
 /// past selections.
 pub const MAX_OFFERS_PER_CLIENT: usize = 256;
-/// The most `send` fds queued and not yet sent to a source's client before
-/// further `receive`s for it are dropped.
+/// The most fds a source's client may have queued or unread before further
+/// `receive`s for it are dropped (well below the server's in-flight limit,
+/// so that a paster's flood never gets the copier disconnected).
 pub const MAX_PENDING_SENDS: usize = 16;
 
 /// Which of the two protocols an object speaks.
@@ -552,8 +554,8 @@ pub fn deliver(
                 return Ok(()); // gone meanwhile: the fd closes, EOF
             };
             if cx.pending_fds() >= MAX_PENDING_SENDS {
-                warn!(
-                    "a paste is dropped: the copying client ({}) has {MAX_PENDING_SENDS} unsent fds",
+                debug!(
+                    "a paste is dropped: the copying client ({}) has {MAX_PENDING_SENDS} fds unread",
                     cx.who()
                 );
                 return Ok(());

@@ -40,7 +40,9 @@ use waypass_protocol::{
 
 use crate::broker::Broker;
 use crate::cli::Settings;
-use crate::client::{BrokerSession, Client, ClientKey, Creds, Object, DISPLAY_ID};
+use crate::client::{
+    BrokerSession, Client, ClientKey, Creds, Object, DISPLAY_ID, MAX_FDS_IN_FLIGHT,
+};
 use crate::clipboard::{self, Clipboard};
 use crate::keymap::Keymap;
 use crate::{broker, globals, seat};
@@ -228,6 +230,21 @@ impl<'a> Ctx<'a> {
                 )))
             }
         };
+        // Fds queued or unread as of the client's last refresh, plus what
+        // was queued since: an upper bound (see `Client::refresh_in_flight`).
+        let fds = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
+        let in_flight = self.out.fds_in_flight();
+        if fds > 0 && in_flight + fds > MAX_FDS_IN_FLIGHT {
+            return Err(ProtocolError::new(
+                DISPLAY_ID,
+                wl_display::error::NO_MEMORY,
+                format!(
+                    "too many fds in flight: {in_flight} sent and not read \
+                     (the limit is {MAX_FDS_IN_FLIGHT})"
+                ),
+            )
+            .into());
+        }
         if self.tracer.enabled() {
             let objects = &*self.objects;
             self.tracer
@@ -259,9 +276,10 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Fds queued on this client's connection and not yet sent.
+    /// Fds queued to this client, or sent and maybe not read yet, as of the
+    /// last `Client::refresh_in_flight` (an upper bound).
     pub fn pending_fds(&self) -> usize {
-        self.out.queued_fds()
+        self.out.fds_in_flight()
     }
 
     /// Destroys client object `id` and tells the client with `delete_id`.
@@ -370,6 +388,15 @@ pub fn dispatch_pending(
             }
             Err(NextError::Lookup(failure)) => return Err(failure.into_error().into()),
             Err(NextError::Decode(e)) => return Err(invalid_arguments(target, e).into()),
+            // Fds sent with requests that take none (already closed).
+            Err(NextError::Connection(e)) => {
+                return Err(ProtocolError::new(
+                    DISPLAY_ID,
+                    wl_display::error::INVALID_METHOD,
+                    format!("invalid fds: {e}"),
+                )
+                .into())
+            }
         };
         let Some((_, obj, desc)) = target else {
             return Err(bug("a message was decoded without a lookup".into()));

@@ -12,6 +12,10 @@
 //!   as the protocol (version 8 and up) says.
 //! - A keyboard gets `keymap` first and then, from version 4, `repeat_info`
 //!   (sway's order; clients accept both).
+//! - A client may hold [`MAX_KEYBOARDS_PER_CLIENT`] keyboards: each one
+//!   costs an fd in flight at creation and another at each keymap reload,
+//!   so keyboards bound what a reload sends to one client. More is
+//!   `no_memory`, as for too many objects. Real clients hold one per seat.
 //! - The keymap fd is a fresh read-only open of the shared sealed file (see
 //!   [`crate::keymap`]). `Outgoing::send` dups it into the queue, so ours is
 //!   closed as soon as the event is queued.
@@ -23,6 +27,9 @@ use waypass_protocol::Arg;
 
 use crate::client::{Client, Object, DISPLAY_ID};
 use crate::dispatch::{Ctx, ProtocolError, Shared, Stop};
+
+/// Keyboards one client may hold at once (see the module notes).
+pub const MAX_KEYBOARDS_PER_CLIENT: usize = 32;
 
 /// Binds a seat at `id`: creates it and sends `capabilities` and `name`.
 pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
@@ -47,6 +54,15 @@ pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
 /// `wl_seat.get_keyboard`: a keyboard at the seat's version, with its
 /// keymap and repeat settings.
 pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
+    let keyboards = cx.objects.iter().filter(|(_, o)| is_keyboard(o)).count();
+    if keyboards >= MAX_KEYBOARDS_PER_CLIENT {
+        return Err(ProtocolError::new(
+            DISPLAY_ID,
+            wl_display::error::NO_MEMORY,
+            format!("too many keyboards (the limit is {MAX_KEYBOARDS_PER_CLIENT})"),
+        )
+        .into());
+    }
     cx.create(id, Object::Keyboard { version })?;
     send_keymap(cx, id)?;
     // `repeat_info` is since version 4: skipped for older keyboards.
@@ -59,6 +75,10 @@ pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop>
         &[Arg::Int(rate), Arg::Int(delay)],
     )?;
     Ok(())
+}
+
+fn is_keyboard(object: &Object) -> bool {
+    matches!(object, Object::Keyboard { .. })
 }
 
 /// The error for `get_pointer` / `get_touch` on a keyboard-only seat.
@@ -100,7 +120,7 @@ pub fn push_keymap(client: &mut Client, shared: &Shared) -> Result<usize, Stop> 
     let keyboards: Vec<u32> = client
         .objects
         .iter()
-        .filter(|(_, obj)| matches!(obj, Object::Keyboard { .. }))
+        .filter(|(_, obj)| is_keyboard(obj))
         .map(|(id, _)| id)
         .collect();
     let mut cx = Ctx::for_client(client, shared);

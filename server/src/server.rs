@@ -33,8 +33,16 @@
 //!   owner that got one is flushed at once (its own source would not wake:
 //!   it has nothing to read). The owner is never the client being
 //!   dispatched (`self_connect` is refused), so its `Dispatcher` is free to
-//!   borrow. An owner that cannot take the event (over its outgoing cap) is
+//!   borrow. An owner does not get more than `--max-pending-peers`
+//!   channels it has not read (the broker answers `busy` to requesters
+//!   instead), so a connect flood no longer cuts a busy owner off; an owner
+//!   that still cannot take the event (over its outgoing cap, or over
+//!   [`MAX_FDS_IN_FLIGHT`](crate::client::MAX_FDS_IN_FLIGHT)) is
 //!   disconnected like any client that does not read.
+//! - **Fds in flight** are re-counted from the socket
+//!   ([`Client::refresh_in_flight`]) at each wakeup of a client, before a
+//!   channel is delivered to it and before a keymap reload; owners with a
+//!   broker backlog are re-checked before each dispatch.
 //! - **Leaving** releases the client's broker names, whether it hung up,
 //!   broke the protocol or was cut off while another client was served.
 
@@ -154,6 +162,7 @@ impl State {
     /// channels to their owners, one flush.
     fn client_ready(&mut self, readiness: Readiness, client: &mut Client) -> Next {
         if readiness.readable || readiness.error {
+            self.recheck_busy_owners(client.key);
             let served = serve_input(client, &self.shared, &mut self.broker, &mut self.clipboard);
             if let Err(gone) = served {
                 // Channels it asked for in this batch die with it.
@@ -169,6 +178,20 @@ impl State {
         match flush(client) {
             Ok(writable) => Next::Watch { writable },
             Err(e) => self.close(client, Disconnect::Send(e)),
+        }
+    }
+
+    /// Owners with a broker backlog: the channels they have read since no
+    /// longer count. `current` is the client being served (its
+    /// `Dispatcher` is borrowed; [`serve_input`] checks it).
+    fn recheck_busy_owners(&mut self, current: ClientKey) {
+        for owner in self.broker.owners_with_backlog() {
+            if owner == current {
+                continue;
+            }
+            if let Some(unread) = self.with_client(owner, |client, _| client.refresh_in_flight()) {
+                self.broker.owner_unread(owner, unread);
+            }
         }
     }
 
@@ -214,7 +237,11 @@ impl State {
                 };
                 let outcome = {
                     let mut source = entry.dispatcher.as_source_mut();
-                    let mut cx = Ctx::for_client(source.client_mut(), &self.shared);
+                    let client = source.client_mut();
+                    // A `send` fd is forwarded only to a client that reads:
+                    // count what it has read since its last wakeup.
+                    client.refresh_in_flight();
+                    let mut cx = Ctx::for_client(client, &self.shared);
                     clipboard::deliver(&mut cx, &mut self.clipboard, delivery)
                 };
                 match outcome {
@@ -340,7 +367,11 @@ impl State {
         let mut told = 0;
         let keys: Vec<ClientKey> = self.clients.keys().copied().collect();
         for key in keys {
-            match self.with_client(key, seat::push_keymap) {
+            let push = |client: &mut Client, shared: &Shared| {
+                client.refresh_in_flight();
+                seat::push_keymap(client, shared)
+            };
+            match self.with_client(key, push) {
                 Some(Ok(n)) => {
                     told += n;
                     self.flush_other(key);
@@ -394,6 +425,9 @@ pub(crate) fn serve_input(
     broker: &mut Broker,
     clipboard: &mut Clipboard,
 ) -> Result<Recv, Disconnect> {
+    // Fds it was sent and has read since no longer count against it.
+    let unread = client.refresh_in_flight();
+    broker.owner_unread(client.key, unread);
     let received = client.conn.recv().map_err(Disconnect::Recv)?;
     // `WouldBlock` is a spurious wakeup: nothing new, but maybe something
     // to flush; dispatching finds nothing complete and returns at once.
@@ -404,6 +438,7 @@ pub(crate) fn serve_input(
 
 /// Queues one brokered channel's `peer` event on its owner.
 fn deliver(client: &mut Client, shared: &Shared, delivery: Delivery) -> Result<String, Stop> {
+    client.refresh_in_flight();
     broker::deliver(&mut Ctx::for_client(client, shared), delivery)
 }
 

@@ -388,9 +388,20 @@ pub fn cases() -> Vec<(&'static str, Action, Expect)> {
             Served(2),
         ),
         (
+            "28 fds with a request that takes none",
+            with_fds(sync(2), 28, 1, false),
+            Served(2),
+        ),
+        // More than 28 left with no message to take them: closed at once.
+        (
             "253 fds in one sendmsg",
             with_fds(sync(2), 253, 1, false),
-            Served(2),
+            Error(INVALID_METHOD),
+        ),
+        (
+            "29 fds with a request that takes none",
+            with_fds(sync(2), 29, 1, false),
+            Error(INVALID_METHOD),
         ),
         (
             "a stream of fds faster than messages",

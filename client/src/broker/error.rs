@@ -31,6 +31,9 @@ pub enum Failure {
     SelfConnect,
     /// This client holds as many live connection objects as the server allows.
     TooManyPending,
+    /// The name's owner has not read as many channels as the server queues
+    /// for one owner; trying again later may succeed.
+    Busy,
     /// A reason this client does not know (a newer server).
     Other(u32),
 }
@@ -45,6 +48,7 @@ impl Failure {
             failure::UNKNOWN_NAME => Failure::UnknownName,
             failure::SELF_CONNECT => Failure::SelfConnect,
             failure::TOO_MANY_PENDING => Failure::TooManyPending,
+            failure::BUSY => Failure::Busy,
             other => Failure::Other(other),
         }
     }
@@ -58,6 +62,7 @@ impl Failure {
             Failure::UnknownName => failure::UNKNOWN_NAME,
             Failure::SelfConnect => failure::SELF_CONNECT,
             Failure::TooManyPending => failure::TOO_MANY_PENDING,
+            Failure::Busy => failure::BUSY,
             Failure::Other(v) => v,
         }
     }
@@ -74,6 +79,7 @@ impl fmt::Display for Failure {
             Failure::UnknownName => f.write_str("no client has registered the name"),
             Failure::SelfConnect => f.write_str("the name is this client's own"),
             Failure::TooManyPending => f.write_str("too many pending connections"),
+            Failure::Busy => f.write_str("the name's owner is busy (too many channels unread)"),
             Failure::Other(v) => write!(f, "failure code {v}"),
         }
     }

@@ -344,7 +344,7 @@ impl PeerChannel {
         let message = match self.conn.next_message(lookup) {
             Ok(Some(message)) => message,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(violation(e).into()),
+            Err(e) => return Err(decode_error(e)),
         };
         let desc = &INTERFACE.requests[usize::from(message.opcode)];
         tracer.trace(
@@ -379,15 +379,19 @@ impl AsFd for PeerChannel {
     }
 }
 
-/// The rule a decoding error says the peer broke.
-fn violation(e: NextError<Violation>) -> Violation {
+/// The rule a decoding error says the peer broke, or the connection limit
+/// it went over; either is fatal.
+fn decode_error(e: NextError<Violation>) -> ChannelError {
     match e {
-        NextError::Lookup(v) => v,
+        NextError::Lookup(v) => v.into(),
         NextError::Malformed(m) | NextError::Decode(DecodeError::Malformed(m)) => {
-            Violation::Malformed(m)
+            Violation::Malformed(m).into()
         }
         // Final here: a sender's fds travel with or before its bytes.
-        NextError::Decode(DecodeError::NeedFds { .. }) => Violation::MissingFd,
+        NextError::Decode(DecodeError::NeedFds { .. }) => Violation::MissingFd.into(),
+        // Fds sent with no message to take them (e.g. with `text`): the
+        // connection closed them, and the channel goes with them.
+        NextError::Connection(e) => e.into(),
     }
 }
 

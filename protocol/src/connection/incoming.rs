@@ -57,7 +57,6 @@ const _: () =
     assert!(std::mem::align_of::<ControlBuffer>() >= std::mem::align_of::<libc::cmsghdr>());
 
 /// Received bytes and fds waiting to be decoded.
-#[derive(Default)]
 pub struct Incoming {
     /// Received bytes in `buf[..end]`; those before `start` are consumed.
     /// `buf` itself is initialized memory that `recvmsg` writes into; its
@@ -71,6 +70,15 @@ pub struct Incoming {
     pub(super) keep: bool,
     /// Received fds not yet taken by a message, in arrival order.
     fds: VecDeque<OwnedFd>,
+    /// `Limits::max_unclaimed_fds`.
+    max_unclaimed_fds: usize,
+}
+
+impl Default for Incoming {
+    /// An empty buffer with the default [`Limits`].
+    fn default() -> Self {
+        Incoming::with_limits(&Limits::default())
+    }
 }
 
 impl fmt::Debug for Incoming {
@@ -83,6 +91,18 @@ impl fmt::Debug for Incoming {
 }
 
 impl Incoming {
+    /// An empty buffer that enforces `limits.max_unclaimed_fds`.
+    pub(super) fn with_limits(limits: &Limits) -> Self {
+        Incoming {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            keep: false,
+            fds: VecDeque::new(),
+            max_unclaimed_fds: limits.max_unclaimed_fds,
+        }
+    }
+
     /// Decodes the next complete message, or `Ok(None)` when more bytes are
     /// needed. `lookup` maps a header to the message's signature.
     ///
@@ -91,6 +111,12 @@ impl Incoming {
     /// trusted any more and the caller should disconnect. A
     /// [`crate::DecodeError::NeedFds`] here is final, because a sender's fds
     /// always arrive with or before its bytes: report a missing fd.
+    ///
+    /// Where it would return `Ok(None)` (every whole message decoded), more
+    /// than `Limits::max_unclaimed_fds` fds still queued is
+    /// `NextError::Connection(ConnectionError::UnclaimedFds)`, and those
+    /// fds are closed at once: a peer cannot make us hold more than that
+    /// many of its fds between two receives.
     pub fn next_message<E>(
         &mut self,
         lookup: impl FnOnce(&Header) -> Result<&'static MessageDesc, E>,
@@ -98,6 +124,7 @@ impl Incoming {
         let header = match wire::split_message(&self.buf[self.start..self.end]) {
             Ok(Some((header, _))) => header,
             Ok(None) => {
+                self.close_unclaimed_over_cap()?;
                 self.release_if_drained();
                 return Ok(None);
             }
@@ -194,6 +221,31 @@ impl Incoming {
             }
             None => Ok(Recv::Data(bytes)),
         }
+    }
+
+    /// With every whole message decoded, the fds still queued wait for
+    /// messages whose bytes have not arrived (a sender may pass fds ahead of
+    /// its bytes: its `sendmsg` was cut short, or our 4 KiB read stopped
+    /// before the end of what it sent). A sender that passes fds with or
+    /// before their message's bytes, at most 28 per `sendmsg`, never leaves
+    /// more than 28 waiting; more are fds no message will take (sent with
+    /// requests that carry none), and they are closed now.
+    ///
+    /// Fewer are kept: nothing the receiver sees tells an fd sent ahead of
+    /// its message from one sent with no message (a partial message's
+    /// header does not say how many fds the messages after it take), so
+    /// closing them early would break a well-behaved sender.
+    fn close_unclaimed_over_cap<E>(&mut self) -> Result<(), NextError<E>> {
+        let queued = self.fds.len();
+        if queued <= self.max_unclaimed_fds {
+            return Ok(());
+        }
+        log::debug!("closing {queued} fds that no message takes");
+        self.fds = VecDeque::new();
+        Err(NextError::Connection(ConnectionError::UnclaimedFds {
+            queued,
+            max: self.max_unclaimed_fds,
+        }))
     }
 
     /// Moves the undecoded tail to the front of the buffer.

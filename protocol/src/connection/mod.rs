@@ -63,6 +63,17 @@
 //! - **Decoding.** A decoded [`crate::Message`] borrows the incoming buffer.
 //!   Consumed bytes are only skipped over; the partial tail is moved to the
 //!   front at the next `recv`, when no message can be borrowed.
+//! - **Fds no message takes.** Fds may arrive before their message's bytes
+//!   (a `sendmsg` cut short, or a 4 KiB read that stops before the end of
+//!   what one `sendmsg` carried), so queued fds are kept while whole
+//!   messages are decoded. Once every whole message is decoded (where
+//!   [`Connection::next_message`] would return `Ok(None)`), at most
+//!   `Limits::max_unclaimed_fds` (28) may be left; more is
+//!   [`ConnectionError::UnclaimedFds`] and they are closed at once. So a
+//!   peer makes us hold at most 28 of its fds between two receives, and 253
+//!   more (one `SCM_RIGHTS` message) within one. Fewer than 28 are kept until
+//!   the connection is dropped: the receiver cannot tell an fd sent ahead of
+//!   its message from one sent with no message.
 //! - **Sending.** The output queue is a `VecDeque` of 4 KiB chunks (4 KiB is
 //!   the largest message, so a message never straddles two chunks and is
 //!   encoded in place). Sent chunks go to a free list of at most two for
@@ -88,6 +99,7 @@
 //!   (see [`Connection::heap_bytes`]). A client's connection may keep them
 //!   instead ([`Connection::keep_buffers`]).
 
+mod in_flight;
 mod incoming;
 mod outgoing;
 mod wait;
@@ -110,8 +122,15 @@ use wait::{ReceiveTimeout, WaitPlan};
 pub struct Limits {
     /// Bytes received but not yet decoded.
     pub max_in_bytes: usize,
-    /// Fds received but not yet consumed by a message.
+    /// Fds received but not yet consumed by a message, at any time: one
+    /// `recvmsg` may bring up to 253 (`SCM_MAX_FD`).
     pub max_in_fds: usize,
+    /// Fds a peer may leave waiting for a message whose bytes have not
+    /// arrived, once every whole message received has been decoded. More is
+    /// [`ConnectionError::UnclaimedFds`]. The default is libwayland's 28
+    /// fds per `sendmsg` ([`crate::wire::MAX_FDS_OUT`]): a sender that
+    /// sends fds with or before their message never leaves more waiting.
+    pub max_unclaimed_fds: usize,
     /// Bytes queued for sending.
     pub max_out_bytes: usize,
     /// Fds queued for sending.
@@ -123,6 +142,7 @@ impl Default for Limits {
         Limits {
             max_in_bytes: 64 * 1024,
             max_in_fds: 1024,
+            max_unclaimed_fds: crate::wire::MAX_FDS_OUT,
             max_out_bytes: 1024 * 1024,
             max_out_fds: 1024,
         }
@@ -140,6 +160,16 @@ pub enum ConnectionError {
     InBytesOverCap,
     /// Received fds would exceed `Limits::max_in_fds`.
     InFdsOverCap,
+    /// Once every whole message was decoded, more fds than
+    /// `Limits::max_unclaimed_fds` were left with no message to take them:
+    /// fds sent with messages that take none, or far ahead of their
+    /// messages. They were closed.
+    UnclaimedFds {
+        /// Fds that were left (and closed).
+        queued: usize,
+        /// `Limits::max_unclaimed_fds`.
+        max: usize,
+    },
     /// Queued output would exceed `Limits::max_out_bytes`.
     OutBytesOverCap,
     /// Queued output fds would exceed `Limits::max_out_fds`.
@@ -156,20 +186,28 @@ pub enum ConnectionError {
 
 impl fmt::Display for ConnectionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             ConnectionError::Closed => "connection closed by the peer",
             ConnectionError::ControlTruncated => {
                 "ancillary data truncated (MSG_CTRUNC), received fds were lost"
             }
             ConnectionError::InBytesOverCap => "incoming bytes over the buffer cap",
             ConnectionError::InFdsOverCap => "incoming fds over the queue cap",
+            ConnectionError::UnclaimedFds { queued, max } => {
+                return write!(
+                    f,
+                    "fds that no message takes: {queued} left, \
+                     at most {max} may wait for their message"
+                )
+            }
             ConnectionError::OutBytesOverCap => "outgoing bytes over the queue cap",
             ConnectionError::OutFdsOverCap => "outgoing fds over the queue cap",
             ConnectionError::Encode(_) => "cannot encode a message",
             ConnectionError::DupFd(_) => "cannot duplicate an fd to queue it",
             ConnectionError::Send(_) => "sendmsg failed",
             ConnectionError::Recv(_) => "recvmsg failed",
-        })
+        };
+        f.write_str(text)
     }
 }
 
@@ -212,6 +250,10 @@ pub enum NextError<E> {
     Lookup(E),
     /// The arguments failed to decode; `NeedFds` here means the fds never came.
     Decode(DecodeError),
+    /// The connection's own limits refused what arrived: only
+    /// [`ConnectionError::UnclaimedFds`], returned where `Ok(None)` would
+    /// be, after the fds were closed.
+    Connection(ConnectionError),
 }
 
 impl<E: fmt::Display> fmt::Display for NextError<E> {
@@ -224,6 +266,7 @@ impl<E: fmt::Display> fmt::Display for NextError<E> {
                 "missing fd: message carries {needed} fds but only {queued} arrived"
             ),
             NextError::Decode(DecodeError::Malformed(m)) => write!(f, "malformed message: {m}"),
+            NextError::Connection(e) => write!(f, "{e}"),
         }
     }
 }
@@ -232,6 +275,7 @@ impl<E: std::error::Error + 'static> std::error::Error for NextError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             NextError::Lookup(e) => Some(e),
+            NextError::Connection(e) => Some(e),
             _ => None,
         }
     }
@@ -266,7 +310,7 @@ impl Connection {
         Ok(Connection {
             stream,
             limits,
-            incoming: Incoming::default(),
+            incoming: Incoming::with_limits(&limits),
             outgoing: Outgoing::with_limits(limits),
             receive_timeout: ReceiveTimeout::default(),
             blocking_file: false,
@@ -281,6 +325,24 @@ impl Connection {
     pub fn keep_buffers(&mut self, keep: bool) {
         self.incoming.keep = keep;
         self.outgoing.keep = keep;
+    }
+
+    /// Counts the fds sent that the peer may not have read yet, for
+    /// [`Connection::fds_in_flight`]: each `sendmsg` made while fds may be
+    /// in flight is logged, at the cost of two `ioctl`s. Off by default.
+    pub fn track_fds_in_flight(&mut self) {
+        self.outgoing.track_in_flight = true;
+    }
+
+    /// Fds queued to send, plus, with [`Connection::track_fds_in_flight`],
+    /// those sent that the peer may not have read (one `SIOCOUTQ`, only
+    /// while some were sent). An upper bound, never an undercount: the
+    /// kernel charges each fd in flight to the sender's user, against its
+    /// `RLIMIT_NOFILE`, until the peer reads it. Between calls,
+    /// [`Outgoing::fds_in_flight`] adds what was queued or sent since.
+    pub fn fds_in_flight(&mut self) -> usize {
+        self.outgoing.trim_in_flight(self.stream.as_fd());
+        self.outgoing.fds_in_flight()
     }
 
     /// The socket, e.g. to register with an event loop or to read `SO_PEERCRED`.

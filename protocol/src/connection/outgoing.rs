@@ -22,6 +22,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
+use super::in_flight::{unread_memory, SentLog};
 use super::{ConnectionError, Flush, Limits};
 use crate::interface::MessageDesc;
 use crate::wire::{self, Arg, MAX_FDS_OUT, MAX_MESSAGE_SIZE};
@@ -73,6 +74,10 @@ pub struct Outgoing {
     sent: u64,
     /// Keep the free chunks when the queue empties (see `Connection::keep_buffers`).
     pub(super) keep: bool,
+    /// Log `sendmsg`s to count fds in flight (see `Connection::fds_in_flight`).
+    pub(super) track_in_flight: bool,
+    /// The log, while fds may be in flight.
+    sent_log: Option<Box<SentLog>>,
 }
 
 impl Default for Outgoing {
@@ -104,6 +109,8 @@ impl Outgoing {
             written: 0,
             sent: 0,
             keep: false,
+            track_in_flight: false,
+            sent_log: None,
         }
     }
 
@@ -200,11 +207,15 @@ impl Outgoing {
         for (slot, fd) in raw.iter_mut().zip(fds) {
             *slot = fd;
         }
+        let before = self.unread_before(socket, encoded.fds);
         let sent = {
             let tail = self.chunks.back().expect("encode ensured a tail chunk");
             let bytes = &tail.bytes[tail.end..tail.end + encoded.size];
             send_once(socket, &[IoSlice::new(bytes)], &raw[..encoded.fds])
         };
+        if sent.is_ok() {
+            self.log_sent(socket, before, encoded.fds);
+        }
         match sent {
             Ok(n) => {
                 // The fds went with the first byte: nothing of ours to keep.
@@ -308,11 +319,56 @@ impl Outgoing {
             for (slot, fd) in raw.iter_mut().zip(self.fds.iter().take(plan.fds)) {
                 *slot = fd.as_raw_fd();
             }
+            let before = self.unread_before(socket, plan.fds);
             match send_once(socket, &iov[..n_iov], &raw[..plan.fds]) {
-                Ok(n) => self.consume(n, plan),
+                Ok(n) => {
+                    self.log_sent(socket, before, plan.fds);
+                    self.consume(n, plan)
+                }
                 Err(SendOutcome::WouldBlock) => return Ok(Flush::WouldBlock),
                 Err(SendOutcome::Failed(e)) => return Err(e),
             }
+        }
+    }
+
+    /// Fds queued, or sent and maybe not read yet: an upper bound on the
+    /// fds this queue holds or has in flight, as of the last
+    /// [`Outgoing::trim_in_flight`]. Counts only queued fds unless tracking
+    /// is on (`Connection::fds_in_flight`).
+    pub fn fds_in_flight(&self) -> usize {
+        self.fds.len() + self.sent_log.as_ref().map_or(0, |log| log.fds())
+    }
+
+    /// Forgets the logged fds the peer has read, with one `SIOCOUTQ`.
+    pub(super) fn trim_in_flight(&mut self, socket: BorrowedFd<'_>) {
+        let Some(log) = self.sent_log.as_mut() else {
+            return;
+        };
+        // On a failure (only for a socket that is not AF_UNIX), keep all.
+        log.trim(unread_memory(socket).unwrap_or(usize::MAX));
+        if log.fds() == 0 {
+            self.sent_log = None;
+        }
+    }
+
+    /// `SIOCOUTQ` before a `sendmsg` of `fds` fds that must be logged.
+    fn unread_before(&self, socket: BorrowedFd<'_>, fds: usize) -> Option<usize> {
+        let wanted = match &self.sent_log {
+            Some(log) => log.wants(fds),
+            None => self.track_in_flight && fds > 0,
+        };
+        // On a failure, log the send as taking no memory: it then counts
+        // until the peer has read everything.
+        wanted.then(|| unread_memory(socket).unwrap_or(usize::MAX))
+    }
+
+    /// Logs a `sendmsg` of `fds` fds that [`Outgoing::unread_before`] asked
+    /// to log.
+    fn log_sent(&mut self, socket: BorrowedFd<'_>, before: Option<usize>, fds: usize) {
+        if let Some(before) = before {
+            let after = unread_memory(socket).unwrap_or(0);
+            let log = self.sent_log.get_or_insert_with(Box::default);
+            log.push(before, after, fds);
         }
     }
 

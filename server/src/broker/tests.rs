@@ -163,6 +163,7 @@ fn limits_answer_with_failed() {
     let limits = BrokerLimits {
         max_names: 2,
         max_pending: 1,
+        ..BrokerLimits::default()
     };
     let mut broker = Broker::new(limits);
     let (mut alice, mut alice_peer) = client(1);
@@ -204,4 +205,51 @@ fn limits_answer_with_failed() {
         (4, waypass_connection_v1::evt::ESTABLISHED)
     );
     assert_eq!(broker.take_deliveries().len(), 2);
+}
+
+#[test]
+fn an_owner_with_a_full_backlog_is_busy_until_drained() {
+    let shared = shared();
+    let limits = BrokerLimits {
+        max_backlog: 2,
+        ..BrokerLimits::default()
+    };
+    let mut broker = Broker::new(limits);
+    let (mut alice, _alice_peer) = client(1);
+    let (mut bob, mut bob_peer) = client(2);
+    register(
+        &mut Ctx::for_client(&mut alice, &shared),
+        &mut broker,
+        2,
+        c"alice",
+    )
+    .unwrap();
+    let mut cx = Ctx::for_client(&mut bob, &shared);
+    for id in 2..=4 {
+        connect(&mut cx, &mut broker, id, c"alice").unwrap();
+    }
+    assert_eq!(broker.owners_with_backlog(), [alice.key]);
+    assert_eq!(broker.backlog(alice.key), 2);
+    broker.owner_unread(alice.key, 1);
+    assert_eq!(broker.backlog(alice.key), 1);
+    broker.owner_unread(alice.key, 5);
+    assert_eq!(broker.backlog(alice.key), 1, "fds unread bound the backlog");
+    broker.owner_unread(alice.key, 0);
+    assert!(broker.owners_with_backlog().is_empty());
+    let mut cx = Ctx::for_client(&mut bob, &shared);
+    connect(&mut cx, &mut broker, 5, c"alice").unwrap();
+    let got: Vec<(u32, u16, String)> = events(&mut bob, &mut bob_peer, &[])
+        .into_iter()
+        .map(|e| (e.0, e.1, e.3))
+        .collect();
+    let established = waypass_connection_v1::evt::ESTABLISHED;
+    assert_eq!((got[0].0, got[0].1), (2, established));
+    assert_eq!((got[1].0, got[1].1), (3, established));
+    assert_eq!((got[2].0, got[2].2.as_str()), (4, "6 "), "busy");
+    assert_eq!((got[3].0, got[3].1), (5, established));
+    assert_eq!(broker.take_deliveries().len(), 3);
+    assert_eq!(broker.backlog(alice.key), 1);
+    // The owner leaves: its backlog goes with it.
+    broker.release_all(alice.key, &alice.session.names);
+    assert_eq!(broker.backlog(alice.key), 0);
 }

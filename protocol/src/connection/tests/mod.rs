@@ -17,7 +17,9 @@ use crate::interface::{arg, nullable, ArgDesc, ArgKind};
 use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 
 mod direct;
+mod in_flight;
 mod limits;
+mod unclaimed;
 
 static ALL_KINDS: MessageDesc = crate::interface::msg(
     "all_kinds",
