@@ -23,7 +23,7 @@ test             wayland-utils     wayland-info, an unmodified libwayland client
 test             weston            a real compositor whose keymap the tests read with waypass-client
 test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
 test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
-test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the clipboard bench's anchor
+test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the anchor of the clipboard bench
 '
 
 # The packages of a group, one per line.
