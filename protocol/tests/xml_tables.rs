@@ -155,10 +155,18 @@ fn differences(table: &Interface, xml: Node<'_, '_>) -> Vec<String> {
     diffs
 }
 
-fn documents() -> [(String, &'static str); 2] {
+fn documents() -> [(String, &'static str); 4] {
     [
         (read_xml("wayland.xml"), "wayland.xml"),
         (read_xml("waypass-broker-v1.xml"), "waypass-broker-v1.xml"),
+        (
+            read_xml("ext-data-control-v1.xml"),
+            "ext-data-control-v1.xml",
+        ),
+        (
+            read_xml("wlr-data-control-unstable-v1.xml"),
+            "wlr-data-control-unstable-v1.xml",
+        ),
     ]
 }
 
