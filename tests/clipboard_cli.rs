@@ -1,85 +1,25 @@
 //! `waypass-client copy` and `paste` against waypass-server, and against
 //! wl-clipboard's `wl-copy`/`wl-paste` in both directions.
 
+mod clipboard_support;
 mod common;
 
 use std::fs;
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
 
-use common::{bin, run_with_patience, wait_timeout, Server, PATIENCE};
-
-fn client(server: &Server, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin("waypass-client"));
-    cmd.arg("--socket").arg(&server.socket).args(args);
-    cmd
-}
-
-fn wl(server: &Server, program: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env("WAYLAND_DISPLAY", &server.socket)
-        .env("XDG_RUNTIME_DIR", server.dir.path())
-        .env_remove("WAYLAND_SOCKET");
-    cmd
-}
-
-/// Runs a copy command with `input` on stdin until it has set the
-/// selection (both go to the background; their output goes nowhere).
-fn copy_with(mut cmd: Command, input: &[u8]) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn copy");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    let status = wait_timeout(&mut child, PATIENCE).expect("copy hung");
-    assert!(status.success(), "{cmd:?}: {status}");
-}
-
-fn output(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    run_with_patience(cmd)
-}
-
-fn ok(cmd: Command) -> Vec<u8> {
-    let shown = format!("{cmd:?}");
-    let out = output(cmd);
-    assert!(
-        out.status.success(),
-        "{shown}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting: {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
+use clipboard_support::{client, copy_with, eventually, ok, output, wl};
+use common::{bin, wait_timeout, Server, PATIENCE};
 
 #[test]
 fn copy_and_paste_round_trip_text() {
     let server = Server::start(&[]);
-    copy_with(client(&server, &["copy"]), "héllo\n".as_bytes());
+    copy_with(client(&server.socket, &["copy"]), "héllo\n".as_bytes());
     assert_eq!(
-        ok(client(&server, &["paste", "--no-newline"])),
+        ok(client(&server.socket, &["paste", "--no-newline"])),
         "héllo\n".as_bytes()
     );
-    let types = String::from_utf8(ok(client(&server, &["paste", "--list-types"]))).unwrap();
+    let types = String::from_utf8(ok(client(&server.socket, &["paste", "--list-types"]))).unwrap();
     assert!(
         types.lines().any(|t| t == "text/plain;charset=utf-8"),
         "{types}"
@@ -89,39 +29,53 @@ fn copy_and_paste_round_trip_text() {
 #[test]
 fn waypass_and_wl_clipboard_interoperate_both_ways() {
     let server = Server::start(&[]);
-    copy_with(client(&server, &["copy"]), b"ours");
-    assert_eq!(ok(wl(&server, "wl-paste", &["-n"])), b"ours");
-    copy_with(wl(&server, "wl-copy", &[]), b"theirs");
-    assert_eq!(ok(client(&server, &["paste", "-n"])), b"theirs");
+    copy_with(client(&server.socket, &["copy"]), b"ours");
+    assert_eq!(ok(wl(&server.socket, "wl-paste", &["-n"])), b"ours");
+    copy_with(wl(&server.socket, "wl-copy", &[]), b"theirs");
+    assert_eq!(ok(client(&server.socket, &["paste", "-n"])), b"theirs");
     let data: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
         .collect();
     copy_with(
-        wl(&server, "wl-copy", &["--type", "application/x-test"]),
+        wl(&server.socket, "wl-copy", &["--type", "application/x-test"]),
         &data,
     );
-    assert!(ok(client(&server, &["paste", "--type", "application/x-test"])) == data);
+    assert!(
+        ok(client(
+            &server.socket,
+            &["paste", "--type", "application/x-test"]
+        )) == data
+    );
     copy_with(
-        client(&server, &["copy", "--type", "application/x-test"]),
+        client(&server.socket, &["copy", "--type", "application/x-test"]),
         &data,
     );
-    assert!(ok(wl(&server, "wl-paste", &["--type", "application/x-test"])) == data);
+    assert!(
+        ok(wl(
+            &server.socket,
+            "wl-paste",
+            &["--type", "application/x-test"]
+        )) == data
+    );
 }
 
 #[test]
 fn primary_clear_and_empty() {
     let server = Server::start(&[]);
-    copy_with(client(&server, &["copy", "--primary"]), b"middle");
+    copy_with(client(&server.socket, &["copy", "--primary"]), b"middle");
     assert_eq!(
-        ok(client(&server, &["paste", "--primary", "-n"])),
+        ok(client(&server.socket, &["paste", "--primary", "-n"])),
         b"middle"
     );
-    let empty = output(client(&server, &["paste"]));
+    let empty = output(client(&server.socket, &["paste"]));
     assert!(!empty.status.success());
     let stderr = String::from_utf8_lossy(&empty.stderr);
     assert_eq!(stderr, "waypass-client: error: no selection\n");
-    copy_with(client(&server, &["copy", "--primary", "--clear"]), b"");
-    assert!(!output(client(&server, &["paste", "--primary"]))
+    copy_with(
+        client(&server.socket, &["copy", "--primary", "--clear"]),
+        b"",
+    );
+    assert!(!output(client(&server.socket, &["paste", "--primary"]))
         .status
         .success());
 }
@@ -129,8 +83,8 @@ fn primary_clear_and_empty() {
 #[test]
 fn a_missing_type_is_one_clear_error() {
     let server = Server::start(&[]);
-    copy_with(client(&server, &["copy"]), b"text");
-    let out = output(client(&server, &["paste", "--type", "image/png"]));
+    copy_with(client(&server.socket, &["copy"]), b"text");
+    let out = output(client(&server.socket, &["paste", "--type", "image/png"]));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -142,7 +96,7 @@ fn a_missing_type_is_one_clear_error() {
 #[test]
 fn copy_in_the_foreground_exits_when_replaced() {
     let server = Server::start(&[]);
-    let mut first: Child = client(&server, &["copy", "--foreground", "-"])
+    let mut first: Child = client(&server.socket, &["copy", "--foreground", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -155,9 +109,9 @@ fn copy_in_the_foreground_exits_when_replaced() {
         .write_all(b"first")
         .expect("write");
     eventually("the first selection", || {
-        output(client(&server, &["paste", "-n"])).stdout == b"first"
+        output(client(&server.socket, &["paste", "-n"])).stdout == b"first"
     });
-    copy_with(wl(&server, "wl-copy", &[]), b"second");
+    copy_with(wl(&server.socket, "wl-copy", &[]), b"second");
     let status = wait_timeout(&mut first, PATIENCE).expect("the replaced copy did not exit");
     assert!(status.success(), "{status}");
 }
@@ -171,7 +125,7 @@ fn paste_watch_runs_the_command_for_each_selection() {
         "cat >> '{0}'; echo \" $CLIPBOARD_STATE\" >> '{0}'",
         seen.display()
     );
-    let mut watcher = client(&server, &["paste", "--watch", "sh", "-c", &script])
+    let mut watcher = client(&server.socket, &["paste", "--watch", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -180,12 +134,12 @@ fn paste_watch_runs_the_command_for_each_selection() {
     let read = || fs::read_to_string(&seen).unwrap_or_default();
     eventually("the empty start", || read().contains(" nil"));
     for word in ["one", "two"] {
-        copy_with(wl(&server, "wl-copy", &["-n"]), word.as_bytes());
+        copy_with(wl(&server.socket, "wl-copy", &["-n"]), word.as_bytes());
         eventually(word, || read().contains(&format!("{word} data")));
     }
     watcher.kill().expect("kill");
     watcher.wait().expect("wait");
-    copy_with(client(&server, &["copy", "--clear"]), b"");
+    copy_with(client(&server.socket, &["copy", "--clear"]), b"");
     eventually("server fds back to baseline", || {
         server.fd_count() <= baseline
     });
@@ -196,7 +150,7 @@ fn a_large_paste_shows_progress_on_a_terminal_and_never_on_a_pipe() {
     let server = Server::start(&[]);
     let data = vec![b'z'; 64 << 20];
     copy_with(
-        wl(&server, "wl-copy", &["--type", "application/x-big"]),
+        wl(&server.socket, "wl-copy", &["--type", "application/x-big"]),
         &data,
     );
     // script(1) runs the paste on a pseudo-terminal and copies its output.
@@ -209,7 +163,10 @@ fn a_large_paste_shows_progress_on_a_terminal_and_never_on_a_pipe() {
     cmd.args(["-qec", &line, "/dev/null"]);
     let shown = String::from_utf8_lossy(&ok(cmd)).into_owned();
     assert!(shown.contains("pasting"), "{shown:?}");
-    let piped = output(client(&server, &["paste", "--type", "application/x-big"]));
+    let piped = output(client(
+        &server.socket,
+        &["paste", "--type", "application/x-big"],
+    ));
     assert!(piped.status.success());
     assert!(
         piped.stderr.is_empty(),

@@ -3,6 +3,7 @@
 //! misbehaving client is the only one that pays: the copier keeps its
 //! selection, other pastes work, and the server's fds come back.
 
+mod clipboard_support;
 mod common;
 #[path = "server_support/raw.rs"]
 mod raw;
@@ -14,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clipboard_support::eventually;
 use common::{bin, run_with_patience, Server, PATIENCE};
 use raw::{display_error, msg, s, u, Raw};
 
@@ -65,14 +67,6 @@ fn paste(server: &Server) -> Option<Vec<u8>> {
         .stderr(Stdio::null());
     let out = run_with_patience(cmd);
     out.status.success().then_some(out.stdout)
-}
-
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting: {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

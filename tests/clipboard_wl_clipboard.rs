@@ -2,81 +2,40 @@
 //! wlr-data-control) against waypass-server: the clipboard with no
 //! display. Debian's `wl-clipboard` package, which `make deps` installs.
 
+mod clipboard_support;
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Child, Output, Stdio};
 
-use common::{run_with_patience, wait_timeout, Server, PATIENCE};
+use clipboard_support::{copy_with, eventually, ok, output, wl};
+use common::{wait_timeout, Server, PATIENCE};
 
-/// `wl-copy`/`wl-paste` pointed at `server`.
-fn wl(server: &Server, program: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env("WAYLAND_DISPLAY", &server.socket)
-        .env("XDG_RUNTIME_DIR", server.dir.path())
-        .env_remove("WAYLAND_SOCKET");
-    cmd
-}
-
-/// `wl-copy ARGS` with `input` on stdin; returns once it has set the
-/// selection (it forks into the background, whose output goes nowhere so
-/// that nothing waits for it).
+/// `wl-copy ARGS` with `input` on stdin, until it has set the selection.
 fn copy(server: &Server, args: &[&str], input: &[u8]) {
-    let mut child = wl(server, "wl-copy", args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn wl-copy (apt-get install wl-clipboard; `make deps` does)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    let status = wait_timeout(&mut child, PATIENCE).expect("wl-copy hung");
-    assert!(status.success(), "wl-copy {args:?}: {status}");
+    copy_with(wl(&server.socket, "wl-copy", args), input);
 }
 
 /// `wl-copy --foreground ARGS TEXT`, left running.
 fn copy_foreground(server: &Server, args: &[&str]) -> Child {
-    wl(server, "wl-copy", &[&["--foreground"], args].concat())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn wl-copy")
+    wl(
+        &server.socket,
+        "wl-copy",
+        &[&["--foreground"], args].concat(),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn wl-copy")
 }
 
 fn paste(server: &Server, args: &[&str]) -> Output {
-    let mut cmd = wl(server, "wl-paste", args);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    run_with_patience(cmd)
+    output(wl(&server.socket, "wl-paste", args))
 }
 
 fn paste_ok(server: &Server, args: &[&str]) -> Vec<u8> {
-    let out = paste(server, args);
-    assert!(
-        out.status.success(),
-        "wl-paste {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Polls `done` every 20 ms until it holds or `PATIENCE` passes.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting: {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
+    ok(wl(&server.socket, "wl-paste", args))
 }
 
 #[test]
@@ -161,12 +120,16 @@ fn watch_sees_each_new_selection() {
     let server = Server::start(&[]);
     let seen = server.dir.join("seen");
     let script = format!("cat >> '{}'; echo >> '{}'", seen.display(), seen.display());
-    let mut watcher = wl(&server, "wl-paste", &["--watch", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn wl-paste --watch");
+    let mut watcher = wl(
+        &server.socket,
+        "wl-paste",
+        &["--watch", "sh", "-c", &script],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn wl-paste --watch");
     let read = || fs::read_to_string(&seen).unwrap_or_default();
     for word in ["one", "two", "three"] {
         copy(&server, &[], word.as_bytes());

@@ -7,6 +7,7 @@
 //! One test: wl-clipboard-rs finds the display through WAYLAND_DISPLAY,
 //! which is process-wide, so its cases run in sequence.
 
+mod clipboard_support;
 mod common;
 
 use std::fs::File;
@@ -14,21 +15,14 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{run_with_patience, wait_timeout, Server, PATIENCE};
+use clipboard_support::{ok, wl};
+
+use common::{wait_timeout, Server, PATIENCE};
 use wl_clipboard_rs::copy::{self, MimeSource, Options, Source};
 use wl_clipboard_rs::paste::{self, ClipboardType, Seat};
 
-fn wl(server: &Server, program: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env("WAYLAND_DISPLAY", &server.socket)
-        .env("XDG_RUNTIME_DIR", server.dir.path())
-        .env_remove("WAYLAND_SOCKET");
-    cmd
-}
-
 fn wl_copy(server: &Server, args: &[&str], input: &Path) {
-    let mut child = wl(server, "wl-copy", args)
+    let mut child = wl(&server.socket, "wl-copy", args)
         .stdin(File::open(input).expect("input"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -39,17 +33,7 @@ fn wl_copy(server: &Server, args: &[&str], input: &Path) {
 }
 
 fn wl_paste(server: &Server, args: &[&str]) -> Vec<u8> {
-    let mut cmd = wl(server, "wl-paste", args);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = run_with_patience(cmd);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    ok(wl(&server.socket, "wl-paste", args))
 }
 
 fn rs_copy(clipboard: copy::ClipboardType, mime: &str, bytes: Vec<u8>) {
@@ -156,7 +140,7 @@ fn wl_clipboard_rs_and_wl_clipboard_through_waypass() {
     let mut data = Vec::with_capacity(bytes as usize);
     File::open(&big).unwrap().read_to_end(&mut data).unwrap();
     rs_copy(copy::ClipboardType::Regular, mime, data);
-    let mut cmd = wl(&server, "wl-paste", &["--type", mime]);
+    let mut cmd = wl(&server.socket, "wl-paste", &["--type", mime]);
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

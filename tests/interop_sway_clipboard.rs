@@ -4,16 +4,17 @@
 //! `nobody` through `setpriv`, with an empty config, in a runtime directory
 //! made for it.
 
+mod clipboard_support;
 mod common;
 
 use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{bin, run_with_patience, wait_timeout, TempDir, PATIENCE};
+use clipboard_support::{client, copy_with, output, wl};
+use common::{TempDir, PATIENCE};
 
 /// sway, killed on drop.
 struct Sway {
@@ -78,31 +79,6 @@ impl Drop for Sway {
     }
 }
 
-fn client(socket: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin("waypass-client"));
-    cmd.arg("--socket").arg(socket).args(args);
-    cmd
-}
-
-fn copy_with(mut cmd: Command, input: &[u8]) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn copy");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let status = wait_timeout(&mut child, PATIENCE).expect("copy hung");
-    assert!(status.success(), "{cmd:?}: {status}");
-}
-
-fn output(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    run_with_patience(cmd)
-}
-
 #[test]
 fn our_copy_and_paste_work_against_sway() {
     let sway = Sway::start();
@@ -115,12 +91,9 @@ fn our_copy_and_paste_work_against_sway() {
     );
     assert_eq!(out.stdout, b"through sway");
     // With wl-clipboard on the other side, both ways.
-    let mut wl_paste = Command::new("wl-paste");
-    wl_paste.arg("-n").env("WAYLAND_DISPLAY", &sway.socket);
+    let wl_paste = wl(&sway.socket, "wl-paste", &["-n"]);
     assert_eq!(output(wl_paste).stdout, b"through sway");
-    let mut wl_copy = Command::new("wl-copy");
-    wl_copy.env("WAYLAND_DISPLAY", &sway.socket);
-    copy_with(wl_copy, b"from wl-copy");
+    copy_with(wl(&sway.socket, "wl-copy", &[]), b"from wl-copy");
     assert_eq!(
         output(client(&sway.socket, &["paste", "-n"])).stdout,
         b"from wl-copy"
