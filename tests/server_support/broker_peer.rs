@@ -2,8 +2,7 @@
 //! client library: bind the broker, register, connect, destroy, and a
 //! `sync` round trip that returns the events (with their fds) before it.
 //!
-//! A copy of the helper in `tests/server_broker_raw.rs`, shared by the
-//! hostile-peer tests. Include it with
+//! Shared by the broker and hostile-peer tests. Include it with
 //! `#[path = "server_support/broker_peer.rs"] mod broker_peer;` next to
 //! `mod common;`.
 #![allow(dead_code)]
