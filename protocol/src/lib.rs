@@ -112,7 +112,7 @@ pub use channel::{
     INBOX_MAX_MESSAGES, MAX_NAME_LEN, MAX_REASON_LEN, MAX_TEXT_LEN, SAFE_NAME_MAX,
 };
 pub use connection::{
-    Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,
+    Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv, SharedBuffers,
 };
 pub use credentials::Credentials;
 pub use debug::{format_trace, parse_trace_line, Direction, TraceLine, TraceSide, Tracer};

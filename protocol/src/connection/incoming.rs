@@ -68,6 +68,9 @@ pub struct Incoming {
     end: usize,
     /// Keep the buffer and fd queue when drained (see `Connection::keep_buffers`).
     pub(super) keep: bool,
+    /// `buf` is a [`SharedBuffers`](super::SharedBuffers) buffer, lent for
+    /// this wakeup: never freed here, given back by `return_input`.
+    lent: bool,
     /// Received fds not yet taken by a message, in arrival order.
     fds: VecDeque<OwnedFd>,
     /// `Limits::max_unclaimed_fds`.
@@ -98,6 +101,7 @@ impl Incoming {
             start: 0,
             end: 0,
             keep: false,
+            lent: false,
             fds: VecDeque::new(),
             max_unclaimed_fds: limits.max_unclaimed_fds,
         }
@@ -257,12 +261,38 @@ impl Incoming {
         }
     }
 
+    /// Takes `shared` as the receive buffer for this wakeup, when this
+    /// connection holds no bytes of its own (the usual case between
+    /// messages): no allocation and no zeroing per wakeup.
+    pub(super) fn borrow_input(&mut self, shared: &mut Vec<u8>) {
+        if !self.lent && self.start == self.end && self.buf.capacity() == 0 {
+            std::mem::swap(&mut self.buf, shared);
+            self.start = 0;
+            self.end = 0;
+            self.lent = true;
+        }
+    }
+
+    /// Gives the lent buffer back; a message that has not wholly arrived
+    /// keeps its bytes, and only those, in a buffer of its own.
+    pub(super) fn return_input(&mut self, shared: &mut Vec<u8>) {
+        if !self.lent {
+            return;
+        }
+        self.lent = false;
+        let rest = self.buf[self.start..self.end].to_vec();
+        std::mem::swap(&mut self.buf, shared);
+        self.start = 0;
+        self.end = rest.len();
+        self.buf = rest;
+    }
+
     /// Frees the buffer and the fd queue once nothing is left in them.
     fn release_if_drained(&mut self) {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if !self.keep {
+            if !self.keep && !self.lent {
                 self.buf = Vec::new();
             }
         }

@@ -74,6 +74,9 @@ pub struct Outgoing {
     sent: u64,
     /// Keep the free chunks when the queue empties (see `Connection::keep_buffers`).
     pub(super) keep: bool,
+    /// The free chunks came from [`SharedBuffers`](super::SharedBuffers)
+    /// for this wakeup: kept until `return_chunks` gives them back.
+    lent: bool,
     /// Log `sendmsg`s to count fds in flight (see `Connection::fds_in_flight`).
     pub(super) track_in_flight: bool,
     /// The log, while fds may be in flight.
@@ -109,6 +112,7 @@ impl Outgoing {
             written: 0,
             sent: 0,
             keep: false,
+            lent: false,
             track_in_flight: false,
             sent_log: None,
         }
@@ -464,14 +468,42 @@ impl Outgoing {
         }
     }
 
-    /// Frees every buffer of an empty queue, unless told to keep them.
+    /// Takes `shared`'s spare chunks for this wakeup, when this queue has
+    /// none of its own: the replies of a wakeup are encoded into chunks
+    /// that are neither allocated nor zeroed for it.
+    pub(super) fn borrow_chunks(&mut self, shared: &mut Vec<Box<[u8]>>) {
+        if !self.lent && self.free.is_empty() {
+            std::mem::swap(&mut self.free, shared);
+            self.lent = true;
+        }
+    }
+
+    /// Gives back the spare chunks (sent ones included, up to
+    /// `FREE_CHUNKS_MAX`); chunks still queued stay with this queue.
+    pub(super) fn return_chunks(&mut self, shared: &mut Vec<Box<[u8]>>) {
+        if !self.lent {
+            return;
+        }
+        self.lent = false;
+        self.free.truncate(FREE_CHUNKS_MAX);
+        std::mem::swap(&mut self.free, shared);
+        self.free = Vec::new();
+        if self.queued_bytes() == 0 {
+            self.release();
+        }
+    }
+
+    /// Frees every buffer of an empty queue, unless told to keep them (or
+    /// its spare chunks are lent and must go back).
     fn release(&mut self) {
         debug_assert!(self.fds.is_empty() && self.marks.is_empty());
         if self.keep {
             return;
         }
         self.chunks = VecDeque::new();
-        self.free = Vec::new();
+        if !self.lent {
+            self.free = Vec::new();
+        }
         self.fds = VecDeque::new();
         self.marks = VecDeque::new();
     }

@@ -19,6 +19,7 @@ use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 mod direct;
 mod in_flight;
 mod limits;
+mod shared;
 mod unclaimed;
 
 static ALL_KINDS: MessageDesc = crate::interface::msg(
