@@ -102,7 +102,10 @@
 mod in_flight;
 mod incoming;
 mod outgoing;
+mod shared;
 mod wait;
+
+pub use shared::SharedBuffers;
 
 use std::fmt;
 use std::io;
@@ -147,39 +150,6 @@ impl Default for Limits {
             max_out_fds: 1024,
         }
     }
-}
-
-/// Buffers that a single-threaded server lends to each connection it
-/// serves, in turn: one receive buffer and a few output chunks.
-///
-/// A connection frees its buffers when it has nothing buffered, so that an
-/// idle client costs no heap (`Connection::heap_bytes` is 0). Without
-/// lending, each wakeup would allocate and zero a 4 KiB receive buffer and a
-/// 4 KiB output chunk, and free both. With it, a wakeup borrows them
-/// ([`Connection::borrow_buffers`]), receives, decodes and flushes, and
-/// gives them back ([`Connection::return_buffers`]); only a connection left
-/// with a message half received, or output the socket would not take,
-/// keeps what that needs.
-///
-/// ```
-/// use std::io::Write;
-/// use std::os::unix::net::UnixStream;
-/// use waypass_protocol::{Connection, Recv, SharedBuffers};
-///
-/// let mut shared = SharedBuffers::default();
-/// let (mut peer, ours) = UnixStream::pair()?;
-/// let mut conn = Connection::new(ours)?;
-/// peer.write_all(&[1, 0, 0, 0])?; // half a header
-/// conn.borrow_buffers(&mut shared);
-/// assert!(matches!(conn.recv()?, Recv::Data(4)));
-/// conn.return_buffers(&mut shared);
-/// assert_eq!(conn.heap_bytes(), 4); // it keeps its 4 bytes, nothing more
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Default)]
-pub struct SharedBuffers {
-    input: Vec<u8>,
-    chunks: Vec<Box<[u8]>>,
 }
 
 /// Errors of the connection layer.
