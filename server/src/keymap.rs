@@ -156,13 +156,15 @@ impl fmt::Display for RuleNames {
 }
 
 /// Where the keymap comes from. SIGHUP reloads from the same source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum KeymapSource {
     /// Compiled from RMLVO names with xkbcommon.
     Names(RuleNames),
     /// A keymap text file, validated and then served byte for byte.
     File(PathBuf),
-    /// The embedded `assets/us.xkb`, served as is.
+    /// The embedded `assets/us.xkb`, served as is (the default: it needs
+    /// no xkeyboard-config).
+    #[default]
     Embedded,
 }
 

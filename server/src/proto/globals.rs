@@ -25,10 +25,10 @@ use waypass_protocol::protocols::broker::waypass_broker_v1;
 use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
 use waypass_protocol::{Arg, Interface};
 
-use crate::client::Object;
-use crate::clipboard::{self, Flavor};
-use crate::dispatch::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
-use crate::seat;
+use crate::proto::clipboard;
+use crate::proto::ctx::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
+use crate::proto::seat;
+use crate::state::{Flavor, Object};
 
 /// What a global is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
