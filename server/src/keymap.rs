@@ -2,7 +2,7 @@
 //! compiling it with xkbcommon, and the one sealed memory file that holds it.
 //!
 //! This module knows about XKB and memory files. It does not know about
-//! clients or sockets: [`crate::dispatch`] sends [`Keymap::fd_for_client`]
+//! clients or sockets: [`crate::proto::seat`] sends [`Keymap::fd_for_client`]
 //! in `wl_keyboard.keymap`, and the SIGHUP handler calls [`Keymap::load`]
 //! again to reload.
 //!

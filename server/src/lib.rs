@@ -28,7 +28,7 @@
 //!
 //! 1. `keymap` (compiling and sealing the keymap) and `config` (the
 //!    configuration and every per-client limit, with their defaults).
-//! 2. `state`: per-client state ([`Client`](state::Client), `Object`,
+//! 2. `state`: per-client state (`Client`, `Object`,
 //!    `ClientKey`, `BrokerSession`) that both layers above share.
 //! 3. `proto`: the code that knows interfaces: `ctx` (what a handler works
 //!    with), the handlers (`globals`, `seat`, `broker`, `clipboard`) and

@@ -409,3 +409,6 @@ pub fn interface_name(interface: &Interface) -> CString {
 pub fn c_str_is(s: &CStr, name: &str) -> bool {
     s.to_bytes() == name.as_bytes()
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,7 @@
 //! This module knows interfaces, not sockets. It takes a [`Client`] whose
 //! connection has already received bytes, decodes every complete message,
 //! runs its handler, and queues the replies in the connection's
-//! [`Outgoing`] half. It never calls `recvmsg` or `sendmsg`, never
+//! [`Outgoing`](waypass_protocol::Outgoing) half. It never calls `recvmsg` or `sendmsg`, never
 //! disconnects anyone, and never panics on client input: every failure is
 //! returned as a [`Stop`] for the runtime layer ([`crate::runtime`]) to act on.
 //!

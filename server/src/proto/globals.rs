@@ -2,8 +2,8 @@
 //!
 //! This module lists globals, announces them to a new registry and checks
 //! a `bind` before handing it to the global's own module. It does not
-//! implement any global's interface: [`crate::seat`] does `wl_seat`,
-//! [`crate::broker`] does `waypass_broker_v1`, and [`crate::clipboard`]
+//! implement any global's interface: [`crate::proto::seat`] does `wl_seat`,
+//! [`crate::proto::broker`] does `waypass_broker_v1`, and [`crate::proto::clipboard`]
 //! the two data-control managers (one per protocol, for the one seat).
 //!
 //! To add a global: add a [`GlobalKind`]

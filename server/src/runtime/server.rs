@@ -38,7 +38,7 @@
 //!   dispatched (`self_connect` is refused), so its `Dispatcher` is free to
 //!   borrow. An owner does not get more than `--max-pending-peers`
 //!   channels it has not read (the broker answers `busy` to requesters
-//!   instead), so a connect flood no longer cuts a busy owner off; an owner
+//!   instead), so a connect flood cannot cut a busy owner off; an owner
 //!   that still cannot take the event (over its outgoing cap, or over
 //!   [`MAX_FDS_IN_FLIGHT`](crate::config::MAX_FDS_IN_FLIGHT)) is
 //!   disconnected like any client that does not read.
