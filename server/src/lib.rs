@@ -26,18 +26,19 @@
 //!
 //! Every `use crate::` points down this list:
 //!
-//! 1. `keymap` (compiling and sealing the keymap) and `config` (the
-//!    configuration and every per-client limit, with their defaults).
-//! 2. `state`: per-client state (`Client`, `Object`,
+//! 1. `keymap`: compiling and sealing the keymap; imports nothing here.
+//! 2. `config`: the configuration and every per-client limit, with their
+//!    defaults (it names a `KeymapSource`).
+//! 3. `state`: per-client state (`Client`, `Object`, `Flavor`,
 //!    `ClientKey`, `BrokerSession`) that both layers above share.
-//! 3. `proto`: the code that knows interfaces: `ctx` (what a handler works
+//! 4. `proto`: the code that knows interfaces: `ctx` (what a handler works
 //!    with), the handlers (`globals`, `seat`, `broker`, `clipboard`) and
 //!    `dispatch` over them. No `recvmsg`, no `sendmsg`, no calloop.
-//! 4. `runtime`: the code that knows sockets and the loop: `listener`,
+//! 5. `runtime`: the code that knows sockets and the loop: `listener`,
 //!    `accept`, `source` (a client's calloop source), `wakeup` (one
 //!    receive, dispatch and flush), `server` (the client table), `signals`,
 //!    `spawn`. It never decodes a request's arguments.
-//! 5. `fuzzing` (feature) over `runtime::wakeup`; `cli` (feature) over
+//! 6. `fuzzing` (feature) over `runtime::wakeup`; `cli` (feature) over
 //!    `config`; this file, start-up and shut-down only: the order of the
 //!    steps.
 #![deny(unsafe_op_in_unsafe_fn)]
