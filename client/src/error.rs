@@ -314,15 +314,6 @@ impl From<SealError> for FetchError {
     }
 }
 
-/// Writes `err` and its chain of sources as one line: `a: b: c`.
-pub fn chain_to_string(err: &dyn Error) -> String {
-    let mut line = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        line.push_str(": ");
-        line.push_str(&e.to_string());
-        cur = e.source();
-    }
-    // One line, whatever a lower layer put in its message.
-    line.replace('\n', " ")
-}
+/// Writes `err` and its chain of sources as one line: `a: b: c` (the
+/// protocol crate's [`waypass_protocol::error_chain`], under this name).
+pub use waypass_protocol::error_chain as chain_to_string;

@@ -47,8 +47,7 @@ use crate::deadline::Deadline;
 use crate::error::{ProtocolError, SessionError};
 use crate::event::Event;
 
-/// The id of `wl_display`.
-pub const DISPLAY_ID: u32 = 1;
+pub use waypass_protocol::DISPLAY_ID;
 
 /// How long [`Session::roundtrip`] waits by default.
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -101,6 +101,7 @@ mod connection;
 mod credentials;
 mod debug;
 mod display;
+mod error_chain;
 pub mod interface;
 mod map;
 pub mod protocols;
@@ -119,7 +120,8 @@ pub use debug::{format_trace, parse_trace_line, Direction, TraceLine, TraceSide,
 pub use display::{
     connect_to_display, connect_to_path, socket_argument, socket_path, DisplayError, SUN_PATH_MAX,
 };
+pub use error_chain::error_chain;
 pub use interface::{ArgDesc, ArgKind, Interface, LookupError, MessageDesc};
-pub use map::{InsertError, ObjectMap, Side, SERVER_ID_START};
+pub use map::{InsertError, ObjectMap, Side, DISPLAY_ID, SERVER_ID_START};
 pub use sealed::{inspect_fd, FdInfo, ReadOnlyMap, SealError, SealedFile, Seals};
 pub use wire::{Arg, DecodeError, EncodeError, Fixed, Header, Malformed, Message};

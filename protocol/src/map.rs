@@ -41,6 +41,9 @@
 
 use std::fmt;
 
+/// The id of `wl_display`, the object every connection starts with.
+pub const DISPLAY_ID: u32 = 1;
+
 /// The first id of the server-allocated range.
 pub const SERVER_ID_START: u32 = 0xff00_0000;
 

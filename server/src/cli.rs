@@ -1,15 +1,16 @@
 //! The command line of `waypass-server`, parsed with clap.
 //!
-//! This module only describes and parses options and turns them into the
-//! values the rest of the server works with ([`KeymapSource`], [`Settings`],
-//! [`BrokerLimits`]).
-//! It does not open sockets or compile keymaps.
+//! This module only describes and parses options and turns them into a
+//! [`ServerConfig`] ([`Cli::config`]), the one thing the library's
+//! [`run`](crate::run) takes. It does not open sockets or compile keymaps,
+//! and a program embedding the server does not need it (or clap): it is
+//! compiled with the `cli` feature, on by default.
 
 use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::broker::BrokerLimits;
+use crate::config::{BrokerLimits, ServerConfig, Settings};
 use crate::keymap::{KeymapSource, RuleNames};
 
 const AFTER_HELP: &str = "\
@@ -125,18 +126,20 @@ pub struct Cli {
     pub exit_with_children: bool,
 }
 
-/// Per-seat settings every keyboard is told about.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `wl_keyboard.repeat_info` rate.
-    pub repeat_rate: i32,
-    /// `wl_keyboard.repeat_info` delay.
-    pub repeat_delay: i32,
-    /// `wl_seat.name`.
-    pub seat_name: String,
-}
-
 impl Cli {
+    /// The configuration these arguments describe, `XKB_DEFAULT_*`
+    /// variables included.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            socket: self.socket.clone(),
+            keymap: self.keymap_source(),
+            settings: self.settings(),
+            broker: self.broker_limits(),
+            spawn: self.spawn.clone(),
+            exit_with_children: self.exit_with_children,
+        }
+    }
+
     /// Where the keymap comes from: a file, RMLVO names (from flags or
     /// `XKB_DEFAULT_*`), or the embedded default.
     pub fn keymap_source(&self) -> KeymapSource {
@@ -199,6 +202,8 @@ mod tests {
         assert_eq!(cli.repeat_rate, 25);
         assert_eq!(cli.repeat_delay, 600);
         assert_eq!(cli.seat_name, "seat0");
+        // The flags' defaults are the library's.
+        assert_eq!(cli.settings(), Settings::default());
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! What it is: the real server code with only the event loop taken away.
 //! The client is the server's real `Client` over one end of a
 //! `UnixStream` pair; the harness writes the input into the other end, then
-//! runs the same receive, decode and dispatch (`server::serve_input`) and
-//! flush the event loop
-//! would run on each wakeup, and reads back what the server sent. What it is
+//! runs the wakeup code the event loop runs ([`crate::runtime::wakeup`]:
+//! `serve_input`, `flush`, and `release` when the client goes), and reads
+//! back what the server sent. Compiled only with the `fuzzing` feature. What it is
 //! not: a multi-client simulation. One client at a time, so a brokered
 //! channel can only be refused (`unknown_name`, `self_connect`, ...).
 //!
@@ -53,15 +53,15 @@ use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use waypass_protocol::{Recv, Tracer};
 
-use crate::broker::{Broker, BrokerLimits};
-use crate::cli::Settings;
-use crate::client::{Client, ClientKey};
-use crate::clipboard::Clipboard;
-pub use crate::dispatch::ProtocolError;
-use crate::dispatch::Shared;
+use crate::config::{BrokerLimits, Settings};
 use crate::keymap::{Keymap, KeymapError, KeymapSource};
-pub use crate::server::Disconnect;
-use crate::server::{flush, serve_input};
+use crate::proto::broker::Broker;
+use crate::proto::clipboard::Clipboard;
+pub use crate::proto::ctx::ProtocolError;
+use crate::proto::ctx::Shared;
+pub use crate::runtime::wakeup::Disconnect;
+use crate::runtime::wakeup::{flush, release, serve_input};
+use crate::state::{Client, ClientKey};
 
 /// The most fds attached to one `sendmsg`, as libwayland sends them.
 const FDS_PER_SEND: usize = 28;
@@ -113,12 +113,8 @@ impl FuzzServer {
     /// Compiles the embedded US keymap, with the default command-line settings.
     pub fn new() -> Result<FuzzServer, HarnessError> {
         let keymap = Keymap::load(&KeymapSource::Embedded).map_err(HarnessError::LoadKeymap)?;
-        let settings = Settings {
-            repeat_rate: 25,
-            repeat_delay: 600,
-            seat_name: "seat0".into(),
-        };
-        let shared = Shared::new(keymap, settings).map_err(|_| HarnessError::SeatName)?;
+        let shared =
+            Shared::new(keymap, Settings::default()).map_err(|_| HarnessError::SeatName)?;
         Ok(FuzzServer {
             shared,
             broker: Broker::new(BrokerLimits::default()),
@@ -277,9 +273,8 @@ impl ClientHarness<'_> {
     /// Drops the client as the server does, releasing its names.
     fn leave(&mut self, reason: Option<Disconnect>) {
         if let Some(client) = self.client.take() {
-            let broker = &mut self.server.broker;
-            broker.release_all(client.key, &client.session.names);
-            self.server.clipboard.client_gone(client.key);
+            release(&client, &mut self.server.broker, &mut self.server.clipboard);
+            // One client: what its leaving clears is for nobody else.
             drop(self.server.clipboard.take_deliveries());
             if reason.is_some() {
                 self.outcome.disconnect = reason;

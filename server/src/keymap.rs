@@ -2,7 +2,7 @@
 //! compiling it with xkbcommon, and the one sealed memory file that holds it.
 //!
 //! This module knows about XKB and memory files. It does not know about
-//! clients or sockets: [`crate::dispatch`] sends [`Keymap::fd_for_client`]
+//! clients or sockets: [`crate::proto::seat`] sends [`Keymap::fd_for_client`]
 //! in `wl_keyboard.keymap`, and the SIGHUP handler calls [`Keymap::load`]
 //! again to reload.
 //!
@@ -156,13 +156,15 @@ impl fmt::Display for RuleNames {
 }
 
 /// Where the keymap comes from. SIGHUP reloads from the same source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum KeymapSource {
     /// Compiled from RMLVO names with xkbcommon.
     Names(RuleNames),
     /// A keymap text file, validated and then served byte for byte.
     File(PathBuf),
-    /// The embedded `assets/us.xkb`, served as is.
+    /// The embedded `assets/us.xkb`, served as is (the default: it needs
+    /// no xkeyboard-config).
+    #[default]
     Embedded,
 }
 

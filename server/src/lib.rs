@@ -2,37 +2,57 @@
 //! calloop, as a library behind the `waypass-server` binary.
 //!
 //! It offers `wl_seat` with a keyboard, whose keymap is one sealed memory
-//! file shared by all clients, and `waypass_broker_v1`, which registers
-//! names and hands two clients the ends of a fresh socketpair. `--spawn`
-//! starts children as clients over `WAYLAND_SOCKET`.
+//! file shared by all clients, `waypass_broker_v1`, which registers names
+//! and hands two clients the ends of a fresh socketpair, and the
+//! data-control clipboard protocols. Spawned children (`--spawn`) are
+//! clients over `WAYLAND_SOCKET`.
 //!
 //! What it is not: a general compositor library. The public surface is
-//! small on purpose: [`Cli`] and [`run`] for the binary, and [`fuzzing`],
-//! which drives one client's request stream through the real decode and
-//! dispatch code without an event loop. Everything else is private.
+//! small on purpose: [`ServerConfig`] (with [`Settings`], [`BrokerLimits`]
+//! and [`KeymapSource`]) and [`run`]; [`Cli`], the binary's clap front end,
+//! with the default `cli` feature; and, with the `fuzzing` feature,
+//! `fuzzing`, which drives one client's request stream through the real
+//! wakeup code without an event loop. Everything else is private.
 //!
-//! Modules, from the bottom up: `cli`, `keymap`, `listener` (socket and
-//! lock files), `client` (per-client state and its event source),
-//! `dispatch` with `globals`, `seat` and `broker` (the protocol), `server`
-//! (the socket side), `accept`, `signals` and `spawn` (the other sources).
-//! This file is start-up and shut-down only: the order of the steps.
+//! ```no_run
+//! use waypass_server::{run, ServerConfig};
+//!
+//! let mut config = ServerConfig::default();
+//! config.socket = Some("waypass-example".into());
+//! let code = run(config).expect("server");
+//! ```
+//!
+//! # Layers, from the bottom up
+//!
+//! Every `use crate::` points down this list:
+//!
+//! 1. `keymap`: compiling and sealing the keymap; imports nothing here.
+//! 2. `config`: the configuration and every per-client limit, with their
+//!    defaults (it names a `KeymapSource`).
+//! 3. `state`: per-client state (`Client`, `Object`, `Flavor`,
+//!    `ClientKey`, `BrokerSession`) that both layers above share.
+//! 4. `proto`: the code that knows interfaces: `ctx` (what a handler works
+//!    with), the handlers (`globals`, `seat`, `broker`, `clipboard`) and
+//!    `dispatch` over them. No `recvmsg`, no `sendmsg`, no calloop.
+//! 5. `runtime`: the code that knows sockets and the loop: `listener`,
+//!    `accept`, `source` (a client's calloop source), `wakeup` (one
+//!    receive, dispatch and flush), `server` (the client table), `signals`,
+//!    `spawn`. It never decodes a request's arguments.
+//! 6. `fuzzing` (feature) over `runtime::wakeup`; `cli` (feature) over
+//!    `config`; this file, start-up and shut-down only: the order of the
+//!    steps.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-mod accept;
-mod broker;
+#[cfg(feature = "cli")]
 mod cli;
-mod client;
-mod clipboard;
-mod dispatch;
+mod config;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod globals;
 mod keymap;
-mod listener;
-mod seat;
-mod server;
-mod signals;
-mod spawn;
+mod proto;
+mod runtime;
+mod state;
 
 use std::error::Error;
 use std::io::Write;
@@ -43,23 +63,27 @@ use log::{debug, info, warn};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use waypass_protocol::{TraceSide, Tracer};
 
-use crate::broker::Broker;
+#[cfg(feature = "cli")]
 pub use crate::cli::Cli;
-use crate::dispatch::Shared;
+pub use crate::config::{BrokerLimits, ServerConfig, Settings};
 use crate::keymap::Keymap;
-use crate::server::State;
+pub use crate::keymap::{KeymapSource, RuleNames};
+use crate::proto::broker::Broker;
+use crate::proto::ctx::Shared;
+use crate::runtime::server::State;
+use crate::runtime::{accept, listener, signals, spawn};
 
 /// Runs the server until SIGINT / SIGTERM (or, with
-/// `--exit-with-children`, until the last child exits). The exit code is
-/// failure only when `--exit-with-children` saw a child fail.
-pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
+/// `exit_with_children`, until the last child exits). The exit code is
+/// failure only when `exit_with_children` saw a child fail.
+pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
     raise_fd_limit();
     // The keymap first: a bad one must fail before the socket exists.
-    let source = cli.keymap_source();
+    let source = config.keymap;
     let keymap = Keymap::load(&source)?;
     // Logged once start-up has succeeded: a start-up failure is one line.
     let keymap_line = format!("keymap: {source} ({} bytes)", keymap.size());
-    let shared = Shared::new(keymap, cli.settings()).map_err(|_| "--seat-name has a NUL byte")?;
+    let shared = Shared::new(keymap, config.settings).map_err(|_| "--seat-name has a NUL byte")?;
 
     let mut event_loop: EventLoop<'static, State> = EventLoop::try_new()?;
     // Before anything else could spawn threads or children (see `signals`).
@@ -71,10 +95,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
             signals::Request::Stop => state.request_stop(),
         },
     )?;
-    let bound = listener::listen(cli.socket.as_deref())?;
+    let bound = listener::listen(config.socket.as_deref())?;
     let mut state = State::new(
         shared,
-        Broker::new(cli.broker_limits()),
+        Broker::new(config.broker),
         source,
         Tracer::from_env(TraceSide::Server),
         event_loop.handle(),
@@ -89,8 +113,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     drop(stdout);
 
     // After the path line: children share our stdout.
-    state.children.exit_when_done(cli.exit_with_children);
-    for command in &cli.spawn {
+    state.children.exit_when_done(config.exit_with_children);
+    for command in &config.spawn {
         let child = spawn::spawn_client(command)?;
         state.children.started(child.creds.pid, command);
         state.add_spawned_client(child.stream, child.creds)?;
@@ -104,7 +128,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     // Removes the socket, then the lock file, then releases the lock.
     drop(bound.files);
     info!("stopped");
-    if cli.exit_with_children && !state.children.all_succeeded() {
+    if config.exit_with_children && !state.children.all_succeeded() {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -120,16 +144,4 @@ fn raise_fd_limit() {
         Ok((soft, _)) => debug!("RLIMIT_NOFILE is {soft}, already the hard limit"),
         Err(e) => warn!("cannot read RLIMIT_NOFILE: {e}"),
     }
-}
-
-/// An error and its chain of sources, as "a: b: c".
-pub fn describe(err: &(dyn Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

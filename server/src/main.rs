@@ -1,20 +1,22 @@
-//! `waypass-server`: parses the command line, sets up logging and runs
+//! `waypass-server`: parses the command line into a
+//! [`waypass_server::ServerConfig`], sets up logging and runs
 //! [`waypass_server::run`]. Everything else lives in the library.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
-use waypass_server::{describe, run, Cli};
+use waypass_protocol::error_chain;
+use waypass_server::{run, Cli};
 
 fn main() -> ExitCode {
     let cli: Cli = waypass_cli_docs::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli) {
+    match run(cli.config()) {
         Ok(code) => code,
         Err(e) => {
             // Not only a log line: RUST_LOG=off must not hide why we quit.
             // The same style as waypass-client: `<bin>: error: <causes>`.
-            eprintln!("waypass-server: error: {}", describe(e.as_ref()));
+            eprintln!("waypass-server: error: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

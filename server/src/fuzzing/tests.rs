@@ -158,7 +158,7 @@ fn events_newer_than_the_bound_version_are_never_sent() {
 
 #[test]
 fn a_client_creating_objects_for_ever_is_stopped_at_the_cap() {
-    use crate::dispatch::MAX_OBJECTS_PER_CLIENT;
+    use crate::config::MAX_OBJECTS_PER_CLIENT;
     // wl_display.get_registry over and over: each registry stays alive.
     let stream: Vec<u8> = (0..MAX_OBJECTS_PER_CLIENT as u32 + 10)
         .flat_map(|i| message(1, 1, &[word(2 + i)]))

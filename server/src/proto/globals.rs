@@ -2,8 +2,8 @@
 //!
 //! This module lists globals, announces them to a new registry and checks
 //! a `bind` before handing it to the global's own module. It does not
-//! implement any global's interface: [`crate::seat`] does `wl_seat`,
-//! [`crate::broker`] does `waypass_broker_v1`, and [`crate::clipboard`]
+//! implement any global's interface: [`crate::proto::seat`] does `wl_seat`,
+//! [`crate::proto::broker`] does `waypass_broker_v1`, and [`crate::proto::clipboard`]
 //! the two data-control managers (one per protocol, for the one seat).
 //!
 //! To add a global: add a [`GlobalKind`]
@@ -25,10 +25,10 @@ use waypass_protocol::protocols::broker::waypass_broker_v1;
 use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
 use waypass_protocol::{Arg, Interface};
 
-use crate::client::Object;
-use crate::clipboard::{self, Flavor};
-use crate::dispatch::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
-use crate::seat;
+use crate::proto::clipboard;
+use crate::proto::ctx::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
+use crate::proto::seat;
+use crate::state::{Flavor, Object};
 
 /// What a global is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

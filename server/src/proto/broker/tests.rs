@@ -4,10 +4,10 @@ use std::os::unix::net::UnixStream;
 use waypass_protocol::{Connection, Interface, Recv, TraceSide, Tracer};
 
 use super::*;
-use crate::cli::Settings;
-use crate::client::Client;
-use crate::dispatch::Shared;
+use crate::config::Settings;
 use crate::keymap::{Keymap, KeymapSource};
+use crate::proto::ctx::Shared;
+use crate::state::Client;
 
 fn shared() -> Shared {
     let keymap = Keymap::load(&KeymapSource::Embedded).unwrap();

@@ -2,7 +2,7 @@
 //!
 //! This module registers the listening socket with the event loop and
 //! turns each accepted stream over to [`State::add_client`]. It does not
-//! create the socket ([`crate::listener`] does) and knows nothing of the
+//! create the socket ([`crate::runtime::listener`] does) and knows nothing of the
 //! protocol.
 //!
 //! # Implementation notes
@@ -36,7 +36,7 @@ use calloop::{Interest, Mode, PostAction};
 use log::{error, info, warn};
 use nix::errno::Errno;
 
-use crate::server::State;
+use crate::runtime::server::State;
 
 /// Connections accepted per wakeup at most.
 pub const ACCEPT_BATCH: usize = 32;

@@ -2,10 +2,13 @@
 //! happens when a client's socket is ready, when a client must go, and when
 //! the keymap is reloaded.
 //!
-//! This module is the socket side: one `recv`, dispatch, one `flush`, and
-//! disconnects. It does not decode requests ([`crate::dispatch`]), accept
-//! connections ([`crate::accept`]), handle signals ([`crate::signals`]) or
-//! start children ([`crate::spawn`]).
+//! This module is the socket side: the client table, a client's wakeup
+//! ([`crate::runtime::wakeup`] does the one `recv`, dispatch and `flush`),
+//! output for clients other than the one being served, and disconnects.
+//! It does not decode requests ([`crate::proto::dispatch`]), accept
+//! connections ([`crate::runtime::accept`]), handle signals
+//! ([`crate::runtime::signals`]) or start children
+//! ([`crate::runtime::spawn`]).
 //!
 //! # Implementation notes
 //!
@@ -24,7 +27,7 @@
 //!   Others carry on.
 //! - **The client table** holds a `calloop::Dispatcher` per client, so code
 //!   outside a client's own callback (a keymap reload, a brokered channel)
-//!   can reach it; see [`crate::client`] for why the client lives inside its
+//!   can reach it; see [`crate::runtime::source`] for why the client lives inside its
 //!   source.
 //! - **Output for other clients.** A dispatch on one client can queue output
 //!   for another: `waypass_broker_v1.connect` queues `established` to the
@@ -35,9 +38,9 @@
 //!   dispatched (`self_connect` is refused), so its `Dispatcher` is free to
 //!   borrow. An owner does not get more than `--max-pending-peers`
 //!   channels it has not read (the broker answers `busy` to requesters
-//!   instead), so a connect flood no longer cuts a busy owner off; an owner
+//!   instead), so a connect flood cannot cut a busy owner off; an owner
 //!   that still cannot take the event (over its outgoing cap, or over
-//!   [`MAX_FDS_IN_FLIGHT`](crate::client::MAX_FDS_IN_FLIGHT)) is
+//!   [`MAX_FDS_IN_FLIGHT`](crate::config::MAX_FDS_IN_FLIGHT)) is
 //!   disconnected like any client that does not read.
 //! - **Fds in flight** are re-counted from the socket
 //!   ([`Client::refresh_in_flight`]) at each wakeup of a client, before a
@@ -46,21 +49,22 @@
 //! - **Leaving** releases the client's broker names, whether it hung up,
 //!   broke the protocol or was cut off while another client was served.
 
-use std::fmt;
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 
 use calloop::{Dispatcher, LoopHandle, LoopSignal, Readiness, RegistrationToken};
-use log::{debug, error, info, warn};
-use std::collections::HashMap;
-use waypass_protocol::{ConnectionError, Flush, Recv, Tracer};
+use log::{error, info, warn};
+use waypass_protocol::{error_chain, Credentials, Tracer};
 
-use crate::broker::{self, Broker, Delivery};
-use crate::client::{Client, ClientKey, ClientSource, Creds, Next};
-use crate::clipboard::{self, Clipboard};
-use crate::dispatch::{self, Ctx, Shared, Stop};
 use crate::keymap::{Keymap, KeymapSource};
-use crate::spawn::Children;
-use crate::{describe, seat};
+use crate::proto::broker::{self, Broker, Delivery};
+use crate::proto::clipboard::{self, Clipboard};
+use crate::proto::ctx::{Ctx, Shared, Stop};
+use crate::proto::seat;
+use crate::runtime::source::{ClientSource, Next};
+use crate::runtime::spawn::Children;
+use crate::runtime::wakeup::{flush, log_disconnect, post_stop, release, serve_input, Disconnect};
+use crate::state::{Client, ClientKey};
 
 /// A client as the table sees it: its source and registration.
 struct ClientEntry {
@@ -130,7 +134,11 @@ impl State {
 
     /// Takes in the server's end of a spawned child's socketpair, with the
     /// child's credentials (`SO_PEERCRED` would name the server).
-    pub fn add_spawned_client(&mut self, stream: UnixStream, creds: Creds) -> std::io::Result<()> {
+    pub fn add_spawned_client(
+        &mut self,
+        stream: UnixStream,
+        creds: Credentials,
+    ) -> std::io::Result<()> {
         let key = self.new_key();
         let client = Client::with_creds(key, stream, self.tracer, Some(creds))?;
         self.insert(client);
@@ -199,8 +207,7 @@ impl State {
     /// [`Next::Close`], which closes the socket and every queued fd.
     fn close(&mut self, client: &Client, reason: Disconnect) -> Next {
         self.clients.remove(&client.key);
-        self.broker.release_all(client.key, &client.session.names);
-        self.clipboard.client_gone(client.key);
+        release(client, &mut self.broker, &mut self.clipboard);
         log_disconnect(&client.who(), &reason);
         // Its selection, if it held one, is cleared for everyone else.
         let _ = self.deliver_clipboard(None);
@@ -237,7 +244,9 @@ impl State {
                 };
                 let outcome = {
                     let mut source = entry.dispatcher.as_source_mut();
-                    let client = source.client_mut();
+                    // SAFETY: `client_mut`'s contract: `clipboard::deliver`
+                    // only queues on the client; it is not replaced.
+                    let client = unsafe { source.client_mut() };
                     // A `send` fd is forwarded only to a client that reads:
                     // count what it has read since its last wakeup.
                     client.refresh_in_flight();
@@ -265,7 +274,11 @@ impl State {
     ) -> Option<R> {
         let entry = self.clients.get(&key)?;
         let mut source = entry.dispatcher.as_source_mut();
-        Some(f(source.client_mut(), &self.shared))
+        // SAFETY: `client_mut`'s contract: every `f` here (refresh, push
+        // a keymap, deliver a channel, post an error) calls methods on the
+        // client and changes its objects, never the client or its socket.
+        let client = unsafe { source.client_mut() };
+        Some(f(client, &self.shared))
     }
 
     /// Queues each pending [`Delivery`] on its owner, then flushes every
@@ -304,7 +317,8 @@ impl State {
             return;
         };
         let mut source = entry.dispatcher.as_source_mut();
-        match flush(source.client_mut()) {
+        // SAFETY: `client_mut`'s contract: `flush` only writes its queue.
+        match flush(unsafe { source.client_mut() }) {
             Ok(writable) => {
                 if source.set_interest(writable) {
                     drop(source);
@@ -337,12 +351,13 @@ impl State {
         };
         {
             let mut source = entry.dispatcher.as_source_mut();
-            let client = source.client_mut();
+            // SAFETY: `client_mut`'s contract: read only, until the
+            // source is removed below.
+            let client = unsafe { source.client_mut() };
             log_disconnect(&client.who(), &reason);
-            self.broker.release_all(key, &client.session.names);
             // What this clears for others is delivered by the caller's
             // `deliver_clipboard`.
-            self.clipboard.client_gone(key);
+            release(client, &mut self.broker, &mut self.clipboard);
         }
         // Dropping the source closes the socket and every queued fd.
         self.handle.remove(entry.token);
@@ -358,7 +373,7 @@ impl State {
                 error!(
                     "reloading {} failed, keeping the old keymap: {}",
                     self.keymap_source,
-                    describe(&e)
+                    error_chain(&e)
                 );
                 return;
             }
@@ -415,99 +430,8 @@ impl State {
     }
 }
 
-/// One readable wakeup's work on `client`: one `recv`, then every complete
-/// message dispatched. On a [`Stop`] the error is posted and flushed (best
-/// effort) and the reason to disconnect returned. The caller still hands
-/// over [`Broker::take_deliveries`] and flushes.
-pub(crate) fn serve_input(
-    client: &mut Client,
-    shared: &Shared,
-    broker: &mut Broker,
-    clipboard: &mut Clipboard,
-) -> Result<Recv, Disconnect> {
-    // Fds it was sent and has read since no longer count against it.
-    let unread = client.refresh_in_flight();
-    broker.owner_unread(client.key, unread);
-    let received = client.conn.recv().map_err(Disconnect::Recv)?;
-    // `WouldBlock` is a spurious wakeup: nothing new, but maybe something
-    // to flush; dispatching finds nothing complete and returns at once.
-    dispatch::dispatch_pending(client, shared, broker, clipboard)
-        .map_err(|stop| post_stop(client, shared, stop))?;
-    Ok(received)
-}
-
 /// Queues one brokered channel's `peer` event on its owner.
 fn deliver(client: &mut Client, shared: &Shared, delivery: Delivery) -> Result<String, Stop> {
     client.refresh_in_flight();
     broker::deliver(&mut Ctx::for_client(client, shared), delivery)
-}
-
-/// Posts the error a [`Stop`] carries, if any, flushes once (best effort:
-/// a client that does not read loses it), and says why the client goes.
-fn post_stop(client: &mut Client, shared: &Shared, stop: Stop) -> Disconnect {
-    let (err, reason) = match stop {
-        Stop::Protocol(err) => (err.clone(), Disconnect::Protocol(err)),
-        Stop::Server(err) => {
-            error!("cannot serve client ({}): {}", client.who(), err.message);
-            (err, Disconnect::Server)
-        }
-        Stop::Queue(e) => return Disconnect::Queue(e),
-    };
-    if dispatch::post_error(client, shared, &err).is_ok() {
-        let _ = client.conn.flush();
-    }
-    reason
-}
-
-/// Why a client went away.
-#[derive(Debug)]
-pub enum Disconnect {
-    /// Receiving failed, or the client hung up ([`ConnectionError::Closed`]).
-    Recv(ConnectionError),
-    /// Sending failed, or the client hung up.
-    Send(ConnectionError),
-    /// Its output could not be queued (over the cap: it does not read).
-    Queue(ConnectionError),
-    /// It broke the protocol; this error was posted.
-    Protocol(dispatch::ProtocolError),
-    /// The server could not serve it (an error was posted and logged).
-    Server,
-}
-
-impl fmt::Display for Disconnect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // A hang-up is the normal way to leave.
-            Disconnect::Recv(ConnectionError::Closed)
-            | Disconnect::Send(ConnectionError::Closed) => f.write_str("hung up"),
-            Disconnect::Recv(e) | Disconnect::Send(e) => f.write_str(&describe(e)),
-            Disconnect::Queue(e) => write!(f, "cannot queue output: {}", describe(e)),
-            Disconnect::Protocol(err) => write!(f, "protocol {err}"),
-            Disconnect::Server => f.write_str("the server could not serve it"),
-        }
-    }
-}
-
-fn log_disconnect(who: &str, reason: &Disconnect) {
-    match reason {
-        Disconnect::Recv(ConnectionError::Closed) | Disconnect::Send(ConnectionError::Closed) => {
-            info!("client disconnected ({who})")
-        }
-        Disconnect::Recv(_) | Disconnect::Send(_) => {
-            warn!("client disconnected ({who}): {reason}")
-        }
-        _ => warn!("disconnecting client ({who}): {reason}"),
-    }
-}
-
-/// One flush. `Ok(true)` means output is left and the source must also
-/// wait for writability.
-pub(crate) fn flush(client: &mut Client) -> Result<bool, ConnectionError> {
-    match client.conn.flush()? {
-        Flush::Done => Ok(false),
-        Flush::WouldBlock => {
-            debug!("client ({}) is not reading; waiting to write", client.who());
-            Ok(true)
-        }
-    }
 }

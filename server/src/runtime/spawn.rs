@@ -3,9 +3,9 @@
 //!
 //! This module starts processes and collects their exit statuses. It does
 //! not serve the connection (the server's end becomes an ordinary client,
-//! see [`crate::server::State::add_spawned_client`]) and does not receive
-//! signals ([`crate::signals`] turns SIGCHLD into a call to
-//! [`crate::server::State::reap_children`]).
+//! see [`crate::runtime::server::State::add_spawned_client`]) and does not receive
+//! signals ([`crate::runtime::signals`] turns SIGCHLD into a call to
+//! [`crate::runtime::server::State::reap_children`]).
 //!
 //! # Implementation notes
 //!
@@ -24,7 +24,7 @@
 //!   moved to fd 3 or above first, since `Command` puts stdio on 0 to 2.
 //!   Fds the server inherited without `CLOEXEC` are marked too (see
 //!   `inherit_in_child`).
-//! - **Signals are reset in the child** ([`crate::signals::reset_in_child`]):
+//! - **Signals are reset in the child** ([`crate::runtime::signals::reset_in_child`]):
 //!   the server blocks the signals its signalfd reads, and a blocked mask
 //!   survives `exec`.
 //! - **Reaping** is a `waitpid(-1, WNOHANG)` loop on each SIGCHLD (signals
@@ -52,8 +52,9 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getgid, getuid, Pid};
 
-use crate::client::Creds;
-use crate::signals;
+use waypass_protocol::Credentials;
+
+use crate::runtime::signals;
 
 /// The lowest fd number the child's end may have: 0 to 2 are stdio.
 const FIRST_FREE_FD: i32 = 3;
@@ -97,7 +98,7 @@ impl std::error::Error for SpawnError {
 #[derive(Debug)]
 pub struct Spawned {
     /// The child's pid and our uid / gid (it runs as us).
-    pub creds: Creds,
+    pub creds: Credentials,
     /// The server's end, to serve as a client.
     pub stream: UnixStream,
 }
@@ -135,7 +136,7 @@ pub fn spawn_client(command: &str) -> Result<Spawned, SpawnError> {
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     // `Child` neither waits nor kills on drop: SIGCHLD reaping does that.
     drop(child);
-    let creds = Creds {
+    let creds = Credentials {
         pid,
         uid: getuid().as_raw(),
         gid: getgid().as_raw(),

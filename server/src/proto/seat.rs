@@ -17,19 +17,15 @@
 //!   so keyboards bound what a reload sends to one client. More is
 //!   `no_memory`, as for too many objects. Real clients hold one per seat.
 //! - The keymap fd is a fresh read-only open of the shared sealed file (see
-//!   [`crate::keymap`]). `Outgoing::send` dups it into the queue, so ours is
-//!   closed as soon as the event is queued.
-
-use std::os::fd::AsFd;
+//!   [`crate::keymap`]), ours alone: [`Ctx::send_owned`] moves it into the
+//!   queue without a `dup`, and the queue closes it once it is sent.
 
 use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_seat};
-use waypass_protocol::Arg;
+use waypass_protocol::{Arg, DISPLAY_ID};
 
-use crate::client::{Client, Object, DISPLAY_ID};
-use crate::dispatch::{Ctx, ProtocolError, Shared, Stop};
-
-/// Keyboards one client may hold at once (see the module notes).
-pub const MAX_KEYBOARDS_PER_CLIENT: usize = 32;
+use crate::config::MAX_KEYBOARDS_PER_CLIENT;
+use crate::proto::ctx::{Ctx, ProtocolError, Shared, Stop};
+use crate::state::{Client, Object};
 
 /// Binds a seat at `id`: creates it and sends `capabilities` and `name`.
 pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
@@ -101,17 +97,18 @@ fn send_keymap(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
         ))
     })?;
     let size = keymap.size();
-    cx.send(
+    // A fresh open of the sealed file, ours to give: the queue takes it as
+    // it is and closes it once sent.
+    cx.send_owned(
         id,
         &wl_keyboard::INTERFACE,
         wl_keyboard::evt::KEYMAP,
-        &[
+        vec![
             Arg::Uint(wl_keyboard::keymap_format::XKB_V1),
-            Arg::Fd(fd.as_fd()),
+            Arg::Fd(fd),
             Arg::Uint(size),
         ],
     )
-    // `fd` closes here: the queue holds its own dup.
 }
 
 /// Sends the current keymap to every keyboard of `client` (after a

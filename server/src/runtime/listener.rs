@@ -3,7 +3,7 @@
 //! only if they are still the files this server made.
 //!
 //! This module owns paths and the lock. It does not accept connections
-//! ([`crate::accept`] does) and knows nothing of the protocol.
+//! ([`crate::runtime::accept`] does) and knows nothing of the protocol.
 //!
 //! # Implementation notes
 //!

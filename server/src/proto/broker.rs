@@ -5,7 +5,7 @@
 //! `register`, `connect`, `withdraw` and the destructors. It creates the
 //! socketpair of a channel and queues the requester's end. It does not
 //! reach other clients: the owner's end leaves this module as a
-//! [`Delivery`], which [`crate::server`] hands to the owner's connection
+//! [`Delivery`], which the runtime ([`crate::runtime`]) hands to the owner's connection
 //! once the requester's dispatch is over (a handler only ever holds one
 //! client).
 //!
@@ -16,7 +16,7 @@
 //!   live connection objects are answered with `failed(reason)` on the new
 //!   object, which then stays inert until the client destroys it. Only real
 //!   protocol violations (unknown object, bad opcode, malformed message)
-//!   disconnect, and those are caught by [`crate::dispatch`] before any
+//!   disconnect, and those are caught by [`crate::proto::dispatch`] before any
 //!   handler here runs.
 //! - **Checks in a fixed order.** `register`: invalid name, then the
 //!   client's name limit, then taken (so a client at its limit learns
@@ -27,14 +27,15 @@
 //!   limit bounds live objects, as the protocol says.
 //! - **The channel.** `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)`
 //!   through nix. `established(end_a, ...)` is queued to the requester at
-//!   once (the queue holds a dup, so `end_a` closes when the handler
-//!   returns) and `end_b` travels in a [`Delivery`] until the server has
+//!   once and `end_b` travels in a [`Delivery`] until the runtime has
 //!   queued `peer(end_b, ...)` on the owner's name object, in the same event
-//!   loop callback. After the two flushes the server holds no copy.
+//!   loop callback. Both ends move into their queues without a `dup`
+//!   ([`Ctx::send_owned`]), so after the two flushes the server holds no
+//!   copy.
 //! - **A busy owner.** Each channel end queued for an owner is an fd in
 //!   flight to it until it reads its socket. The broker counts, per owner,
 //!   the channels handed over that it may not have read
-//!   ([`Broker::owner_unread`], which [`crate::server`] calls with the fds
+//!   ([`Broker::owner_unread`], which the runtime ([`crate::runtime`]) calls with the fds
 //!   the owner's connection counts as unread); past
 //!   [`BrokerLimits::max_backlog`] a connect fails with `busy`, sent to the
 //!   requester, and the owner keeps its connection and its name. Before the
@@ -52,7 +53,7 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use log::{debug, info};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -60,35 +61,14 @@ use waypass_protocol::protocols::broker::{
     waypass_broker_v1::failure, waypass_connection_v1, waypass_name_v1,
 };
 use waypass_protocol::protocols::wayland::wl_display;
-use waypass_protocol::Arg;
+use waypass_protocol::{Arg, Credentials, DISPLAY_ID};
 
-use crate::client::{ClientKey, Creds, Object, DISPLAY_ID};
-use crate::dispatch::{Ctx, ProtocolError, Stop};
+use crate::config::BrokerLimits;
+use crate::proto::ctx::{Ctx, ProtocolError, Stop};
+use crate::state::{ClientKey, Object};
 
 /// The longest name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
-
-/// The broker's per-client limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BrokerLimits {
-    /// Names one client may own at once (`too_many_names` beyond).
-    pub max_names: usize,
-    /// Live connection objects one client may hold (`too_many_pending`).
-    pub max_pending: usize,
-    /// Channels queued for one owner that it has not read yet (`busy`
-    /// beyond).
-    pub max_backlog: usize,
-}
-
-impl Default for BrokerLimits {
-    fn default() -> Self {
-        BrokerLimits {
-            max_names: 16,
-            max_pending: 64,
-            max_backlog: 64,
-        }
-    }
-}
 
 /// Who owns a name.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +76,7 @@ struct Owner {
     client: ClientKey,
     /// The owner's `waypass_name_v1` object.
     object: u32,
-    creds: Option<Creds>,
+    creds: Option<Credentials>,
 }
 
 /// The owner's half of a brokered channel, on its way to the owner's
@@ -112,7 +92,7 @@ pub struct Delivery {
     /// The requester's first registered name, if any.
     pub peer_name: Option<CString>,
     /// The requester's credentials.
-    pub creds: Option<Creds>,
+    pub creds: Option<Credentials>,
     /// For the log line: the name connected to and the requester's label.
     pub log_line: String,
 }
@@ -137,6 +117,7 @@ impl Broker {
     }
 
     /// How many names are owned, server-wide.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn name_count(&self) -> usize {
         self.owners.len()
     }
@@ -199,7 +180,7 @@ pub fn valid_name(name: &[u8]) -> bool {
 }
 
 /// A client for log lines: "alice(pid 12)", or "pid 12" without a name.
-fn label(name: Option<&str>, creds: Option<Creds>) -> String {
+fn label(name: Option<&str>, creds: Option<Credentials>) -> String {
     let pid = creds.map_or_else(|| "pid ?".to_string(), |c| format!("pid {}", c.pid));
     match name {
         Some(name) => format!("{name}({pid})"),
@@ -208,7 +189,7 @@ fn label(name: Option<&str>, creds: Option<Creds>) -> String {
 }
 
 /// The `(pid, uid, gid)` arguments for `creds`.
-fn cred_args(creds: Option<Creds>) -> [Arg<'static, std::os::fd::BorrowedFd<'static>>; 3] {
+fn cred_args<Fd>(creds: Option<Credentials>) -> [Arg<'static, Fd>; 3] {
     let (pid, uid, gid) = creds.map_or((0, u32::MAX, u32::MAX), |c| (c.pid, c.uid, c.gid));
     [Arg::Int(pid), Arg::Uint(uid), Arg::Uint(gid)]
 }
@@ -295,11 +276,12 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
         ))
     })?;
     let [pid, uid, gid] = cred_args(owner.creds);
-    cx.send(
+    // The requester's end goes into its queue as it is (no dup).
+    cx.send_owned(
         id,
         &waypass_connection_v1::INTERFACE,
         waypass_connection_v1::evt::ESTABLISHED,
-        &[Arg::Fd(end_a.as_fd()), Arg::Str(Some(asked)), pid, uid, gid],
+        vec![Arg::Fd(end_a), Arg::Str(Some(asked)), pid, uid, gid],
     )?;
     let requester = cx.session.first_name();
     let log_line = format!(
@@ -317,7 +299,6 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
         log_line,
     });
     *broker.backlog.entry(owner.client).or_default() += 1;
-    // `end_a` closes here: the requester's queue holds its own dup.
     Ok(())
 }
 
@@ -325,12 +306,14 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
 /// connection. Returns the delivery's log line.
 pub fn deliver(cx: &mut Ctx<'_>, delivery: Delivery) -> Result<String, Stop> {
     let [pid, uid, gid] = cred_args(delivery.creds);
-    cx.send(
+    // The owner's end goes into the queue as it is (no dup), and closes
+    // once sent or if it is refused.
+    cx.send_owned(
         delivery.object,
         &waypass_name_v1::INTERFACE,
         waypass_name_v1::evt::PEER,
-        &[
-            Arg::Fd(delivery.fd.as_fd()),
+        vec![
+            Arg::Fd(delivery.fd),
             Arg::Str(delivery.peer_name.as_deref()),
             pid,
             uid,
@@ -338,7 +321,6 @@ pub fn deliver(cx: &mut Ctx<'_>, delivery: Delivery) -> Result<String, Stop> {
         ],
     )?;
     Ok(delivery.log_line)
-    // `delivery.fd` closes here: the owner's queue holds its own dup.
 }
 
 fn refuse_connect(cx: &mut Ctx<'_>, id: u32, reason: u32) -> Result<(), Stop> {

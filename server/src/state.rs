@@ -1,9 +1,12 @@
-//! One connected client: its connection, its objects and its peer
-//! credentials, and the calloop event source that watches its socket.
+//! Per-client state that both layers share: a client's connection, its
+//! objects and its peer credentials ([`Client`]), what each object id stands
+//! for ([`Object`]), and the client's share of the broker
+//! ([`BrokerSession`]).
 //!
-//! This module holds per-client state and the socket's registration with
-//! the event loop. It does not interpret requests ([`crate::dispatch`] does)
-//! and does not decide when to disconnect ([`crate::server`] does).
+//! What it is not: a handler of requests (the [`crate::proto`] layer reads
+//! and changes this state) or an event source (the [`crate::runtime`] layer
+//! registers a [`Client`] with calloop). It imports neither layer, so both
+//! can import it.
 //!
 //! # Implementation notes
 //!
@@ -12,61 +15,76 @@
 //!   12 bytes of credentials and an empty [`BrokerSession`] (a `Vec` that
 //!   allocates only once the client registers a name). Nothing is
 //!   pre-allocated, so 10,000 idle clients fit.
-//! - **Why a wrapper around `Generic`.** The socket is watched by a calloop
-//!   [`Generic`] source, registered `READ` and switched to `READ | WRITE`
-//!   only while a flush returned `WouldBlock`. calloop's `Generic` owns its
-//!   fd and only lets the callback see it through `NoIoDrop`, and its
-//!   `interest` can only be changed by whoever owns the source. So the
-//!   [`Client`] itself (which owns the socket through its `Connection`) is
-//!   the `Generic`'s file, and [`ClientSource`] owns that `Generic`: after
-//!   the callback it applies the interest the callback asked for and returns
-//!   `PostAction::Reregister` only when it changed. Code outside the
-//!   callback (a keymap reload) reaches a client through the
-//!   `calloop::Dispatcher` kept in the server's client table and calls
-//!   [`ClientSource::client_mut`] / [`ClientSource::set_interest`].
-//!   This costs no extra fd per client: a `dup` of each socket for the
-//!   watcher would halve how many clients fit under `RLIMIT_NOFILE`.
 //! - **Fds in flight.** An fd sent over a Unix socket and not yet received
 //!   is charged by the kernel to the sender's user, against the sender's
 //!   `RLIMIT_NOFILE` (past it every `sendmsg` with an fd fails with
 //!   `ETOOMANYREFS`), and stays charged while the client keeps its socket
 //!   open, unread, even after we close ours. Each client's connection
 //!   counts them ([`Connection::fds_in_flight`], from `SIOCOUTQ` and a log
-//!   of its recent `sendmsg`s), and a send past [`MAX_FDS_IN_FLIGHT`] is
-//!   refused ([`crate::dispatch`]).
+//!   of its recent `sendmsg`s), and a send past
+//!   [`MAX_FDS_IN_FLIGHT`](crate::config::MAX_FDS_IN_FLIGHT) is refused by
+//!   the protocol layer's context.
 
-use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
-use calloop::generic::Generic;
-use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, TokenFactory};
 use log::debug;
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use waypass_protocol::protocols::broker::{
     waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
 };
+use waypass_protocol::protocols::data_control::{ext, wlr};
 use waypass_protocol::protocols::wayland::{
     wl_callback, wl_display, wl_keyboard, wl_registry, wl_seat,
 };
-use waypass_protocol::{Connection, Interface, ObjectMap, Side, Tracer};
-
-use crate::clipboard::Flavor;
-
-/// The id of `wl_display`, which every connection starts with.
-pub const DISPLAY_ID: u32 = 1;
-
-/// The most fds the server has in flight to one client: queued, or sent
-/// and not yet read. It covers a full broker backlog of 64 channels
-/// ([`crate::broker::BrokerLimits::max_backlog`]) plus 32 keyboards' keymaps
-/// twice (at bind and after a reload): what a client that only reads late
-/// can be owed. A client that goes past it asks for fds and never reads.
-pub const MAX_FDS_IN_FLIGHT: usize = 128;
+use waypass_protocol::{Connection, Credentials, Interface, ObjectMap, Side, Tracer, DISPLAY_ID};
 
 /// A client's identity in the server's client table (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientKey(pub u64);
+
+/// Which of the two protocols an object speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavor {
+    /// `ext-data-control-v1`.
+    Ext,
+    /// `wlr-data-control-unstable-v1`.
+    Wlr,
+}
+
+impl Flavor {
+    /// The manager global's interface.
+    pub fn manager(self) -> &'static Interface {
+        match self {
+            Flavor::Ext => &ext::ext_data_control_manager_v1::INTERFACE,
+            Flavor::Wlr => &wlr::zwlr_data_control_manager_v1::INTERFACE,
+        }
+    }
+
+    /// The device interface.
+    pub fn device(self) -> &'static Interface {
+        match self {
+            Flavor::Ext => &ext::ext_data_control_device_v1::INTERFACE,
+            Flavor::Wlr => &wlr::zwlr_data_control_device_v1::INTERFACE,
+        }
+    }
+
+    /// The source interface.
+    pub fn source(self) -> &'static Interface {
+        match self {
+            Flavor::Ext => &ext::ext_data_control_source_v1::INTERFACE,
+            Flavor::Wlr => &wlr::zwlr_data_control_source_v1::INTERFACE,
+        }
+    }
+
+    /// The offer interface.
+    pub fn offer(self) -> &'static Interface {
+        match self {
+            Flavor::Ext => &ext::ext_data_control_offer_v1::INTERFACE,
+            Flavor::Wlr => &wlr::zwlr_data_control_offer_v1::INTERFACE,
+        }
+    }
+}
 
 /// What an object id of a client stands for, with its bound version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,23 +179,6 @@ impl Object {
     }
 }
 
-/// The peer's pid, uid and gid from `SO_PEERCRED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Creds {
-    /// Process id at connect time.
-    pub pid: i32,
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-}
-
-impl fmt::Display for Creds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pid {} uid {} gid {}", self.pid, self.uid, self.gid)
-    }
-}
-
 /// A client's share of the broker: the names it owns and how many
 /// connection objects it holds. Empty (no allocation) for clients that never
 /// use the broker.
@@ -208,7 +209,7 @@ pub struct Client {
     /// Live objects by id.
     pub objects: ObjectMap<Object>,
     /// Who is at the other end; `None` if `SO_PEERCRED` failed.
-    pub creds: Option<Creds>,
+    pub creds: Option<Credentials>,
     /// `WAYLAND_DEBUG=server` tracing.
     pub tracer: Tracer,
     /// Its broker names and connection objects.
@@ -229,7 +230,7 @@ impl Client {
         key: ClientKey,
         stream: UnixStream,
         tracer: Tracer,
-        creds: Option<Creds>,
+        creds: Option<Credentials>,
     ) -> io::Result<Client> {
         let mut conn = Connection::new(stream)?;
         conn.track_fds_in_flight();
@@ -265,13 +266,9 @@ impl Client {
 
 /// `SO_PEERCRED` of `stream`: who connected (or, for a socketpair, who
 /// created it).
-fn peer_credentials(stream: &UnixStream) -> Option<Creds> {
-    match getsockopt(stream, PeerCredentials) {
-        Ok(c) => Some(Creds {
-            pid: c.pid(),
-            uid: c.uid(),
-            gid: c.gid(),
-        }),
+fn peer_credentials(stream: &UnixStream) -> Option<Credentials> {
+    match Credentials::of_peer(stream) {
+        Ok(c) => Some(c),
         // Only fails for a socket that is not AF_UNIX: log and go on.
         Err(e) => {
             debug!("SO_PEERCRED failed: {e}");
@@ -283,100 +280,6 @@ fn peer_credentials(stream: &UnixStream) -> Option<Creds> {
 impl AsFd for Client {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.conn.as_fd()
-    }
-}
-
-/// What a client's callback wants next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Keep watching: readable only (`false`) or also writable (`true`).
-    Watch {
-        /// Whether output is waiting for the socket to drain.
-        writable: bool,
-    },
-    /// Remove the source: the client is gone.
-    Close,
-}
-
-/// The event source of one client: its socket, level-triggered.
-#[derive(Debug)]
-pub struct ClientSource {
-    inner: Generic<Client>,
-}
-
-impl ClientSource {
-    /// Watches `client` for reading.
-    pub fn new(client: Client) -> Self {
-        ClientSource {
-            inner: Generic::new(client, Interest::READ, Mode::Level),
-        }
-    }
-
-    /// The client, for code outside its own callback.
-    pub fn client_mut(&mut self) -> &mut Client {
-        // SAFETY: `get_mut` is unsafe only because replacing or dropping the
-        // wrapped value would leave a registered fd behind. We hand out a
-        // `&mut Client` whose users call methods on it and never replace the
-        // client or its connection (nothing in this crate assigns `*client`).
-        unsafe { self.inner.get_mut() }
-    }
-
-    /// Sets whether to also wait for writability. Returns whether this
-    /// changed the registration, in which case the caller must call
-    /// `LoopHandle::update` for the source's token.
-    pub fn set_interest(&mut self, writable: bool) -> bool {
-        let changed = self.inner.interest.writable != writable;
-        self.inner.interest = Interest {
-            readable: true,
-            writable,
-        };
-        changed
-    }
-}
-
-impl EventSource for ClientSource {
-    type Event = Readiness;
-    type Metadata = Client;
-    type Ret = Next;
-    type Error = io::Error;
-
-    fn process_events<C>(
-        &mut self,
-        readiness: Readiness,
-        token: Token,
-        mut callback: C,
-    ) -> Result<PostAction, io::Error>
-    where
-        C: FnMut(Readiness, &mut Client) -> Next,
-    {
-        let mut next = None;
-        self.inner
-            .process_events(readiness, token, |readiness, client| {
-                // SAFETY: as in `client_mut`: the callback only calls methods on
-                // the client and never replaces it.
-                let client = unsafe { client.get_mut() };
-                next = Some(callback(readiness, client));
-                Ok(PostAction::Continue)
-            })?;
-        Ok(match next {
-            // Not our token: nothing happened.
-            None => PostAction::Continue,
-            Some(Next::Close) => PostAction::Remove,
-            Some(Next::Watch { writable }) if self.set_interest(writable) => PostAction::Reregister,
-            Some(Next::Watch { .. }) => PostAction::Continue,
-        })
-    }
-
-    fn register(&mut self, poll: &mut Poll, factory: &mut TokenFactory) -> calloop::Result<()> {
-        self.inner.register(poll, factory)
-    }
-
-    fn reregister(&mut self, poll: &mut Poll, factory: &mut TokenFactory) -> calloop::Result<()> {
-        self.inner.reregister(poll, factory)
-    }
-
-    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
-        self.inner.unregister(poll)
     }
 }
 

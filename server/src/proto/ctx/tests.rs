@@ -1,0 +1,104 @@
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+
+use nix::unistd::pipe;
+use waypass_protocol::protocols::wayland::wl_keyboard;
+use waypass_protocol::{TraceSide, Tracer};
+
+use super::*;
+use crate::config::Settings;
+use crate::keymap::{Keymap, KeymapSource};
+
+fn shared() -> Shared {
+    let keymap = Keymap::load(&KeymapSource::Embedded).unwrap();
+    Shared::new(keymap, Settings::default()).unwrap()
+}
+
+/// A client with a version-1 keyboard at id 2, and the peer's end.
+fn client_with_keyboard() -> (Client, UnixStream) {
+    let (server_end, peer) = UnixStream::pair().unwrap();
+    let tracer = Tracer::from_debug_value(TraceSide::Server, None);
+    let mut client = Client::new(ClientKey(1), server_end, tracer).unwrap();
+    client
+        .objects
+        .insert_at(2, Object::Keyboard { version: 1 })
+        .unwrap();
+    (client, peer)
+}
+
+/// `(st_dev, st_ino)` of whatever fd number `raw` names in this process,
+/// if it is open.
+fn identity_of_fd_number(raw: i32) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(format!("/proc/self/fd/{raw}")).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+fn keymap_args(fd: OwnedFd) -> Vec<Arg<'static, OwnedFd>> {
+    vec![Arg::Uint(1), Arg::Fd(fd), Arg::Uint(1)]
+}
+
+#[test]
+fn send_owned_moves_the_fd_into_the_queue_without_a_dup() {
+    let shared = shared();
+    let (mut client, mut peer) = client_with_keyboard();
+    let (read_end, write_end) = pipe().unwrap();
+    let raw = write_end.as_raw_fd();
+    let identity = identity_of_fd_number(raw).unwrap();
+    let mut cx = Ctx::for_client(&mut client, &shared);
+    cx.send_owned(
+        2,
+        &wl_keyboard::INTERFACE,
+        wl_keyboard::evt::KEYMAP,
+        keymap_args(write_end),
+    )
+    .unwrap();
+    // The queue holds the very fd we gave: the same number still names the
+    // same pipe. A send that dups and closes ours would have closed it.
+    assert_eq!(identity_of_fd_number(raw), Some(identity));
+    assert_eq!(cx.pending_fds(), 1, "counted as in flight");
+    client.conn.flush().unwrap();
+    let mut buf = [0; 16];
+    peer.read_exact(&mut buf).unwrap();
+    // The fd travelled with those bytes and was dropped with them: once
+    // sent, no copy of the write end is left here, so the pipe reads EOF.
+    drop(peer);
+    let mut read_end = std::fs::File::from(read_end);
+    let mut rest = Vec::new();
+    assert_eq!(read_end.read_to_end(&mut rest).unwrap(), 0);
+}
+
+#[test]
+fn send_owned_is_refused_past_the_fds_in_flight_limit_and_closes_the_fd() {
+    let shared = shared();
+    let (mut client, _peer) = client_with_keyboard();
+    let mut cx = Ctx::for_client(&mut client, &shared);
+    for _ in 0..MAX_FDS_IN_FLIGHT {
+        let fd = std::fs::File::open("/dev/null").unwrap().into();
+        cx.send_owned(
+            2,
+            &wl_keyboard::INTERFACE,
+            wl_keyboard::evt::KEYMAP,
+            keymap_args(fd),
+        )
+        .unwrap();
+    }
+    let (read_end, write_end) = pipe().unwrap();
+    let err = cx
+        .send_owned(
+            2,
+            &wl_keyboard::INTERFACE,
+            wl_keyboard::evt::KEYMAP,
+            keymap_args(write_end),
+        )
+        .unwrap_err();
+    match err {
+        Stop::Protocol(e) => assert!(e.message.starts_with("too many fds in flight"), "{e}"),
+        other => panic!("expected the in-flight limit, got {other:?}"),
+    }
+    // Refused, the fd was closed, not kept.
+    let mut read_end = std::fs::File::from(read_end);
+    let mut rest = Vec::new();
+    assert_eq!(read_end.read_to_end(&mut rest).unwrap(), 0);
+}
