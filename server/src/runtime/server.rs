@@ -54,7 +54,7 @@ use std::os::unix::net::UnixStream;
 
 use calloop::{Dispatcher, LoopHandle, LoopSignal, Readiness, RegistrationToken};
 use log::{error, info, warn};
-use waypass_protocol::{error_chain, Credentials, Tracer};
+use waypass_protocol::{error_chain, Credentials, SharedBuffers, Tracer};
 
 use crate::keymap::{Keymap, KeymapSource};
 use crate::proto::broker::{self, Broker, Delivery};
@@ -80,6 +80,9 @@ pub struct State {
     pub broker: Broker,
     /// The selections and who offers them.
     pub clipboard: Clipboard,
+    /// The receive buffer and output chunks lent to the client being
+    /// served (see `waypass_protocol::SharedBuffers`).
+    buffers: SharedBuffers,
     /// The `--spawn` children still running.
     pub children: Children,
     /// Where the keymap comes from, for reloads.
@@ -107,6 +110,7 @@ impl State {
             shared,
             broker,
             clipboard: Clipboard::default(),
+            buffers: SharedBuffers::default(),
             children: Children::default(),
             keymap_source,
             clients: HashMap::new(),
@@ -169,6 +173,16 @@ impl State {
     /// A client's socket is ready: one recv, dispatch all, hand brokered
     /// channels to their owners, one flush.
     fn client_ready(&mut self, readiness: Readiness, client: &mut Client) -> Next {
+        // The wakeup receives into and encodes into the server's own
+        // buffers; the client keeps only what it still needs afterwards.
+        client.conn.borrow_buffers(&mut self.buffers);
+        let next = self.serve_ready(readiness, client);
+        client.conn.return_buffers(&mut self.buffers);
+        next
+    }
+
+    /// [`State::client_ready`]'s work, with the buffers lent.
+    fn serve_ready(&mut self, readiness: Readiness, client: &mut Client) -> Next {
         if readiness.readable || readiness.error {
             self.recheck_busy_owners(client.key);
             let served = serve_input(client, &self.shared, &mut self.broker, &mut self.clipboard);
