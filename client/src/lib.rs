@@ -9,10 +9,14 @@
 //! range, what a key types at a layout and modifier state, the raw text, and
 //! what the keymap fd was (memfd or not, seals).
 //!
-//! It is not a toolkit: no surfaces, no event loop integration, no input
-//! handling beyond the keymap. It is single-threaded and blocking, with
-//! bounded waits: each call takes one timeout that bounds all of it
-//! ([`Deadline`]).
+//! It is not a toolkit: no surfaces, no input handling beyond the keymap.
+//! It is single-threaded. Its calls block, with bounded waits: each call
+//! takes one timeout that bounds all of it ([`Deadline`]). An event loop
+//! can drive it instead: [`Session`] and [`KeymapWatcher`] expose their fd
+//! ([`std::os::fd::AsFd`]) and non-blocking calls
+//! ([`Session::dispatch_pending`], [`Session::flush_nonblocking`],
+//! [`KeymapWatcher::poll_keymap`]); `client/examples/` has a calloop and
+//! a tokio one.
 //!
 //! The library alone does not need the command line's dependencies: with
 //! `default-features = false` (no `cli` feature) it builds without clap,
@@ -81,7 +85,7 @@ pub use xkbcommon;
 // The protocol types that appear in this crate's public signatures and
 // errors, reachable from here without naming `waypass_protocol`.
 pub use waypass_protocol::{
-    Arg, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Interface, Malformed,
+    Arg, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Flush, Interface, Malformed,
     MessageDesc, SealError, Seals, TraceSide, Tracer,
 };
 
