@@ -43,8 +43,9 @@
 //! seat/keyboard handshake and follow mode), `keymap` (checking, mapping
 //! or copying and parsing the fd; key queries and [`Modifiers`]),
 //! `deadline` (one end time per call), `broker` and `peer` (the name
-//! broker and its channels), `json` (JSON output) and `error` (the error
-//! enums).
+//! broker and its channels) and `error` (the error enums). JSON output is
+//! the command line's (`cli/`, with serde_json): the library has no JSON
+//! writer and no serde dependency.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -55,7 +56,6 @@ mod deadline;
 mod error;
 mod event;
 mod fetch;
-pub mod json;
 mod keymap;
 mod peer;
 mod session;
