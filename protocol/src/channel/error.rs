@@ -46,6 +46,10 @@ impl fmt::Display for Violation {
     }
 }
 
+/// The peer's mistake, whole in its text: a [`Violation::Malformed`]
+/// prints the wire rule, so it has no `source()` to print it again.
+impl std::error::Error for Violation {}
+
 /// Errors of a [`PeerChannel`](super::PeerChannel).
 #[derive(Debug)]
 pub enum ChannelError {
@@ -173,7 +177,6 @@ impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ChannelError::Connection(e) => Some(e),
-            ChannelError::Protocol(Violation::Malformed(m)) => Some(m),
             ChannelError::Seal(e) => Some(e),
             ChannelError::Io { source, .. } => Some(source),
             _ => None,
@@ -190,5 +193,46 @@ impl From<ConnectionError> for ChannelError {
 impl From<Violation> for ChannelError {
     fn from(v: Violation) -> Self {
         ChannelError::Protocol(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// Display of `e` and each source, as a chain printer writes them.
+    fn chain(e: &dyn Error) -> Vec<String> {
+        let mut links = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(source) = next {
+            links.push(source.to_string());
+            next = source.source();
+        }
+        links
+    }
+
+    #[test]
+    fn a_malformed_message_is_told_once() {
+        let e = ChannelError::Protocol(Violation::Malformed(Malformed::SizeNotAligned(13)));
+        assert_eq!(
+            chain(&e),
+            ["peer broke waypass_peer_v1: malformed message: message size 13 is not a multiple of 4"]
+        );
+    }
+
+    #[test]
+    fn lower_errors_are_chained_not_repeated() {
+        let e = ChannelError::io("read the file", io::Error::from_raw_os_error(5));
+        let links = chain(&e);
+        assert_eq!(links.len(), 2, "{links:?}");
+        assert!(!links[0].contains(&links[1]), "{links:?}");
+        let e = ChannelError::Connection(ConnectionError::Recv(io::Error::from_raw_os_error(5)));
+        let links = chain(&e);
+        assert_eq!(links.len(), 3, "{links:?}");
+        for pair in links.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "{links:?}");
+        }
     }
 }
