@@ -37,7 +37,7 @@ impl fmt::Display for Violation {
         match self {
             Violation::UnknownObject(id) => write!(f, "message to unknown object {id}"),
             Violation::UnknownOpcode(op) => write!(f, "unknown opcode {op}"),
-            Violation::Malformed(m) => write!(f, "malformed message: {m}"),
+            Violation::Malformed(_) => f.write_str("malformed message"),
             Violation::MissingFd => f.write_str("file message without its fd"),
             Violation::ClosedMidMessage { buffered } => {
                 write!(f, "closed after {buffered} bytes of an unfinished message")
@@ -46,9 +46,16 @@ impl fmt::Display for Violation {
     }
 }
 
-/// The peer's mistake, whole in its text: a [`Violation::Malformed`]
-/// prints the wire rule, so it has no `source()` to print it again.
-impl std::error::Error for Violation {}
+/// A [`Violation::Malformed`] chains the wire rule as its `source()`;
+/// the other violations are whole in their text.
+impl std::error::Error for Violation {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Violation::Malformed(m) => Some(m),
+            _ => None,
+        }
+    }
+}
 
 /// Errors of a [`PeerChannel`](super::PeerChannel).
 #[derive(Debug)]
@@ -177,6 +184,9 @@ impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ChannelError::Connection(e) => Some(e),
+            // The violation's text is already ours: chain from its source
+            // (the wire rule of a malformed message), so nothing prints twice.
+            ChannelError::Protocol(v) => std::error::Error::source(v),
             ChannelError::Seal(e) => Some(e),
             ChannelError::Io { source, .. } => Some(source),
             _ => None,
@@ -218,7 +228,10 @@ mod tests {
         let e = ChannelError::Protocol(Violation::Malformed(Malformed::SizeNotAligned(13)));
         assert_eq!(
             chain(&e),
-            ["peer broke waypass_peer_v1: malformed message: message size 13 is not a multiple of 4"]
+            [
+                "peer broke waypass_peer_v1: malformed message",
+                "message size 13 is not a multiple of 4"
+            ]
         );
     }
 
