@@ -8,8 +8,8 @@
 //! --timeout-ms 300`, and the library's `fetch_keymap`,
 //! `Broker::connect_within`, `register_and_wait` and `connect_to`. The time
 //! bound asserted is generous (5 s), only to tell the call's own timeout
-//! from the 10 s default round-trip wait it used to fall back on; it is not
-//! a performance assertion.
+//! from the 10 s default round-trip wait (a wait that ignored the call's
+//! timeout would take that long); it is not a performance assertion.
 
 mod common;
 #[path = "server_support/raw.rs"]

@@ -1,8 +1,9 @@
 //! End-to-end: a connect flood on a name whose owner does not read.
 //!
-//! Issue 10, point 6: about 1,300 connects in 0.3 s to an owner that is
-//! busy filled the server's queue of channel ends to that owner, and the
-//! server then disconnected the *owner*, freeing its name. What this checks:
+//! The attack: about 1,300 connects in 0.3 s to an owner that is busy fill
+//! the server's queue of channel ends to that owner; a server that then
+//! disconnected the *owner* would free its name for the attacker. What this
+//! checks:
 //! the server queues at most 64 channels (`--max-pending-peers`) for an
 //! owner that has not read them; every further connect fails with `busy`,
 //! sent to the requester; the owner stays connected, then reads its 64

@@ -3,15 +3,15 @@
 //!
 //! What it checks:
 //! - fds sent with requests that take none (`wl_display.sync` carrying 253
-//!   fds, the attack of issue 10) are refused with `wl_display.error` and
+//!   fds) are refused with `wl_display.error` and
 //!   closed, and a well-behaved client still fetches the keymap meanwhile;
 //! - a client may leave at most 28 fds waiting for a message, so each
 //!   connection costs the server at most 29 fds (its socket and those 28)
 //!   between wakeups: measured with ten such clients;
 //! - a client that asks for keymaps and never reads gets at most 128 fds in
-//!   flight (it used to get one per keyboard, 1,000 here), and at most 32
+//!   flight (not one per keyboard: it asks for 1,000 here), and at most 32
 //!   keyboards;
-//! - under a 512-fd limit, such a client no longer makes every later
+//! - under a 512-fd limit, such a client does not make every later
 //!   `sendmsg` with an fd fail with `ETOOMANYREFS`: a good client still gets
 //!   its keymap. The kernel charges fds in flight to the sender's user
 //!   against the sender's `RLIMIT_NOFILE`, except for a process with

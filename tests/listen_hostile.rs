@@ -1,6 +1,6 @@
-//! `waypass-client listen` against hostile peers (issue 10, points 4, 5, 7,
-//! 9, 10 and 11): a real server and a real listener, and peers built from
-//! the client library that send what `send` never would. After each
+//! `waypass-client listen` against hostile peers: a real server, a real
+//! listener, and peers built from the client library that send what
+//! `send` never would. After each
 //! attack the listener must still be running, still own its name, and
 //! answer the next peer; every refused offer is answered with a reason.
 

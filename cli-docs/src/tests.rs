@@ -116,8 +116,12 @@ fn the_man_page_is_roff_with_every_subcommand() {
 
 #[test]
 fn man_out_dir_writes_one_page_per_command() {
-    let dir = std::env::temp_dir().join(format!("waypass-cli-docs-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    // A directory that does not exist yet, inside one removed on drop.
+    let parent = tempfile::Builder::new()
+        .prefix("wp-cli-docs-")
+        .tempdir()
+        .unwrap();
+    let dir = parent.path().join("man");
     let text = render(
         &Docs::Man {
             out_dir: Some(dir.clone()),
@@ -142,5 +146,4 @@ fn man_out_dir_writes_one_page_per_command() {
     assert_eq!(text.lines().count(), names.len(), "{text}");
     let page = fs::read_to_string(dir.join("with-subs-listen.1")).unwrap();
     assert!(page.contains(".TH"), "{page}");
-    fs::remove_dir_all(&dir).unwrap();
 }

@@ -17,6 +17,7 @@
 mod copy;
 mod duration;
 mod input;
+mod keymap_json;
 mod listen;
 mod paste;
 mod report;
@@ -33,7 +34,6 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use waypass_client::json::keymap_report;
 use waypass_client::{
     BrokerError, ChannelError, ClipboardError, FetchError, FetchOptions, KeymapWatcher, Modifiers,
     ParseOptions, ReceivedKeymap,
@@ -344,7 +344,8 @@ fn print_keymap(
     if args.dump {
         out.write_all(keymap.text().as_bytes())?;
     } else if args.json {
-        writeln!(out, "{}", keymap_report(keymap, &keys, args.layout_index))?;
+        let report = keymap_json::KeymapReport::new(keymap, &keys, args.layout_index);
+        writeln!(out, "{}", report.to_line())?;
     } else {
         if again {
             writeln!(out)?;

@@ -37,7 +37,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -408,6 +408,24 @@ impl Clipboard {
         }
     }
 
+    /// Takes in, without blocking, what the server sent: for an event loop
+    /// that watches this clipboard's fd ([`AsFd`]) for readability. Sends
+    /// queued requests as far as the socket takes them, reads until the
+    /// socket is empty ([`Session::dispatch_pending`] until it reads
+    /// nothing, so an edge-triggered loop may wait again), and updates the
+    /// selections. Returns whether either selection changed
+    /// ([`Clipboard::changes`] tells which). Pastes and serving a copy
+    /// still block ([`Clipboard::paste`], [`Clipboard::serve`]).
+    pub fn poll_changes(&mut self) -> Result<bool, ClipboardError> {
+        let before = self.changes;
+        self.session.flush_nonblocking()?;
+        while self.session.dispatch_pending()? > 0 {
+            self.absorb()?;
+        }
+        self.absorb()?;
+        Ok(self.changes != before)
+    }
+
     /// The session, e.g. to register its fd with an event loop.
     pub fn session(&mut self) -> &mut Session {
         &mut self.session
@@ -474,6 +492,14 @@ impl Clipboard {
             }
         }
         Ok(())
+    }
+}
+
+impl AsFd for Clipboard {
+    /// The connection's socket, to watch for readability; then
+    /// [`Clipboard::poll_changes`].
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.session.as_fd()
     }
 }
 

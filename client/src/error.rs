@@ -317,3 +317,105 @@ impl From<SealError> for FetchError {
 /// Writes `err` and its chain of sources as one line: `a: b: c` (the
 /// protocol crate's [`waypass_protocol::error_chain`], under this name).
 pub use waypass_protocol::error_chain as chain_to_string;
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::{BrokerError, ClipboardError, Failure};
+
+    /// `e` as a chain printer sees it: its text, then each source's.
+    fn links(e: &dyn Error) -> Vec<String> {
+        let mut links = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(source) = next {
+            links.push(source.to_string());
+            next = source.source();
+        }
+        links
+    }
+
+    /// No link repeats the text of the one below it, neither whole nor
+    /// as its `...: cause` tail.
+    fn told_once(e: &dyn Error) -> Vec<String> {
+        let links = links(e);
+        for pair in links.windows(2) {
+            let repeated = pair[0] == pair[1] || pair[0].ends_with(&format!(": {}", pair[1]));
+            assert!(!repeated, "said twice: {links:?}");
+        }
+        links
+    }
+
+    fn eio() -> io::Error {
+        io::Error::from_raw_os_error(5)
+    }
+
+    fn session_errors() -> Vec<SessionError> {
+        vec![
+            SessionError::Connection(ConnectionError::Recv(eio())),
+            SessionError::Connect(DisplayError::Connect {
+                path: PathBuf::from("/run/user/1/wayland-9"),
+                source: io::Error::from_raw_os_error(2),
+            }),
+            SessionError::Setup(eio()),
+            SessionError::Malformed(Malformed::SizeNotAligned(13)),
+            SessionError::Closed,
+        ]
+    }
+
+    #[test]
+    fn session_fetch_broker_and_clipboard_errors_say_each_cause_once() {
+        for e in session_errors() {
+            told_once(&e);
+        }
+        for e in session_errors() {
+            told_once(&FetchError::Session(e));
+        }
+        for e in session_errors() {
+            told_once(&BrokerError::Session(e));
+        }
+        for e in session_errors() {
+            // The clipboard names its own layer, then the session's chain.
+            let links = told_once(&ClipboardError::Session(e));
+            assert_eq!(links[0], "clipboard connection failed");
+        }
+        told_once(&FetchError::Read(eio()));
+        told_once(&FetchError::Map(SealError::Map(eio())));
+        told_once(&BrokerError::ChannelSetup(eio()));
+        told_once(&ClipboardError::Pipe(eio()));
+    }
+
+    #[test]
+    fn a_wrapped_session_error_reads_as_the_session_error() {
+        let session = SessionError::Connection(ConnectionError::Recv(eio()));
+        let expected = links(&session);
+        assert_eq!(links(&FetchError::Session(session)), expected);
+        assert_eq!(
+            expected[..2],
+            ["connection failed".to_string(), "recvmsg failed".into()]
+        );
+    }
+
+    #[test]
+    fn every_public_error_is_an_error() {
+        fn is_error<E: Error + Send + Sync + 'static>() {}
+        is_error::<SessionError>();
+        is_error::<FetchError>();
+        is_error::<ProtocolError>();
+        is_error::<BrokerError>();
+        is_error::<Failure>();
+        is_error::<ClipboardError>();
+        is_error::<waypass_protocol::ChannelError>();
+        is_error::<waypass_protocol::ConnectionError>();
+        is_error::<waypass_protocol::DisplayError>();
+        is_error::<waypass_protocol::SealError>();
+        is_error::<waypass_protocol::DecodeError>();
+        is_error::<waypass_protocol::Malformed>();
+        is_error::<waypass_protocol::LookupError>();
+        is_error::<waypass_protocol::Violation>();
+        is_error::<waypass_protocol::EncodeError>();
+        is_error::<waypass_protocol::InsertError>();
+        is_error::<waypass_protocol::NextError<SessionError>>();
+    }
+}

@@ -4,7 +4,9 @@
 //! [`fetch_keymap`] connects, gets one keymap and hangs up.
 //! [`KeymapWatcher`] keeps the connection and yields each keymap the server
 //! pushes ([`KeymapWatcher::next_keymap`], or as an [`Iterator`]) until the
-//! server goes away. Both are built on [`Session`] and hand the fd to
+//! server goes away, or, in an event loop that watches its fd ([`AsFd`]),
+//! whenever [`KeymapWatcher::poll_keymap`] finds one. Both are built on
+//! [`Session`] and hand the fd to
 //! [`ReceivedKeymap::from_fd`]; this module decides what to wait for and for
 //! how long, and nothing about mapping or parsing.
 //!
@@ -25,7 +27,7 @@
 //! - Events are handled in arrival order up to the next `keymap`, so a
 //!   later keymap's events are not mixed into an earlier one.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use log::debug;
@@ -229,6 +231,52 @@ impl KeymapWatcher {
         }
     }
 
+    /// The next keymap if one has arrived, without blocking: for an event
+    /// loop that watches this watcher's fd ([`AsFd`]) for readability.
+    ///
+    /// It first sends queued requests (the `get_keyboard` of the setup)
+    /// as far as the socket takes them, then takes a keymap already
+    /// queued, else reads until one arrives or the socket is empty
+    /// ([`Session::dispatch_pending`] until it reads nothing).
+    /// `Ok(Some(keymap))`: call again, more may be there. `Ok(None)`: the
+    /// socket is drained, so even an edge-triggered loop (tokio's
+    /// `AsyncFd`) may wait for readiness again. The server going away is
+    /// [`SessionError::Closed`] once the keymaps it sent are taken.
+    ///
+    /// Unlike [`KeymapWatcher::next_keymap`] it does no round trip for a
+    /// `repeat_info` sent after the keymap: the keymap carries the repeat
+    /// settings received so far. With [`Session::has_pending_output`] still
+    /// true after a call, wait for the fd to be writable too.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    /// use waypass_client::{FetchOptions, KeymapWatcher};
+    ///
+    /// let mut watcher = KeymapWatcher::connect(None, FetchOptions::default())?;
+    /// loop {
+    ///     while let Some(keymap) = watcher.poll_keymap()? {
+    ///         println!("{:?}", keymap.layouts());
+    ///     }
+    ///     let mut fds = [PollFd::new(watcher.as_fd(), PollFlags::POLLIN)];
+    ///     poll(&mut fds, PollTimeout::NONE).expect("poll");
+    /// }
+    /// # Ok::<(), waypass_client::FetchError>(())
+    /// ```
+    pub fn poll_keymap(&mut self) -> Result<Option<ReceivedKeymap>, FetchError> {
+        self.session.flush_nonblocking()?;
+        loop {
+            if let Some(pending) = self.pump(true) {
+                // Events already queued behind it (a repeat_info) belong to it.
+                self.pump(false);
+                return self.build(pending).map(Some);
+            }
+            if self.session.dispatch_pending()? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
     /// Waits for the keyboard bit in `wl_seat.capabilities`.
     fn wait_for_keyboard(&mut self, deadline: Deadline) -> Result<(), FetchError> {
         loop {
@@ -321,6 +369,14 @@ impl KeymapWatcher {
             origin,
             self.options.parse,
         )
+    }
+}
+
+impl AsFd for KeymapWatcher {
+    /// The connection's socket, to watch for readability; then
+    /// [`KeymapWatcher::poll_keymap`].
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.session.as_fd()
     }
 }
 

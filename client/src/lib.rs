@@ -9,10 +9,14 @@
 //! range, what a key types at a layout and modifier state, the raw text, and
 //! what the keymap fd was (memfd or not, seals).
 //!
-//! It is not a toolkit: no surfaces, no event loop integration, no input
-//! handling beyond the keymap. It is single-threaded and blocking, with
-//! bounded waits: each call takes one timeout that bounds all of it
-//! ([`Deadline`]).
+//! It is not a toolkit: no surfaces, no input handling beyond the keymap.
+//! It is single-threaded. Its calls block, with bounded waits: each call
+//! takes one timeout that bounds all of it ([`Deadline`]). An event loop
+//! can drive it instead: [`Session`] and [`KeymapWatcher`] expose their fd
+//! ([`std::os::fd::AsFd`]) and non-blocking calls
+//! ([`Session::dispatch_pending`], [`Session::flush_nonblocking`],
+//! [`KeymapWatcher::poll_keymap`]); `client/examples/` has a calloop and
+//! a tokio one.
 //!
 //! The library alone does not need the command line's dependencies: with
 //! `default-features = false` (no `cli` feature) it builds without clap,
@@ -39,8 +43,9 @@
 //! seat/keyboard handshake and follow mode), `keymap` (checking, mapping
 //! or copying and parsing the fd; key queries and [`Modifiers`]),
 //! `deadline` (one end time per call), `broker` and `peer` (the name
-//! broker and its channels), `json` (JSON output) and `error` (the error
-//! enums).
+//! broker and its channels) and `error` (the error enums). JSON output is
+//! the command line's (`cli/`, with serde_json): the library has no JSON
+//! writer and no serde dependency.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -51,7 +56,6 @@ mod deadline;
 mod error;
 mod event;
 mod fetch;
-pub mod json;
 mod keymap;
 mod peer;
 mod session;
@@ -81,7 +85,7 @@ pub use xkbcommon;
 // The protocol types that appear in this crate's public signatures and
 // errors, reachable from here without naming `waypass_protocol`.
 pub use waypass_protocol::{
-    Arg, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Interface, Malformed,
+    Arg, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Flush, Interface, Malformed,
     MessageDesc, SealError, Seals, TraceSide, Tracer,
 };
 

@@ -12,6 +12,9 @@
 //! It is not an event loop, knows nothing of keyboards or keymaps (see
 //! [`crate::fetch`]), and is not thread-safe: one thread drives it.
 //!
+//! It can also be driven by an event loop, without blocking: see
+//! [`Session::dispatch_pending`].
+//!
 //! # Implementation notes
 //!
 //! - Reading: flush first. With nothing left to send, one blocking
@@ -46,6 +49,8 @@ use waypass_protocol::{
 use crate::deadline::Deadline;
 use crate::error::{ProtocolError, SessionError};
 use crate::event::Event;
+
+mod nonblocking;
 
 pub use waypass_protocol::DISPLAY_ID;
 

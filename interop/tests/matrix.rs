@@ -19,7 +19,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
@@ -42,23 +41,11 @@ fn waypass_bin(name: &str) -> PathBuf {
 }
 
 /// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("wp-{label}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+fn temp_dir(label: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("wp-{label}-"))
+        .tempdir()
+        .expect("create temp dir")
 }
 
 /// A server process that printed its socket path; killed on drop.
@@ -211,13 +198,13 @@ fn us_keymap() -> PathBuf {
 
 #[test]
 fn libwayland_client_against_waypass_server() {
-    let dir = TempDir::new("lw-client");
+    let dir = temp_dir("lw-client");
     let mut cmd = Command::new(waypass_bin("waypass-server"));
     cmd.arg("--socket")
-        .arg(dir.0.join("wayland-lw"))
+        .arg(dir.path().join("wayland-lw"))
         .env("WAYLAND_DEBUG", "server")
         .env("RUST_LOG", "off");
-    let server = Peer::spawn(cmd, dir.0.join("server.log"));
+    let server = Peer::spawn(cmd, dir.path().join("server.log"));
 
     let mut client = Command::new(env!("CARGO_BIN_EXE_lw-client"));
     client.arg(&server.socket).env("WAYLAND_DEBUG", "1");
@@ -262,10 +249,10 @@ fn libwayland_client_against_waypass_server() {
 
 #[test]
 fn waypass_client_against_libwayland_server() {
-    let dir = TempDir::new("lw-server");
+    let dir = temp_dir("lw-server");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lw-server"));
-    cmd.arg(&dir.0).arg(us_keymap()).env("WAYLAND_DEBUG", "1");
-    let server = Peer::spawn(cmd, dir.0.join("server.log"));
+    cmd.arg(dir.path()).arg(us_keymap()).env("WAYLAND_DEBUG", "1");
+    let server = Peer::spawn(cmd, dir.path().join("server.log"));
 
     let mut client = Command::new(waypass_bin("waypass-client"));
     client

@@ -271,7 +271,6 @@ pub(crate) mod tests {
     use std::io::{Read, Write};
     use std::os::fd::{AsRawFd, IntoRawFd};
     use std::os::unix::net::UnixListener;
-    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::{Mutex, MutexGuard};
 
     /// Serializes every test of this crate that reads or writes the
@@ -318,24 +317,12 @@ pub(crate) mod tests {
         }
     }
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static COUNTER: AtomicU32 = AtomicU32::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("wp-display-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create temp dir");
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// A private directory under the system temp dir, removed on drop.
+    fn temp_dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("wp-display-")
+            .tempdir()
+            .expect("create temp dir")
     }
 
     /// Checks that `client` reaches the peer accepted on `listener`.
@@ -409,8 +396,8 @@ pub(crate) mod tests {
 
     #[test]
     fn connects_to_a_listening_socket() {
-        let dir = TempDir::new();
-        let path = dir.0.join("wayland-t");
+        let dir = temp_dir();
+        let path = dir.path().join("wayland-t");
         let listener = UnixListener::bind(&path).expect("bind");
         assert_connected(&listener, connect_to_path(&path).unwrap());
         let name = path.to_str().unwrap();
@@ -420,22 +407,22 @@ pub(crate) mod tests {
     #[test]
     fn connects_by_wayland_display_then_default_name() {
         let env = EnvGuard::new();
-        let dir = TempDir::new();
-        env.set("XDG_RUNTIME_DIR", &dir.0);
+        let dir = temp_dir();
+        env.set("XDG_RUNTIME_DIR", dir.path());
 
-        let named = UnixListener::bind(dir.0.join("wayland-7")).expect("bind");
+        let named = UnixListener::bind(dir.path().join("wayland-7")).expect("bind");
         env.set("WAYLAND_DISPLAY", "wayland-7");
         assert_connected(&named, connect_to_display(None).unwrap());
 
         std::env::remove_var("WAYLAND_DISPLAY");
-        let default = UnixListener::bind(dir.0.join("wayland-0")).expect("bind");
+        let default = UnixListener::bind(dir.path().join("wayland-0")).expect("bind");
         assert_connected(&default, connect_to_display(None).unwrap());
     }
 
     #[test]
     fn connect_failure_names_the_path_and_keeps_the_cause() {
-        let dir = TempDir::new();
-        let missing = dir.0.join("nobody-here");
+        let dir = temp_dir();
+        let missing = dir.path().join("nobody-here");
         let err = connect_to_path(&missing).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -451,7 +438,7 @@ pub(crate) mod tests {
         assert!(std::error::Error::source(&err).is_some());
 
         // A socket file nobody listens on any more: ECONNREFUSED.
-        let stale = dir.0.join("stale");
+        let stale = dir.path().join("stale");
         drop(UnixListener::bind(&stale).expect("bind"));
         match connect_to_path(&stale) {
             Err(DisplayError::Connect { source, .. }) => {
@@ -487,8 +474,8 @@ pub(crate) mod tests {
     #[test]
     fn explicit_name_wins_over_wayland_socket() {
         let env = EnvGuard::new();
-        let dir = TempDir::new();
-        let path = dir.0.join("wayland-x");
+        let dir = temp_dir();
+        let path = dir.path().join("wayland-x");
         let listener = UnixListener::bind(&path).expect("bind");
         env.set("WAYLAND_SOCKET", "not even a number");
         assert_connected(

@@ -130,6 +130,19 @@ pub enum LookupError {
     },
 }
 
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::UnknownOpcode => f.write_str("no message has this opcode"),
+            LookupError::NotAtVersion { since } => {
+                write!(f, "the message needs version {since} of its interface")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
 fn lookup(
     table: &'static [MessageDesc],
     opcode: u16,

@@ -11,7 +11,6 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,29 +36,26 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// A private directory under the system temp dir, removed on drop.
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new() -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("waypass-peer-channel-{}-{n}", std::process::id()));
-        std::fs::create_dir(&path).unwrap();
-        TempDir(path)
+        let dir = tempfile::Builder::new()
+            .prefix("wp-peer-channel-")
+            .tempdir()
+            .unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
     }
 
     fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.join(name);
         std::fs::write(&path, contents).unwrap();
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -199,7 +195,7 @@ fn a_file_arrives_as_the_same_inode_and_is_read_from_offset_zero() {
 fn a_64_mib_file_crosses_as_an_fd_and_the_socket_carries_a_few_bytes() {
     let _serial = serial();
     let dir = TempDir::new();
-    let path = dir.0.join("random.bin");
+    let path = dir.join("random.bin");
     const LEN: usize = 64 << 20;
     let expected = write_random_file(&path, LEN, 0x5eed);
     let (mut sender, mut receiver) = channels();

@@ -9,7 +9,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,36 +38,31 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A private temporary directory, removed on drop.
+/// A private temporary directory, removed on drop: a thin wrapper over
+/// [`tempfile::TempDir`] that names it after the test and keeps the
+/// `path`/`join` calls the tests use.
 pub struct TempDir {
-    path: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl TempDir {
-    /// Creates `$TMPDIR/waypass-<test>-<pid>-<n>`.
+    /// Creates `$TMPDIR/wp-<label>-XXXXXX` (mode 0700, a random suffix).
     pub fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("wp-{label}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create temp dir");
-        TempDir { path }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("wp-{label}-"))
+            .tempdir()
+            .expect("create temp dir");
+        TempDir { dir }
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
     }
 
     /// A path inside the directory.
     pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
+        self.dir.path().join(name)
     }
 }
 

@@ -136,6 +136,9 @@ impl BrokerError {
     }
 }
 
+/// A refusal reason is whole in its text: no `source()`.
+impl Error for Failure {}
+
 impl fmt::Display for BrokerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,15 +1,15 @@
 //! Durations on the command line: `--timeout-ms 500`, `--timeout-ms 2s`.
 //!
 //! What it is: [`parse_duration`], the clap value parser of every
-//! `--timeout-ms`. A plain number is milliseconds, as it always was; a
-//! number with a unit (`500ms`, `2s`, `1m`, `1m30s`, `1h`) is read the
+//! `--timeout-ms`. A plain number is milliseconds, as the flag's name says;
+//! a number with a unit (`500ms`, `2s`, `1m`, `1m30s`, `1h`) is read the
 //! humantime way. What it is not: a deadline; the commands and the library
 //! decide what the duration bounds.
 //!
 //! # Implementation notes
 //!
 //! Units are parsed by the `humantime` crate (tiny, no dependencies, the
-//! syntax the issue names), rather than by hand: it already knows
+//! syntax users know from systemd and other Rust tools), rather than by hand: it already knows
 //! compound forms and reports which unit it did not understand. Only the
 //! unit-less case is ours, because humantime refuses a bare number.
 

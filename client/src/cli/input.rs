@@ -210,17 +210,18 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
-    fn temp(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("wp-input-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
+    /// A private directory, removed when the returned guard drops.
+    fn temp(label: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("wp-input-{label}-"))
+            .tempdir()
+            .expect("temp dir")
     }
 
     #[test]
     fn a_fifo_is_refused_at_once_without_a_writer() {
         let dir = temp("fifo");
-        let fifo = dir.join("fifo");
+        let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).expect("mkfifo");
         let start = Instant::now();
         let err = open_to_send(&fifo).expect_err("a FIFO");
@@ -229,7 +230,6 @@ mod tests {
         assert!(err
             .to_string()
             .ends_with("is a FIFO, not a regular file: only regular files can be sent"));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn a_regular_file_opens_blocking_with_its_size_and_name() {
         let dir = temp("regular");
-        let path = dir.join("hello.txt");
+        let path = dir.path().join("hello.txt");
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(b"hello"))
             .expect("write");
@@ -266,7 +266,6 @@ mod tests {
             OFlag::from_bits_truncate(flags) & OFlag::O_NONBLOCK,
             OFlag::empty()
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

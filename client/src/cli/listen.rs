@@ -161,7 +161,11 @@ pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliE
     l.run(Some(broker))?;
     for c in &mut l.peers {
         if let Err(e) = c.peer.channel.flush(Some(args.common.timeout())) {
-            warn!("could not send the last acks to {}: {e}", c.info.label);
+            warn!(
+                "could not send the last acks to {}: {}",
+                c.info.label,
+                waypass_client::chain_to_string(&e)
+            );
         }
     }
     Ok(())
@@ -466,7 +470,7 @@ fn flushed(c: &mut Connected) -> bool {
         Ok(()) => true,
         Err(ChannelError::Timeout) => false,
         Err(e) => {
-            debug!("{}: {e}", c.info.label);
+            debug!("{}: {}", c.info.label, waypass_client::chain_to_string(&e));
             true
         }
     }
@@ -484,6 +488,7 @@ fn serial_of(message: &PeerMessage) -> Option<u32> {
 /// Tells the peer its message `serial` was refused, and why.
 fn refuse(c: &mut Connected, serial: u32, reason: &str) {
     if let Err(e) = c.peer.channel.refuse(serial, reason) {
+        let e = waypass_client::chain_to_string(&e);
         debug!("cannot refuse {serial} to {}: {e}", c.info.label);
     }
 }
@@ -491,6 +496,7 @@ fn refuse(c: &mut Connected, serial: u32, reason: &str) {
 /// Tells the peer how much of its file `serial` is read.
 fn send_progress(c: &mut Connected, serial: u32, done: u64) {
     if let Err(e) = c.peer.channel.progress(serial, done) {
+        let e = waypass_client::chain_to_string(&e);
         debug!("cannot send progress to {}: {e}", c.info.label);
     }
 }

@@ -330,10 +330,15 @@ mod tests {
     use std::io::Write;
     use std::os::unix::fs::{FileExt, MetadataExt};
 
-    fn temp_dir(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("wp-save-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+    /// A private directory (removed when the guard drops) and the path of
+    /// a save directory inside it that does not exist yet.
+    fn temp_dir(label: &str) -> (tempfile::TempDir, PathBuf) {
+        let parent = tempfile::Builder::new()
+            .prefix(&format!("wp-save-{label}-"))
+            .tempdir()
+            .expect("temp dir");
+        let dir = parent.path().join("save");
+        (parent, dir)
     }
 
     fn offer(file: &std::fs::File, name: &str) -> FileOffer {
@@ -348,7 +353,7 @@ mod tests {
 
     #[test]
     fn a_sparse_file_is_saved_with_holes_and_hashed_whole() {
-        let dir = temp_dir("sparse");
+        let (_parent, dir) = temp_dir("sparse");
         let save = SaveDir::open(&dir).expect("created");
         let src_path = dir.join("src");
         let file = std::fs::File::create(&src_path).expect("create");
@@ -377,12 +382,11 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(got.sha256, hex);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn offers_are_checked_before_any_read() {
-        let dir = temp_dir("check");
+        let (_parent, dir) = temp_dir("check");
         SaveDir::open(&dir).expect("created");
         let mut file = std::fs::File::create(dir.join("f")).expect("create");
         file.write_all(b"0123456789").expect("write");
@@ -399,6 +403,5 @@ mod tests {
             .unwrap_err()
             .0
             .contains("directory"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

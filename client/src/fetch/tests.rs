@@ -366,3 +366,40 @@ fn first_keymap_ends_at_the_setup_deadline() {
     .to_string();
     assert!(text.contains("300 ms"), "{text}");
 }
+
+#[test]
+fn poll_keymap_returns_at_once_when_nothing_came() {
+    // The server answers get_keyboard with nothing at all: a blocking
+    // read would hang here, poll_keymap must not.
+    let mut w = watch(Script::seat(7, vec![]), FetchOptions::default()).expect("keyboard");
+    assert!(w.poll_keymap().expect("no error").is_none());
+    assert!(!w.session().has_pending_output(), "get_keyboard was sent");
+}
+
+#[test]
+fn poll_keymap_follows_keymaps_from_a_poll_loop_then_reports_the_close() {
+    let mut script = Script::seat(8, vec![RATE, KbEvent::Keymap("us"), KbEvent::Keymap("fr")]);
+    script.hang_up_after_keyboard = true;
+    let (session, server) = serve(script);
+    let mut w = KeymapWatcher::new(session, FetchOptions::default()).expect("keyboard");
+    let mut layouts = Vec::new();
+    let end = loop {
+        match w.poll_keymap() {
+            Ok(Some(k)) => {
+                assert_eq!(k.repeat().map(|r| r.rate), Some(25));
+                layouts.push(k.layouts());
+            }
+            Ok(None) => {
+                let mut fds = [PollFd::new(w.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::from(30_000u16)).expect("poll");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(layouts, [["English (US)"], ["French"]]);
+    assert!(
+        matches!(end, FetchError::Session(SessionError::Closed)),
+        "{end:?}"
+    );
+    server.join().expect("server thread");
+}

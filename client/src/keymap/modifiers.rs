@@ -72,17 +72,6 @@ impl Modifiers {
     /// AltGr, the third level: [`Modifiers::MOD5`].
     pub const ALT_GR: Modifiers = Modifiers::MOD5;
 
-    /// The old name of [`Modifiers::NONE`], from when `Modifiers` was an
-    /// enum of two cases; kept so that code written then (the README's
-    /// example among it) still builds.
-    #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
-    pub const Plain: Modifiers = Modifiers::NONE;
-    /// The old name of [`Modifiers::SHIFT`] (see [`Modifiers::Plain`]).
-    #[doc(hidden)]
-    #[allow(non_upper_case_globals)]
-    pub const Shift: Modifiers = Modifiers::SHIFT;
-
     /// The modifier called `name`, case-insensitively: an xkbcommon name
     /// (`Shift`, `Lock`, `Control`, `Mod1`...`Mod5`) or a usual alias
     /// (`Ctrl`, `Caps`, `Alt`, `AltGr`, `Level3`, `Super`, `Logo`,

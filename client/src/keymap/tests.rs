@@ -299,11 +299,8 @@ fn only_a_file_sealed_against_shrinking_is_mapped() {
         KeymapAccess::Copied
     );
     // A plain file (wlroots-like): not sealable, copied.
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!("waypass-keymap-test-{}", std::process::id()));
-    std::fs::write(&path, &bytes).expect("write temp file");
-    let file = std::fs::File::open(&path).expect("open temp file");
-    std::fs::remove_file(&path).expect("remove temp file");
+    let mut file = tempfile::tempfile().expect("temp file");
+    std::io::Write::write_all(&mut file, &bytes).expect("write temp file");
     let k = ReceivedKeymap::from_fd(
         file.into(),
         FORMAT_XKB_V1,

@@ -37,11 +37,22 @@ impl fmt::Display for Violation {
         match self {
             Violation::UnknownObject(id) => write!(f, "message to unknown object {id}"),
             Violation::UnknownOpcode(op) => write!(f, "unknown opcode {op}"),
-            Violation::Malformed(m) => write!(f, "malformed message: {m}"),
+            Violation::Malformed(_) => f.write_str("malformed message"),
             Violation::MissingFd => f.write_str("file message without its fd"),
             Violation::ClosedMidMessage { buffered } => {
                 write!(f, "closed after {buffered} bytes of an unfinished message")
             }
+        }
+    }
+}
+
+/// A [`Violation::Malformed`] chains the wire rule as its `source()`;
+/// the other violations are whole in their text.
+impl std::error::Error for Violation {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Violation::Malformed(m) => Some(m),
+            _ => None,
         }
     }
 }
@@ -173,7 +184,9 @@ impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ChannelError::Connection(e) => Some(e),
-            ChannelError::Protocol(Violation::Malformed(m)) => Some(m),
+            // The violation's text is already ours: chain from its source
+            // (the wire rule of a malformed message), so nothing prints twice.
+            ChannelError::Protocol(v) => std::error::Error::source(v),
             ChannelError::Seal(e) => Some(e),
             ChannelError::Io { source, .. } => Some(source),
             _ => None,
@@ -190,5 +203,49 @@ impl From<ConnectionError> for ChannelError {
 impl From<Violation> for ChannelError {
     fn from(v: Violation) -> Self {
         ChannelError::Protocol(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// Display of `e` and each source, as a chain printer writes them.
+    fn chain(e: &dyn Error) -> Vec<String> {
+        let mut links = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(source) = next {
+            links.push(source.to_string());
+            next = source.source();
+        }
+        links
+    }
+
+    #[test]
+    fn a_malformed_message_is_told_once() {
+        let e = ChannelError::Protocol(Violation::Malformed(Malformed::SizeNotAligned(13)));
+        assert_eq!(
+            chain(&e),
+            [
+                "peer broke waypass_peer_v1: malformed message",
+                "message size 13 is not a multiple of 4"
+            ]
+        );
+    }
+
+    #[test]
+    fn lower_errors_are_chained_not_repeated() {
+        let e = ChannelError::io("read the file", io::Error::from_raw_os_error(5));
+        let links = chain(&e);
+        assert_eq!(links.len(), 2, "{links:?}");
+        assert!(!links[0].contains(&links[1]), "{links:?}");
+        let e = ChannelError::Connection(ConnectionError::Recv(io::Error::from_raw_os_error(5)));
+        let links = chain(&e);
+        assert_eq!(links.len(), 3, "{links:?}");
+        for pair in links.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "{links:?}");
+        }
     }
 }

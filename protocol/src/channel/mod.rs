@@ -28,7 +28,8 @@
 //! let timeout = Some(Duration::from_secs(10));
 //!
 //! let hello = alice.send_text("hello")?;
-//! let path = std::env::temp_dir().join(format!("waypass-doc-{}.txt", std::process::id()));
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("notes.txt");
 //! std::fs::File::create(&path)?.write_all(b"the contents")?;
 //! let offer = alice.send_path(&path)?;
 //! std::fs::remove_file(&path)?; // Bob holds the file by its fd, not its path.

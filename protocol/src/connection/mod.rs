@@ -263,13 +263,13 @@ impl<E: fmt::Display> fmt::Display for NextError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NextError::Malformed(m) => write!(f, "malformed message: {m}"),
-            NextError::Lookup(e) => write!(f, "unknown message: {e}"),
+            NextError::Lookup(_) => f.write_str("unknown message"),
             NextError::Decode(DecodeError::NeedFds { needed, queued }) => write!(
                 f,
                 "missing fd: message carries {needed} fds but only {queued} arrived"
             ),
             NextError::Decode(DecodeError::Malformed(m)) => write!(f, "malformed message: {m}"),
-            NextError::Connection(e) => write!(f, "{e}"),
+            NextError::Connection(e) => e.fmt(f),
         }
     }
 }
@@ -278,7 +278,9 @@ impl<E: std::error::Error + 'static> std::error::Error for NextError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             NextError::Lookup(e) => Some(e),
-            NextError::Connection(e) => Some(e),
+            // The connection error's text is already ours: chain from
+            // its own source, so nothing prints twice.
+            NextError::Connection(e) => e.source(),
             _ => None,
         }
     }

@@ -336,9 +336,9 @@ impl Outgoing {
     }
 
     /// Fds queued, or sent and maybe not read yet: an upper bound on the
-    /// fds this queue holds or has in flight, as of the last
-    /// `Connection::fds_in_flight`. Counts only queued fds unless tracking
-    /// is on (`Connection::fds_in_flight`).
+    /// fds this queue holds or has in flight, as of the last trim of the
+    /// send log (which `Connection::fds_in_flight` does before it asks).
+    /// Counts only queued fds unless tracking is on.
     pub fn fds_in_flight(&self) -> usize {
         self.fds.len() + self.sent_log.as_ref().map_or(0, |log| log.fds())
     }

@@ -8,8 +8,8 @@
 //!
 //! # Implementation notes
 //!
-//! - **Why.** A blocking client's wait was `poll` then `recvmsg`: two calls
-//!   where one does the job. A `recvmsg` without `MSG_DONTWAIT` on a socket
+//! - **Why.** Waiting with `poll` and then reading with `recvmsg` takes two
+//!   calls where one does the job. A `recvmsg` without `MSG_DONTWAIT` on a socket
 //!   whose file is in blocking mode sleeps until data, end of file, a signal
 //!   or `SO_RCVTIMEO`, and then reads: one call.
 //! - **Keeping deadlines.** The timeout set on the socket is never longer

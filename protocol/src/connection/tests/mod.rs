@@ -380,3 +380,35 @@ fn a_sealed_keymap_travels_as_wl_keyboard_keymap() {
     let map = ReadOnlyMap::new(fd.as_fd(), u64::from(*size)).unwrap();
     assert_eq!(&map[..], b"xkb_keymap { };\0");
 }
+
+/// NextError's text and its chain of sources say each thing once.
+#[test]
+fn next_error_chains_without_repeating() {
+    let chain = |e: &dyn std::error::Error| -> Vec<String> {
+        let mut links = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(source) = next {
+            links.push(source.to_string());
+            next = source.source();
+        }
+        links
+    };
+    let lookup: NextError<crate::LookupError> =
+        NextError::Lookup(crate::LookupError::NotAtVersion { since: 3 });
+    assert_eq!(
+        chain(&lookup),
+        [
+            "unknown message",
+            "the message needs version 3 of its interface"
+        ]
+    );
+    let closed: NextError<crate::LookupError> =
+        NextError::Connection(ConnectionError::UnclaimedFds {
+            queued: 40,
+            max: 28,
+        });
+    assert_eq!(
+        chain(&closed),
+        ["fds that no message takes: 40 left, at most 28 may wait for their message"]
+    );
+}
