@@ -11,7 +11,7 @@
 //! text of a key at a layout and [`Modifiers`] set, and the raw text.
 //!
 //! This module does not talk Wayland (see [`crate::fetch`]) and does not
-//! print anything (see the binary's `cli` module and [`crate::json`]).
+//! print anything (the binary's `cli` module does, JSON included).
 //!
 //! # Implementation notes
 //!
