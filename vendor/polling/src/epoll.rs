@@ -177,34 +177,38 @@ impl Poller {
         let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
 
         #[cfg(not(target_os = "redox"))]
-        if let Some(ref timer_fd) = self.timer_fd {
-            // Configure the timeout using timerfd.
-            let new_val = Itimerspec {
-                it_interval: TS_ZERO,
-                it_value: match timeout {
-                    None => TS_ZERO,
-                    Some(t) => {
-                        let mut ts = TS_ZERO;
-                        ts.tv_sec = t.as_secs() as _;
-                        ts.tv_nsec = t.subsec_nanos() as _;
-                        ts
-                    }
-                },
-                ..unsafe { std::mem::zeroed() }
-            };
+        let timer_fd = if timeout.is_some() {
+            if let Some(ref timer_fd) = self.timer_fd {
+                // Configure the timeout using timerfd.
+                let new_val = Itimerspec {
+                    it_interval: TS_ZERO,
+                    it_value: match timeout {
+                        None => TS_ZERO,
+                        Some(t) => {
+                            let mut ts = TS_ZERO;
+                            ts.tv_sec = t.as_secs() as _;
+                            ts.tv_nsec = t.subsec_nanos() as _;
+                            ts
+                        }
+                    },
+                    ..unsafe { std::mem::zeroed() }
+                };
 
-            timerfd_settime(timer_fd, TimerfdTimerFlags::empty(), &new_val)?;
+                timerfd_settime(timer_fd, TimerfdTimerFlags::empty(), &new_val)?;
 
-            // Set interest in timerfd.
-            self.modify(
-                timer_fd.as_fd(),
-                Event::readable(crate::NOTIFY_KEY),
-                PollMode::Oneshot,
-            )?;
-        }
+                // Set interest in timerfd.
+                self.modify(
+                    timer_fd.as_fd(),
+                    Event::readable(crate::NOTIFY_KEY),
+                    PollMode::Oneshot,
+                )?;
+            }
 
-        #[cfg(not(target_os = "redox"))]
-        let timer_fd = &self.timer_fd;
+            &self.timer_fd
+        } else {
+            &None
+        };
+
         #[cfg(target_os = "redox")]
         let timer_fd: Option<core::convert::Infallible> = None;
 
@@ -215,7 +219,8 @@ impl Poller {
             _ => None,
         };
 
-        // Wait for I/O events.
+        // Wait for I/O events (appended after the events already in the list).
+        let first_new = events.list.len();
         epoll::wait(
             &self.epoll_fd,
             spare_capacity(&mut events.list),
@@ -228,13 +233,25 @@ impl Poller {
             "new events",
         );
 
-        // Clear the notification (if received) and re-register interest in it.
-        self.notifier.clear();
-        self.modify(
-            self.notifier.as_fd(),
-            Event::readable(crate::NOTIFY_KEY),
-            PollMode::Oneshot,
-        )?;
+        // Clear the notification and re-register interest in it, but only if
+        // an event with the notifier's key was returned. The notifier is
+        // registered with EPOLLONESHOT, and epoll disarms a oneshot entry only
+        // when it hands that entry's event to user space: if no event with
+        // the key came back, the notifier is still armed, and a `notify()`
+        // that raced this wait (or comes later) wakes the next wait. At worst
+        // one spurious wakeup, never a lost one. The timerfd shares the key,
+        // so a timeout also takes this path: a harmless extra re-arm.
+        if events.list[first_new..]
+            .iter()
+            .any(|ev| ev.data.u64() == crate::NOTIFY_KEY as u64)
+        {
+            self.notifier.clear();
+            self.modify(
+                self.notifier.as_fd(),
+                Event::readable(crate::NOTIFY_KEY),
+                PollMode::Oneshot,
+            )?;
+        }
         Ok(())
     }
 
