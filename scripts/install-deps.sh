@@ -24,6 +24,7 @@ test             weston            a real compositor whose keymap the tests read
 test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
 test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
 test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the anchor of the clipboard bench
+bench            strace            counts the syscalls of each server per round trip in the bench (strace -c)
 '
 
 # The packages of a group, one per line.
@@ -52,6 +53,7 @@ provided_elsewhere() {
         xvfb) command -v Xvfb >/dev/null ;;
         wl-clipboard) command -v wl-copy >/dev/null && command -v wl-paste >/dev/null ;;
         sway) command -v sway >/dev/null ;;
+        strace) command -v strace >/dev/null ;;
         xkb-data)
             pkg-config --exists xkeyboard-config 2>/dev/null ||
                 [ -f /usr/share/X11/xkb/rules/evdev ]

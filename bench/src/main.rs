@@ -22,7 +22,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod bare_server;
 mod broker_peer;
+mod c_client;
 mod keymap;
 mod machine;
 mod measure_broker;
@@ -38,6 +40,7 @@ mod report;
 mod runner;
 mod servers;
 mod stats;
+mod wire_env;
 mod wl_client;
 
 use std::io;
@@ -105,6 +108,27 @@ enum Peer {
         #[arg(long)]
         socket: PathBuf,
     },
+    /// The bare epoll server: answers `wl_display.sync` and nothing else.
+    #[command(hide = true, name = "peer-bare")]
+    Bare {
+        /// Where to listen.
+        #[arg(long)]
+        socket: PathBuf,
+    },
+    /// Does `count` `wl_display.sync` round trips with one client against
+    /// the server at `socket` (to look at a client with strace).
+    #[command(hide = true, name = "peer-sync")]
+    Sync {
+        /// Which client.
+        #[arg(long, value_enum)]
+        client: measure_wire::ClientKind,
+        /// The server's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// How many round trips.
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+    },
     /// Owns a name on waypass-server's broker and serves the channel the
     /// bench opens to it.
     #[command(hide = true, name = "peer-broker")]
@@ -161,6 +185,12 @@ fn run_peer(peer: Peer) -> ExitCode {
         Peer::Server { backend, socket } => {
             peer_server::serve(backend, &socket).map_err(Into::into)
         }
+        Peer::Bare { socket } => bare_server::serve(&socket).map_err(Into::into),
+        Peer::Sync {
+            client,
+            socket,
+            count,
+        } => measure_wire::sync_client(client, &socket, count),
         Peer::Broker { server, name, mode } => broker_peer::serve(&server, &name, mode),
         Peer::Copier { socket, data } => measure_clipboard::copier(&socket, &data),
         Peer::PipeWriter { data } => measure_clipboard::pipe_writer(&data),

@@ -260,6 +260,11 @@ pub struct RawPeer {
 }
 
 impl RawPeer {
+    /// The peer's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `<this binary> <subcommand>` with one end of a new socketpair
     /// as its stdin.
     pub fn start(subcommand: &str) -> Result<RawPeer, SpawnError> {

@@ -13,6 +13,7 @@
 //! medians of this run alone; a `--quick` run judges none.
 
 mod clipboard;
+mod round_trips;
 mod run_info;
 
 use std::fmt::Write;
@@ -74,7 +75,7 @@ pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) 
     run_info::head(&mut out, machine, command, plan, quick);
     targets_section(&mut out, &targets(results), quick);
     raw_section(&mut out, plan, &results.wire);
-    sync_section(&mut out, plan, &results.wire);
+    round_trips::section(&mut out, plan, &results.wire);
     connect_section(&mut out, plan, &results.connect);
     memory_section(&mut out, plan, &results.memory);
     for (i, comparison) in results.broker.iter().chain(&results.files).enumerate() {
@@ -153,45 +154,6 @@ fn raw_section(out: &mut String, plan: &Plan, wire: &WireResults) {
     table(
         out,
         &["measurement", "median rate", "time per op", "runs"],
-        &rows,
-    );
-}
-
-fn sync_section(out: &mut String, plan: &Plan, wire: &WireResults) {
-    let _ = writeln!(
-        out,
-        "## 2. `wl_display.sync` round trips ({} per run)\n\nThe raw ping-pong ran as one more \
-         side of this same interleaved measurement.\n",
-        fmt_count(plan.syncs as f64)
-    );
-    let raw = wire.side(RoundTripSide::Raw);
-    let libwayland = wire.side(RoundTripSide::WaylandRsClient(ServerKind::Libwayland));
-    let rows: Vec<Vec<String>> = wire
-        .round_trips
-        .iter()
-        .filter(|(side, _)| *side != RoundTripSide::Raw)
-        .map(|(side, outcome)| match outcome {
-            Ok(s) => vec![
-                side.label(),
-                fmt_count(s.median_rate()),
-                ratio(Some(s), raw, Series::median_rate),
-                ratio(Some(s), libwayland, Series::median_rate),
-                s.median_cpu_per_op().map_or("n/a".into(), fmt_secs),
-                cpu_ratio(Some(s), libwayland),
-            ],
-            Err(why) => reason_row(side.label(), why, 6),
-        })
-        .collect();
-    table(
-        out,
-        &[
-            "client → server",
-            "round trips/s",
-            "÷ raw ping-pong",
-            "÷ libwayland server",
-            "server CPU per round trip",
-            "server CPU ÷ libwayland's",
-        ],
         &rows,
     );
 }
@@ -350,7 +312,7 @@ fn targets(results: &Results) -> Vec<Target> {
     let wire = &results.wire;
     let ours = wire.side(RoundTripSide::WaylandRsClient(ServerKind::Ours));
     let libwayland = wire.side(RoundTripSide::WaylandRsClient(ServerKind::Libwayland));
-    let our_client = wire.side(RoundTripSide::OurClient);
+    let our_client = wire.side(RoundTripSide::OurClient(ServerKind::Ours));
     let raw = wire.side(RoundTripSide::Raw);
     let pending_of = |side: RoundTripSide| -> String {
         wire.round_trips
@@ -359,7 +321,8 @@ fn targets(results: &Results) -> Vec<Target> {
             .and_then(|(_, o)| o.as_ref().err().cloned())
             .unwrap_or_else(|| "not measured".to_string())
     };
-    let mut list = vec![
+    let mut list = round_trips::targets(wire);
+    list.extend([
         compare(
             2,
             "round trips, wayland-rs client: rate ≥ 1.1× libwayland server's",
@@ -384,9 +347,9 @@ fn targets(results: &Results) -> Vec<Target> {
                 .zip(raw)
                 .map(|(o, r)| o.median_rate() / r.median_rate()),
             |r| r >= 0.85,
-            pending_of(RoundTripSide::OurClient),
+            pending_of(RoundTripSide::OurClient(ServerKind::Ours)),
         ),
-    ];
+    ]);
     for clients in memory_counts(&results.memory) {
         let find = |kind| {
             results

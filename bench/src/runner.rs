@@ -78,6 +78,11 @@ impl<T, R: Clone> Side<T, R> {
         }
     }
 
+    /// The live state, if the side is still able to run.
+    pub fn state_mut(&mut self) -> Option<&mut T> {
+        self.state.as_mut().ok()
+    }
+
     /// The results of the recorded runs, or why there are none.
     pub fn results(&self) -> Result<Vec<R>, String> {
         match &self.state {

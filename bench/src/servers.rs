@@ -1,7 +1,8 @@
 //! The servers under test and how to start each one.
 //!
 //! What it is: the list of servers the issue compares — waypass's own
-//! `waypass-server`, the wayland-rs peer and the libwayland peer — and the
+//! `waypass-server`, the wayland-rs peer, the libwayland peer and the bare
+//! epoll server — and the
 //! command line that starts each as a separate process.
 //!
 //! What it is not: the servers themselves (see `peer_server` for the peers).
@@ -19,6 +20,9 @@ pub enum ServerKind {
     WaylandRs,
     /// The libwayland peer (wayland-backend's system backend).
     Libwayland,
+    /// The bare epoll server (`bare_server`): `sync` only, so it is in the
+    /// round-trip measurement alone, not in [`ServerKind::ALL`].
+    Bare,
 }
 
 impl ServerKind {
@@ -35,6 +39,7 @@ impl ServerKind {
             ServerKind::Ours => "waypass-server",
             ServerKind::WaylandRs => "wayland-rs server (rust backend)",
             ServerKind::Libwayland => "libwayland server",
+            ServerKind::Bare => "bare epoll server",
         }
     }
 }
@@ -68,6 +73,7 @@ impl ServerSet {
             }
             ServerKind::WaylandRs => Self::peer(&["peer-server", "--backend", "rs"]),
             ServerKind::Libwayland => Self::peer(&["peer-server", "--backend", "sys"]),
+            ServerKind::Bare => Self::peer(&["peer-bare"]),
         };
         started.map_err(|e| describe(kind, e))
     }
