@@ -72,6 +72,10 @@ struct RunArgs {
     /// measurements of our server are reported as pending.
     #[arg(long, value_name = "PATH")]
     waypass_server: Option<PathBuf>,
+    /// Another waypass-server build to measure beside it in the same run
+    /// (e.g. the code before a change), to show a regression or its absence.
+    #[arg(long, value_name = "PATH")]
+    baseline_server: Option<PathBuf>,
     /// Measured rounds per side (the report gives their median).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -234,7 +238,10 @@ fn run_bench(args: RunArgs) -> ExitCode {
         clipboard_bytes: (1 << 30) / scale,
         clipboard_rounds: 200 / scale,
     };
-    let servers = ServerSet::new(args.waypass_server.as_deref());
+    let servers = ServerSet::new(
+        args.waypass_server.as_deref(),
+        args.baseline_server.as_deref(),
+    );
     let machine = machine::Machine::probe();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let results = report::Results {

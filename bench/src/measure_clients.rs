@@ -108,6 +108,10 @@ pub fn measure_memory(plan: &Plan, servers: &ServerSet) -> Vec<MemoryResult> {
             .iter()
             .map(|&kind| match (kind, &servers.ours) {
                 (ServerKind::Ours, Err(why)) => Side::unavailable(kind.label(), why.clone()),
+                (ServerKind::Baseline, _) => match &servers.baseline {
+                    Err(why) => Side::unavailable(kind.label(), why.clone()),
+                    Ok(_) => Side::ready(kind.label(), kind),
+                },
                 _ => Side::ready(kind.label(), kind),
             })
             .collect();

@@ -36,8 +36,9 @@ use crate::wire_env::{count_syscalls, steal_ticks, strace_present, Pinning};
 use crate::wl_client::SyncClient;
 
 /// The servers of the round-trip measurement, in report order.
-pub const ROUND_TRIP_SERVERS: [ServerKind; 4] = [
+pub const ROUND_TRIP_SERVERS: [ServerKind; 5] = [
     ServerKind::Ours,
+    ServerKind::Baseline,
     ServerKind::WaylandRs,
     ServerKind::Libwayland,
     ServerKind::Bare,

@@ -350,6 +350,30 @@ fn targets(results: &Results) -> Vec<Target> {
             pending_of(RoundTripSide::OurClient(ServerKind::Ours)),
         ),
     ]);
+    // No regression against the baseline build, when one was measured.
+    let baseline = wire.side(RoundTripSide::CClient(ServerKind::Baseline));
+    let ours_c = wire.side(RoundTripSide::CClient(ServerKind::Ours));
+    if baseline.is_some() {
+        list.push(compare(
+            2,
+            "no regression, libwayland C client: server CPU per round trip ≤ 1.05× the baseline build's",
+            ours_c
+                .and_then(Series::median_cpu_per_op)
+                .zip(baseline.and_then(Series::median_cpu_per_op))
+                .map(|(o, b)| o / b),
+            |r| r <= 1.05,
+            pending_of(RoundTripSide::CClient(ServerKind::Ours)),
+        ));
+        list.push(compare(
+            2,
+            "no regression, libwayland C client: round-trip rate ≥ 0.95× the baseline build's",
+            ours_c
+                .zip(baseline)
+                .map(|(o, b)| o.median_rate() / b.median_rate()),
+            |r| r >= 0.95,
+            pending_of(RoundTripSide::CClient(ServerKind::Ours)),
+        ));
+    }
     for clients in memory_counts(&results.memory) {
         let find = |kind| {
             results

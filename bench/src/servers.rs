@@ -16,6 +16,9 @@ use crate::process::{ServerProcess, SpawnError};
 pub enum ServerKind {
     /// `waypass-server` (ours).
     Ours,
+    /// Another build of `waypass-server` to compare with (`--baseline-server`,
+    /// e.g. the code before a change), measured in the same run.
+    Baseline,
     /// The wayland-rs peer (pure-Rust backend, sleeping in epoll).
     WaylandRs,
     /// The libwayland peer (wayland-backend's system backend).
@@ -27,8 +30,9 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every server, in report order.
-    pub const ALL: [ServerKind; 3] = [
+    pub const ALL: [ServerKind; 4] = [
         ServerKind::Ours,
+        ServerKind::Baseline,
         ServerKind::WaylandRs,
         ServerKind::Libwayland,
     ];
@@ -37,6 +41,7 @@ impl ServerKind {
     pub fn label(self) -> &'static str {
         match self {
             ServerKind::Ours => "waypass-server",
+            ServerKind::Baseline => "waypass-server, baseline build",
             ServerKind::WaylandRs => "wayland-rs server (rust backend)",
             ServerKind::Libwayland => "libwayland server",
             ServerKind::Bare => "bare epoll server",
@@ -49,19 +54,25 @@ impl ServerKind {
 pub struct ServerSet {
     /// The `waypass-server` binary, if one was given and exists.
     pub ours: Result<PathBuf, String>,
+    /// The baseline build's binary, if one was given and exists.
+    pub baseline: Result<PathBuf, String>,
 }
 
 impl ServerSet {
-    /// Uses `ours` as the waypass-server binary when it exists.
-    pub fn new(ours: Option<&Path>) -> ServerSet {
-        let ours = match ours {
-            None => Err("pending: no --waypass-server binary given".to_string()),
+    /// Uses `ours` as the waypass-server binary, and `baseline` as the
+    /// build to compare it with, when they exist.
+    pub fn new(ours: Option<&Path>, baseline: Option<&Path>) -> ServerSet {
+        let exists = |path: Option<&Path>, missing: &str| match path {
+            None => Err(missing.to_string()),
             Some(path) if !path.exists() => {
                 Err(format!("pending: {} does not exist", path.display()))
             }
             Some(path) => Ok(path.to_path_buf()),
         };
-        ServerSet { ours }
+        ServerSet {
+            ours: exists(ours, "pending: no --waypass-server binary given"),
+            baseline: exists(baseline, "not measured: no --baseline-server given"),
+        }
     }
 
     /// Starts one server and waits until it listens.
@@ -69,6 +80,10 @@ impl ServerSet {
         let started = match kind {
             ServerKind::Ours => {
                 let path = self.ours.clone()?;
+                ServerProcess::start(&path, &[])
+            }
+            ServerKind::Baseline => {
+                let path = self.baseline.clone()?;
                 ServerProcess::start(&path, &[])
             }
             ServerKind::WaylandRs => Self::peer(&["peer-server", "--backend", "rs"]),
