@@ -169,3 +169,28 @@ fn a_client_creating_objects_for_ever_is_stopped_at_the_cap() {
     let last = headers(&outcome.sent).last().copied();
     assert_eq!(last, Some((1, wl_display::evt::ERROR)));
 }
+
+/// The fuzzer's clipboard seed, as a regression test: both managers, a
+/// device each, a source set as the selection, a paste of it (with a
+/// pipe's write end), `set_primary_selection` on the wlr device, then
+/// everything destroyed. The client's own paste comes back to it as
+/// `send(mime, fd)`: the fd it gave goes in and comes out again.
+#[test]
+fn the_clipboard_seed_round_trips_its_paste_fd() {
+    use waypass_protocol::protocols::data_control::ext;
+    let seed = include_bytes!("../../../fuzz/seeds/server_dispatch/clipboard.bin");
+    assert_eq!(seed[0], 1, "the seed carries one fd");
+    let (_read, write) = nix::unistd::pipe().unwrap();
+    let outcome = dispatch_stream(&seed[1..], vec![write]).unwrap();
+    assert!(outcome.disconnect.is_none(), "{:?}", outcome.disconnect);
+    let sent = headers(&outcome.sent);
+    use ext::{ext_data_control_device_v1 as device, ext_data_control_source_v1 as source};
+    assert!(sent.contains(&(6, device::evt::DATA_OFFER)), "{sent:?}");
+    assert!(sent.contains(&(6, device::evt::SELECTION)), "{sent:?}");
+    assert!(
+        sent.contains(&(7, device::evt::PRIMARY_SELECTION)),
+        "{sent:?}"
+    );
+    assert!(sent.contains(&(8, source::evt::SEND)), "{sent:?}");
+    assert_eq!(outcome.fds.len(), 1, "the paste fd, forwarded");
+}
