@@ -161,8 +161,8 @@ pub struct Clipboard {
     current: [Option<Offer>; 2],
     /// How many selection events have arrived, per selection.
     changes: [u64; 2],
-    /// Our own source while one is set: its id, types and data.
-    source: Option<(u32, Selection)>,
+    /// Our own source of each selection (regular, primary), while set.
+    sources: [Option<u32>; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,7 +257,7 @@ impl Clipboard {
             pending: Vec::new(),
             current: [None, None],
             changes: [0, 0],
-            source: None,
+            sources: [None, None],
         };
         // The device gets the current selections at once.
         clipboard.session.roundtrip_by(deadline)?;
@@ -333,33 +333,35 @@ impl Clipboard {
             Selection::Regular => device::req::SET_SELECTION,
             Selection::Primary => device::req::SET_PRIMARY_SELECTION,
         };
+        // Our previous source is destroyed only after the new selection is
+        // set: destroyed first, it would clear the selection, and every
+        // paster would see an empty one in between (a `--watch` would run
+        // its command for nothing).
+        let old = self.sources[which.index()].take();
         if types.is_empty() {
             self.session
                 .send_request(self.device, set, &[Arg::Object(0)])?;
-            self.session.roundtrip()?;
-            return self.absorb();
+        } else {
+            let source_iface = self.flavor.tables()[2];
+            let version = self.session.object(self.manager).map_or(1, |o| o.version);
+            let id = self.session.new_object(source_iface, version);
+            self.session.send_request(
+                self.manager,
+                manager::req::CREATE_DATA_SOURCE,
+                &[Arg::NewId(id)],
+            )?;
+            for t in types {
+                let t = c_string(t)?;
+                self.session
+                    .send_request(id, source::req::OFFER, &[Arg::Str(Some(&t))])?;
+            }
+            self.session
+                .send_request(self.device, set, &[Arg::Object(id)])?;
+            self.sources[which.index()] = Some(id);
         }
-        // Our previous source, if any, is replaced: destroy it rather than
-        // keep it alive on the server.
-        if let Some((old, _)) = self.source.take() {
+        if let Some(old) = old {
             self.session.send_request(old, source::req::DESTROY, &[])?;
         }
-        let source_iface = self.flavor.tables()[2];
-        let version = self.session.object(self.manager).map_or(1, |o| o.version);
-        let id = self.session.new_object(source_iface, version);
-        self.session.send_request(
-            self.manager,
-            manager::req::CREATE_DATA_SOURCE,
-            &[Arg::NewId(id)],
-        )?;
-        for t in types {
-            let t = c_string(t)?;
-            self.session
-                .send_request(id, source::req::OFFER, &[Arg::Str(Some(&t))])?;
-        }
-        self.session
-            .send_request(self.device, set, &[Arg::Object(id)])?;
-        self.source = Some((id, which));
         self.session.roundtrip()?;
         self.absorb()
     }
@@ -376,30 +378,38 @@ impl Clipboard {
         mut write: impl FnMut(&str, &mut File) -> io::Result<()>,
     ) -> Result<Served, ClipboardError> {
         let deadline = timeout.map(Deadline::after);
+        let source_iface = self.flavor.tables()[2];
         loop {
-            let Some((id, _)) = self.source else {
+            if self.sources.iter().all(Option::is_none) {
                 return Ok(Served::Replaced);
-            };
-            let source_iface = self.flavor.tables()[2];
-            while let Some(mut ev) = self.session.take_event(|e| e.object == id) {
-                if ev.is(source_iface, source::evt::CANCELLED) {
-                    self.session.send_request(id, source::req::DESTROY, &[])?;
-                    self.session.flush()?;
-                    self.source = None;
-                    return Ok(Served::Replaced);
-                }
-                if ev.is(source_iface, source::evt::SEND) {
-                    let mime = ev.string(0).unwrap_or_default();
-                    if let Some(fd) = ev.take_fd(1) {
-                        let mut pipe = File::from(fd);
-                        match write(&mime, &mut pipe) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                            Err(e) => return Err(ClipboardError::Write(e)),
+            }
+            for slot in 0..self.sources.len() {
+                let Some(id) = self.sources[slot] else {
+                    continue;
+                };
+                while let Some(mut ev) = self.session.take_event(|e| e.object == id) {
+                    if ev.is(source_iface, source::evt::CANCELLED) {
+                        self.session.send_request(id, source::req::DESTROY, &[])?;
+                        self.session.flush()?;
+                        self.sources[slot] = None;
+                        break;
+                    }
+                    if ev.is(source_iface, source::evt::SEND) {
+                        let mime = ev.string(0).unwrap_or_default();
+                        if let Some(fd) = ev.take_fd(1) {
+                            let mut pipe = File::from(fd);
+                            match write(&mime, &mut pipe) {
+                                Ok(()) => {}
+                                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                                Err(e) => return Err(ClipboardError::Write(e)),
+                            }
+                            let _ = pipe.flush();
                         }
-                        let _ = pipe.flush();
                     }
                 }
+            }
+            if self.sources.iter().all(Option::is_none) {
+                return Ok(Served::Replaced);
             }
             if !self.session.read_events(deadline.map(Deadline::at))? {
                 return Ok(Served::TimedOut);
