@@ -1,25 +1,27 @@
-//! The `waypass-client` library as a third-party crate meets it: the
-//! command line's dependencies stay out of it, and the types its API speaks
-//! are reachable from it alone.
+//! The `waypass-client` and `waypass-server` libraries as a third-party
+//! crate meets them: the command line's dependencies stay out, and the
+//! types the client's API speaks are reachable from it alone.
 //!
 //! - `cargo tree -p waypass-client --no-default-features -e normal` lists
-//!   no clap, env_logger or sha2, and with the default `cli` feature it
-//!   does (so the check measures something).
+//!   no clap, env_logger or sha2, and `-p waypass-server` no clap,
+//!   env_logger or waypass-cli-docs; with the default `cli` feature they
+//!   do (so the check measures something). An embedding program builds a
+//!   `waypass_server::ServerConfig` and calls `waypass_server::run`.
 //! - `waypass_client::{waypass_protocol, xkbcommon}` and the protocol types
 //!   of its signatures (`Arg`, `Interface`, `Tracer`, `FdInfo`, ...) name
 //!   the same types as the protocol crate's own paths.
 
 use std::process::Command;
 
-/// The normal (non-dev, non-build) dependency names of `waypass-client`.
-fn dependency_names(default_features: bool) -> String {
+/// The normal (non-dev, non-build) dependency names of `package`.
+fn dependency_names(package: &str, default_features: bool) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
         "tree",
         "--offline",
         "-p",
-        "waypass-client",
+        package,
         "-e",
         "normal",
         "--prefix",
@@ -45,17 +47,28 @@ fn has_crate(tree: &str, name: &str) -> bool {
 }
 
 #[test]
-fn the_library_without_its_cli_feature_has_no_cli_dependencies() {
-    let lib = dependency_names(false);
-    let cli = dependency_names(true);
-    for name in ["clap", "env_logger", "sha2"] {
-        assert!(
-            !has_crate(&lib, name),
-            "{name} in the library's tree:\n{lib}"
-        );
+fn the_client_library_without_its_cli_feature_has_no_cli_dependencies() {
+    no_cli_dependencies("waypass-client", &["clap", "env_logger", "sha2"]);
+    let lib = dependency_names("waypass-client", false);
+    assert!(has_crate(&lib, "xkbcommon") && has_crate(&lib, "waypass-protocol"));
+}
+
+#[test]
+fn the_server_library_without_its_cli_feature_has_no_cli_dependencies() {
+    let cli_only = ["clap", "env_logger", "waypass-cli-docs"];
+    no_cli_dependencies("waypass-server", &cli_only);
+    let lib = dependency_names("waypass-server", false);
+    assert!(has_crate(&lib, "calloop") && has_crate(&lib, "waypass-protocol"));
+}
+
+/// `package` without `cli` has none of `names`, and with it has them all.
+fn no_cli_dependencies(package: &str, names: &[&str]) {
+    let lib = dependency_names(package, false);
+    let cli = dependency_names(package, true);
+    for name in names {
+        assert!(!has_crate(&lib, name), "{name} in {package}'s tree:\n{lib}");
         assert!(has_crate(&cli, name), "{name} missing with `cli`:\n{cli}");
     }
-    assert!(has_crate(&lib, "xkbcommon") && has_crate(&lib, "waypass-protocol"));
 }
 
 #[test]
