@@ -9,100 +9,23 @@
 //! established channel outlives the server.
 
 mod common;
+mod running;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 
-use common::{bin, run_client, wait_timeout, Server, TempDir, PATIENCE};
+use common::{run_client, Server, TempDir, PATIENCE};
 use nix::sys::signal::Signal;
+use running::Running;
 use waypass_client::{Broker, ConnectOptions, Failure, PeerMessage};
-
-/// A client process whose stdout lines are read as they come.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: thread::JoinHandle<String>,
-}
-
-impl Running {
-    fn spawn(server: &Server, args: &[&str]) -> Running {
-        let mut child = Command::new(bin("waypass-client"))
-            .arg("--socket")
-            .arg(server.socket_arg())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn waypass-client");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Waits for a stdout line that satisfies `pred` and returns it.
-    fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            match self.lines.recv_timeout(PATIENCE) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if pred(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!("no line {what}; stdout so far: {:?}", self.seen);
-                }
-            }
-        }
-    }
-
-    /// Waits for the exit; returns the status, every stdout line, stderr.
-    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let status = wait_timeout(&mut self.child, PATIENCE).expect("client exits in time");
-        self.seen.extend(self.lines.iter());
-        (
-            status,
-            self.seen,
-            self.stderr.join().expect("stderr reader"),
-        )
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
 
 /// A listener of `name`, once it has said it is registered.
 fn listen(server: &Server, name: &str, extra: &[&str]) -> Running {
     let mut args = vec!["listen", name];
     args.extend_from_slice(extra);
-    let mut listener = Running::spawn(server, &args);
+    let mut listener = Running::spawn(server, &[], &args);
     listener.expect_line("saying it registered", |l| {
         l == format!("registered name {name}")
     });
@@ -154,7 +77,7 @@ fn a_text_reaches_the_listener_with_the_senders_name() {
 fn an_anonymous_sender_is_shown_by_pid_and_send_wait_covers_a_late_listener() {
     let server = Server::start(&[]);
     // The sender starts first and retries until bob is registered.
-    let sender = Running::spawn(&server, &["send", "bob", "coucou", "--wait", "30000"]);
+    let sender = Running::spawn(&server, &[], &["send", "bob", "coucou", "--wait", "30000"]);
     let listener = listen(&server, "bob", &["--count", "1"]);
     let sender_pid = sender.pid();
     let (status, _, stderr) = sender.finish();
@@ -283,7 +206,7 @@ fn a_name_is_released_when_its_owner_is_killed() {
     // take it. Until the server has processed the hang-up the name may
     // still be taken, so keep trying for a while.
     let second = common::eventually(|| {
-        let l = Running::spawn(&server, &["listen", "bob", "--count", "1"]);
+        let l = Running::spawn(&server, &[], &["listen", "bob", "--count", "1"]);
         let got = l.lines.recv_timeout(PATIENCE);
         if got.as_deref() == Ok("registered name bob") {
             assert_ok(&client(&server, &["send", "bob", "again"]));

@@ -6,6 +6,7 @@
 
 mod common;
 mod listen_support;
+mod running;
 
 use std::fs;
 use std::os::fd::AsFd;

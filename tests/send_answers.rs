@@ -9,6 +9,7 @@
 //! a terminal and never on a pipe.
 
 mod common;
+mod running;
 #[path = "send_support/run.rs"]
 mod support;
 

@@ -10,6 +10,7 @@
 //! `send_answers.rs`.
 
 mod common;
+mod running;
 #[path = "send_support/run.rs"]
 mod support;
 

@@ -8,81 +8,14 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use crate::common::{bin, run_with_patience, wait_timeout, Server, TempDir, PATIENCE};
+use crate::common::{bin, run_with_patience, Server, TempDir, PATIENCE};
+pub use crate::running::Running;
 use waypass_client::{Broker, PeerChannel, PeerMessage};
-
-/// A client process whose stdout lines are read as they come.
-pub struct Running {
-    pub child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: thread::JoinHandle<String>,
-}
-
-impl Running {
-    pub fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn waypass-client");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Waits for a stdout line equal to `want`.
-    pub fn expect_line(&mut self, want: &str) {
-        loop {
-            match self.lines.recv_timeout(PATIENCE) {
-                Ok(line) if line == want => return,
-                Ok(line) => self.seen.push(line),
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!("no line {want:?}; stdout so far: {:?}", self.seen);
-                }
-            }
-        }
-    }
-
-    /// Waits for the exit; returns the status, every stdout line, stderr.
-    pub fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let status = wait_timeout(&mut self.child, PATIENCE).expect("client exits in time");
-        self.seen.extend(self.lines.iter());
-        let stderr = self.stderr.join().expect("stderr reader");
-        (status, self.seen, stderr)
-    }
-
-    /// Kills it and returns what it printed.
-    pub fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        self.finish().1
-    }
-}
 
 /// `waypass-client --socket S ARGS`.
 pub fn client_cmd(server: &Server, args: &[&str]) -> Command {
@@ -100,8 +33,8 @@ pub fn listen(server: &Server, name: &str, extra: &[&str]) -> Running {
 }
 
 pub fn listen_with(cmd: Command, name: &str) -> Running {
-    let mut listener = Running::spawn(cmd);
-    listener.expect_line(&format!("registered name {name}"));
+    let mut listener = Running::spawn_command(cmd);
+    listener.expect_exact(&format!("registered name {name}"));
     listener
 }
 
