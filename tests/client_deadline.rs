@@ -15,8 +15,7 @@ mod common;
 #[path = "server_support/raw.rs"]
 mod raw;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,13 +23,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{run_client, Server, TempDir, PATIENCE};
-use raw::{msg, s, u};
+use raw::{serve_fake, FakeGlobal};
 use waypass_client::{
     fetch_keymap, Broker, BrokerError, ConnectOptions, Failure, FetchError, FetchOptions,
     SessionError,
 };
-use waypass_protocol::protocols::wayland::{wl_display, wl_registry};
-use waypass_protocol::{wire, Interface};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// Far below the 10 s default round trip; far above 300 ms on a busy box.
@@ -95,39 +92,8 @@ fn hold(mut stream: UnixStream) {
 }
 
 /// Answers `sync` and `get_registry`; never a broker request.
-fn answer_syncs(mut stream: UnixStream) {
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut objects: HashMap<u32, &'static Interface> = HashMap::new();
-    objects.insert(1, &wl_display::INTERFACE);
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        bytes.extend_from_slice(&buf[..n]);
-        let mut at = 0;
-        while let Ok(Some((h, m))) = wire::split_message(&bytes[at..]) {
-            at += usize::from(h.size);
-            let word = |i: usize| u32::from_ne_bytes(m[8 + 4 * i..12 + 4 * i].try_into().unwrap());
-            let out = match (objects.get(&h.sender).map(|i| i.name), h.opcode) {
-                (Some("wl_display"), 0) => msg(word(0), 0, &[u(0)])
-                    .into_iter()
-                    .chain(msg(1, 1, &[u(word(0))]))
-                    .collect(),
-                (Some("wl_display"), 1) => {
-                    objects.insert(word(0), &wl_registry::INTERFACE);
-                    msg(word(0), 0, &[u(1), s("waypass_broker_v1"), u(1)])
-                }
-                _ => Vec::new(),
-            };
-            if stream.write_all(&out).is_err() {
-                return;
-            }
-        }
-        bytes.drain(..at);
-    }
+fn answer_syncs(stream: UnixStream) {
+    serve_fake(stream, FakeGlobal::Broker, |_, _| {});
 }
 
 #[test]

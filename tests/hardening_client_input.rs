@@ -13,18 +13,13 @@ mod common;
 #[path = "server_support/raw.rs"]
 mod raw;
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::thread;
 
-use common::{run_client, TempDir, PATIENCE};
-use raw::{header, msg, s, u, Raw};
-use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
-use waypass_protocol::wire;
-use waypass_protocol::Interface;
+use common::{run_client, TempDir};
+use raw::{header, msg, serve_fake, u, FakeGlobal, Raw};
 
 /// What the raw server sends when the client asks for a keyboard.
 #[derive(Debug, Clone, Copy)]
@@ -66,53 +61,10 @@ fn keyboard_answer(bad: Bad, keyboard: u32, stream: &mut UnixStream) {
 /// Serves one client: correct answers up to `get_keyboard`, then `bad`;
 /// then reads until the client leaves.
 fn serve(listener: UnixListener, bad: Bad) {
-    let (mut stream, _) = listener.accept().expect("accept");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut objects: HashMap<u32, &'static Interface> = HashMap::new();
-    objects.insert(1, &wl_display::INTERFACE);
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        bytes.extend_from_slice(&buf[..n]);
-        let mut at = 0;
-        while let Ok(Some((h, m))) = wire::split_message(&bytes[at..]) {
-            at += usize::from(h.size);
-            let word = |i: usize| u32::from_ne_bytes(m[8 + 4 * i..12 + 4 * i].try_into().unwrap());
-            let Some(iface) = objects.get(&h.sender).copied() else {
-                continue;
-            };
-            let out = match (iface.name, h.opcode) {
-                ("wl_display", 0) => msg(word(0), 0, &[u(0)])
-                    .into_iter()
-                    .chain(msg(1, 1, &[u(word(0))]))
-                    .collect(),
-                ("wl_display", 1) => {
-                    objects.insert(word(0), &wl_registry::INTERFACE);
-                    msg(word(0), 0, &[u(1), s("wl_seat"), u(7)])
-                }
-                ("wl_registry", 0) => {
-                    // name, interface string (length word + padded bytes), version, id.
-                    let len = word(1) as usize;
-                    let id = word(2 + len.div_ceil(4) + 1);
-                    objects.insert(id, &wl_seat::INTERFACE);
-                    [msg(id, 0, &[u(2)]), msg(id, 1, &[s("raw-seat")])].concat()
-                }
-                ("wl_seat", 1) => {
-                    keyboard_answer(bad, word(0), &mut stream);
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            };
-            if stream.write_all(&out).is_err() {
-                return;
-            }
-        }
-        bytes.drain(..at);
-    }
+    let (stream, _) = listener.accept().expect("accept");
+    serve_fake(stream, FakeGlobal::Seat, |keyboard, stream| {
+        keyboard_answer(bad, keyboard, stream)
+    });
 }
 
 fn check(bad: Bad) {

@@ -13,8 +13,7 @@ mod common;
 #[path = "server_support/raw.rs"]
 mod raw;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::ExitStatusExt;
@@ -22,14 +21,11 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{run_client_with, TempDir, PATIENCE};
+use common::{run_client_with, TempDir};
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::unistd::ftruncate;
-use raw::{msg, s, u, Raw};
-use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
-use waypass_protocol::wire;
-use waypass_protocol::Interface;
+use raw::{msg, serve_fake, u, FakeGlobal, Raw};
 use xkbcommon::xkb;
 
 /// What the raw server does with the keymap file it sends.
@@ -124,53 +120,11 @@ fn send_keymap(
 /// Serves one client: correct answers up to `get_keyboard`, then the
 /// keymap as `plan` says; then answers round trips until the client leaves.
 fn serve_one(listener: &UnixListener, plan: Plan, keymap: &[u8]) {
-    let (mut stream, _) = listener.accept().expect("accept");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut objects: HashMap<u32, &'static Interface> = HashMap::new();
-    objects.insert(1, &wl_display::INTERFACE);
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
+    let (stream, _) = listener.accept().expect("accept");
     let mut shrinker = None;
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        bytes.extend_from_slice(&buf[..n]);
-        let mut at = 0;
-        while let Ok(Some((h, m))) = wire::split_message(&bytes[at..]) {
-            at += usize::from(h.size);
-            let word = |i: usize| u32::from_ne_bytes(m[8 + 4 * i..12 + 4 * i].try_into().unwrap());
-            let Some(iface) = objects.get(&h.sender).copied() else {
-                continue;
-            };
-            let out = match (iface.name, h.opcode) {
-                ("wl_display", 0) => msg(word(0), 0, &[u(0)])
-                    .into_iter()
-                    .chain(msg(1, 1, &[u(word(0))]))
-                    .collect(),
-                ("wl_display", 1) => {
-                    objects.insert(word(0), &wl_registry::INTERFACE);
-                    msg(word(0), 0, &[u(1), s("wl_seat"), u(7)])
-                }
-                ("wl_registry", 0) => {
-                    let len = word(1) as usize;
-                    let id = word(2 + len.div_ceil(4) + 1);
-                    objects.insert(id, &wl_seat::INTERFACE);
-                    [msg(id, 0, &[u(2)]), msg(id, 1, &[s("raw-seat")])].concat()
-                }
-                ("wl_seat", 1) => {
-                    shrinker = send_keymap(plan, word(0), &stream, keymap);
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            };
-            if stream.write_all(&out).is_err() {
-                break;
-            }
-        }
-        bytes.drain(..at);
-    }
+    serve_fake(stream, FakeGlobal::Seat, |keyboard, stream| {
+        shrinker = send_keymap(plan, keyboard, stream, keymap);
+    });
     if let Some(t) = shrinker {
         t.join().expect("shrinker thread");
     }

@@ -173,3 +173,80 @@ pub fn display_error(events: &[Event]) -> Option<DisplayError> {
         message: String::from_utf8_lossy(text.strip_suffix(&[0]).unwrap_or(text)).into_owned(),
     })
 }
+
+/// The one global a [`serve_fake`] server announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeGlobal {
+    /// `wl_seat` version 7: binding it gives `capabilities(keyboard)` and
+    /// `name("raw-seat")`.
+    Seat,
+    /// `waypass_broker_v1` version 1, which it never answers.
+    Broker,
+}
+
+/// Serves one client as a minimal compositor would, for tests of our
+/// client against servers that misbehave on purpose: answers `sync`,
+/// announces `global`, binds `wl_seat`, and hands each
+/// `wl_seat.get_keyboard(id)` to `on_keyboard`, which answers (or not) as
+/// the test wants. Returns when the client leaves or a write fails.
+pub fn serve_fake(
+    mut stream: UnixStream,
+    global: FakeGlobal,
+    mut on_keyboard: impl FnMut(u32, &mut UnixStream),
+) {
+    use std::collections::HashMap;
+    use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
+    use waypass_protocol::{wire, Interface};
+
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut objects: HashMap<u32, &'static Interface> = HashMap::new();
+    objects.insert(1, &wl_display::INTERFACE);
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        bytes.extend_from_slice(&buf[..n]);
+        let mut at = 0;
+        while let Ok(Some((h, m))) = wire::split_message(&bytes[at..]) {
+            at += usize::from(h.size);
+            let word = |i: usize| u32::from_ne_bytes(m[8 + 4 * i..12 + 4 * i].try_into().unwrap());
+            let Some(iface) = objects.get(&h.sender).copied() else {
+                continue;
+            };
+            let out = match (iface.name, h.opcode, global) {
+                ("wl_display", 0, _) => msg(word(0), 0, &[u(0)])
+                    .into_iter()
+                    .chain(msg(1, 1, &[u(word(0))]))
+                    .collect(),
+                ("wl_display", 1, _) => {
+                    objects.insert(word(0), &wl_registry::INTERFACE);
+                    match global {
+                        FakeGlobal::Seat => msg(word(0), 0, &[u(1), s("wl_seat"), u(7)]),
+                        FakeGlobal::Broker => {
+                            msg(word(0), 0, &[u(1), s("waypass_broker_v1"), u(1)])
+                        }
+                    }
+                }
+                ("wl_registry", 0, FakeGlobal::Seat) => {
+                    // name, interface string (length word + padded bytes), version, id.
+                    let len = word(1) as usize;
+                    let id = word(2 + len.div_ceil(4) + 1);
+                    objects.insert(id, &wl_seat::INTERFACE);
+                    [msg(id, 0, &[u(2)]), msg(id, 1, &[s("raw-seat")])].concat()
+                }
+                ("wl_seat", 1, _) => {
+                    on_keyboard(word(0), &mut stream);
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            if stream.write_all(&out).is_err() {
+                return;
+            }
+        }
+        bytes.drain(..at);
+    }
+}
