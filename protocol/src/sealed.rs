@@ -47,7 +47,7 @@
 //!   `/dev/shm` file and Weston seals without `F_SEAL_SEAL`, and both work.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -189,12 +189,22 @@ pub struct SealedFile {
 impl SealedFile {
     /// Creates a memfd named `name` holding exactly `bytes`, and seals it.
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<SealedFile, SealError> {
+        SealedFile::from_reader(name, &mut &bytes[..])
+    }
+
+    /// Creates a memfd named `name` holding everything `from` gives until
+    /// its end (stdin, a pipe, a file), and seals it. The memfd's own
+    /// offset is left at its end: hand it on with
+    /// [`SealedFile::reopen_read_only`], or seek it.
+    pub fn from_reader(name: &str, from: &mut impl Read) -> Result<SealedFile, SealError> {
         let memfd = MemfdOptions::default()
             .allow_sealing(true)
             .close_on_exec(true)
             .create(name)
             .map_err(|e| SealError::Create(memfd_io(e)))?;
-        memfd.as_file().write_all(bytes).map_err(SealError::Write)?;
+        let copied = io::copy(from, &mut memfd.as_file()).map_err(SealError::Write)?;
+        let size = usize::try_from(copied)
+            .map_err(|_| SealError::Write(io::Error::other("larger than the address space")))?;
         memfd
             .add_seals(&[
                 FileSeal::SealShrink,
@@ -203,10 +213,10 @@ impl SealedFile {
                 FileSeal::SealSeal,
             ])
             .map_err(|e| SealError::AddSeals(memfd_io(e)))?;
-        log::debug!("sealed memfd {name:?}: {} bytes", bytes.len());
+        log::debug!("sealed memfd {name:?}: {size} bytes");
         Ok(SealedFile {
             fd: memfd.into_file().into(),
-            size: bytes.len(),
+            size,
         })
     }
 
@@ -236,6 +246,13 @@ impl SealedFile {
 impl AsFd for SealedFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+impl From<SealedFile> for OwnedFd {
+    /// The memfd itself (read-write, but sealed against any change).
+    fn from(file: SealedFile) -> OwnedFd {
+        file.fd
     }
 }
 

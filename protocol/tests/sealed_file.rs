@@ -311,3 +311,24 @@ fn child_side_of_another_process_maps_and_reads_the_file() {
         info.seals.map(|s| s.names().join(",")).unwrap_or_default()
     );
 }
+
+#[test]
+fn a_file_from_a_reader_holds_what_it_gave_and_is_sealed_whole() {
+    let mut pipe_like = io::repeat(b'z').take(100_000);
+    let file = SealedFile::from_reader("from-reader", &mut pipe_like).unwrap();
+    assert_eq!(file.size(), 100_000);
+    let seals = inspect_fd(file.as_fd())
+        .unwrap()
+        .seals
+        .expect("a memfd has seals");
+    for seal in [Seals::SHRINK, Seals::GROW, Seals::WRITE, Seals::SEAL] {
+        assert!(seals.contains(seal), "{:?}", seals.names());
+    }
+    let mut back = Vec::new();
+    std::fs::File::from(file.reopen_read_only().unwrap())
+        .read_to_end(&mut back)
+        .unwrap();
+    assert!(back.len() == 100_000 && back.iter().all(|&b| b == b'z'));
+    let owned = OwnedFd::from(file);
+    assert_eq!(write(&owned, b"more"), Err(Errno::EPERM));
+}

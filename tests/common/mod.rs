@@ -46,7 +46,8 @@ pub struct TempDir {
 }
 
 impl TempDir {
-    /// Creates `$TMPDIR/wp-<label>-XXXXXX` (mode 0700, a random suffix).
+    /// Creates `$TMPDIR/wp-<label>-` plus a random six-character suffix
+    /// (mode 0700), as `tempfile` names them.
     pub fn new(label: &str) -> TempDir {
         let dir = tempfile::Builder::new()
             .prefix(&format!("wp-{label}-"))

@@ -19,7 +19,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -27,6 +27,7 @@ use std::process::{Command, Stdio};
 use clap::Args;
 use nix::errno::Errno;
 use nix::fcntl::{splice, SpliceFFlags};
+use waypass_client::waypass_protocol::SealedFile;
 use waypass_client::{Clipboard, Selection};
 
 use super::CliError;
@@ -120,24 +121,10 @@ fn read_input(input: Option<&std::path::Path>) -> Result<File, CliError> {
             source: e,
         })?),
     };
-    let memfd = memfd::MemfdOptions::default()
-        .allow_sealing(true)
-        .create("waypass-copy")
+    let sealed = SealedFile::from_reader("waypass-copy", &mut source)
         .map_err(|e| CliError::Output(io::Error::other(e)))?;
-    let mut file = memfd.as_file();
-    io::copy(&mut source, &mut file).map_err(CliError::Output)?;
-    let seals = [
-        memfd::FileSeal::SealShrink,
-        memfd::FileSeal::SealGrow,
-        memfd::FileSeal::SealWrite,
-    ];
-    for seal in seals {
-        memfd
-            .add_seal(seal)
-            .map_err(|e| CliError::Output(io::Error::other(e)))?;
-    }
     // The background child reads it as stdin from this shared offset.
-    let mut file = memfd.into_file();
+    let mut file = File::from(OwnedFd::from(sealed));
     file.seek(io::SeekFrom::Start(0))
         .map_err(CliError::Output)?;
     Ok(file)

@@ -21,15 +21,14 @@
 //!   through an fd, like any file; the memory is the memfd's, not ours.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use memfd::{FileSeal, MemfdOptions};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
+use waypass_client::waypass_protocol::SealedFile;
 
 /// The name a file read from stdin is offered under.
 pub(super) const STDIN_NAME: &str = "stdin";
@@ -124,24 +123,9 @@ pub(super) fn read_stdin() -> Result<Vec<u8>, InputError> {
 /// A memfd named `name` holding everything `from` gives, sealed against
 /// any change. Returns it with its size.
 pub(super) fn sealed_copy(name: &str, from: &mut impl Read) -> io::Result<(OwnedFd, u64)> {
-    let memfd = MemfdOptions::default()
-        .allow_sealing(true)
-        .close_on_exec(true)
-        .create(name)
-        .map_err(memfd_io)?;
-    let mut file: File = memfd.into_file();
-    let size = io::copy(from, &mut file)?;
-    let memfd = memfd::Memfd::try_from_file(file)
-        .map_err(|_| io::Error::other("the copy is no longer a memfd"))?;
-    memfd
-        .add_seals(&[
-            FileSeal::SealShrink,
-            FileSeal::SealGrow,
-            FileSeal::SealWrite,
-            FileSeal::SealSeal,
-        ])
-        .map_err(memfd_io)?;
-    Ok((memfd.into_file().into(), size))
+    let file = SealedFile::from_reader(name, from).map_err(io::Error::other)?;
+    let size = file.size() as u64;
+    Ok((file.into(), size))
 }
 
 /// Stdin as a file: its own file when regular, else a sealed copy.
@@ -193,13 +177,6 @@ fn file_kind(mode: u32) -> Option<&'static str> {
         SFlag::S_IFSOCK => Some("a socket"),
         SFlag::S_IFLNK => Some("a symbolic link"),
         _ => Some("not a regular file"),
-    }
-}
-
-/// The `io::Error` inside a memfd crate error.
-fn memfd_io(e: memfd::Error) -> io::Error {
-    match e {
-        memfd::Error::Create(e) | memfd::Error::AddSeals(e) | memfd::Error::GetSeals(e) => e,
     }
 }
 
@@ -279,7 +256,9 @@ mod tests {
         let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
         let out = open_to_send(&path).expect("a memfd");
         let mut back = String::new();
-        File::from(out.fd).read_to_string(&mut back).expect("read");
+        std::fs::File::from(out.fd)
+            .read_to_string(&mut back)
+            .expect("read");
         assert_eq!((back.as_str(), out.size), ("coucou", 6));
     }
 
