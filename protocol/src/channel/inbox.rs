@@ -170,22 +170,30 @@ impl PeerChannel {
     }
 
     /// [`PeerChannel::wait_ack`], with progress: each `progress` of
-    /// `serial` calls `on_progress(done)` and restarts `idle_timeout`, so a
-    /// peer reading a large file may take as long as it needs while it
-    /// keeps reporting. [`ChannelError::Timeout`] once `idle_timeout`
-    /// passes with no progress (`None`: no limit).
+    /// `serial` calls `on_progress(done)`, and one that reports more bytes
+    /// read than any before restarts `idle_timeout`, so a peer reading a
+    /// large file may take as long as it needs while it moves forward. A
+    /// peer that repeats a count (or goes back) does not keep the wait
+    /// alive. [`ChannelError::Timeout`] once `idle_timeout` passes with no
+    /// forward progress (`None`: no limit).
     pub fn wait_ack_with(
         &mut self,
         serial: u32,
         idle_timeout: Option<Duration>,
         mut on_progress: impl FnMut(u64),
     ) -> Result<(), ChannelError> {
+        // The most bytes the peer has said it read: only more restarts the
+        // idle timeout.
+        let mut furthest = None;
         // Answers that arrived during an earlier wait, in order.
         while let Some(message) = self.inbox.take_first(|m| is_about(m, serial)) {
             match answer(message, serial) {
                 Answer::Acked => return Ok(()),
                 Answer::Refused(reason) => return Err(ChannelError::Refused { serial, reason }),
-                Answer::Progress(done) => on_progress(done),
+                Answer::Progress(done) => {
+                    furthest = furthest.max(Some(done));
+                    on_progress(done);
+                }
                 Answer::Other(_) => unreachable!("is_about chose it"),
             }
         }
@@ -199,7 +207,10 @@ impl PeerChannel {
                 Answer::Refused(reason) => return Err(ChannelError::Refused { serial, reason }),
                 Answer::Progress(done) => {
                     on_progress(done);
-                    deadline = Deadline::after(idle_timeout);
+                    if furthest.is_none_or(|f| done > f) {
+                        furthest = Some(done);
+                        deadline = Deadline::after(idle_timeout);
+                    }
                 }
                 Answer::Other(message) => self.keep(message)?,
             }

@@ -155,6 +155,36 @@ fn progress_of_another_serial_does_not_extend_the_wait() {
 }
 
 #[test]
+fn repeated_progress_does_not_keep_the_wait_alive() {
+    // A hostile reader reports the same count every 50 ms for ever: only
+    // counts that grow restart the idle timeout, so the wait ends.
+    let (mut alice, mut bob) = channels();
+    let serial = alice.send_text("big").unwrap();
+    let stalling = std::thread::spawn(move || {
+        for _ in 0..100 {
+            if bob
+                .progress(serial, 4096)
+                .and_then(|()| bob.flush(T))
+                .is_err()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let idle = Duration::from_millis(400);
+    let start = Instant::now();
+    let result = alice.wait_ack_with(serial, Some(idle), |_| {});
+    assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "the stall kept it waiting"
+    );
+    drop(alice);
+    stalling.join().unwrap();
+}
+
+#[test]
 fn reasons_are_one_short_line_without_control_characters() {
     assert_eq!(sanitise_reason("  fine  "), "fine");
     assert_eq!(sanitise_reason("first\nsecond"), "first");
