@@ -35,7 +35,7 @@ const FREE_CHUNKS_MAX: usize = 2;
 const MAX_IOV: usize = 32;
 
 /// One chunk of the byte queue; `bytes[start..end]` is still to be sent.
-struct Chunk {
+pub(super) struct Chunk {
     bytes: Box<[u8]>,
     start: usize,
     end: usize,
@@ -77,6 +77,8 @@ pub struct Outgoing {
     /// The free chunks came from [`SharedBuffers`](super::SharedBuffers)
     /// for this wakeup: kept until `return_chunks` gives them back.
     lent: bool,
+    /// So did the (empty) chunk queue itself: given back if still empty.
+    lent_queue: bool,
     /// Log `sendmsg`s to count fds in flight (see `Connection::fds_in_flight`).
     pub(super) track_in_flight: bool,
     /// The log, while fds may be in flight.
@@ -113,6 +115,7 @@ impl Outgoing {
             sent: 0,
             keep: false,
             lent: false,
+            lent_queue: false,
             track_in_flight: false,
             sent_log: None,
         }
@@ -132,7 +135,11 @@ impl Outgoing {
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) -> Result<(), ConnectionError> {
         let result = self.encode(sender, opcode, desc, args).and_then(|encoded| {
-            let dups = duplicate_fds(args)?;
+            let dups = if encoded.fds == 0 {
+                VecDeque::new()
+            } else {
+                duplicate_fds(args)?
+            };
             self.commit(encoded, dups);
             Ok(())
         });
@@ -419,8 +426,12 @@ impl Outgoing {
     /// Drops what one `sendmsg` sent: `n` bytes and the planned fds.
     fn consume(&mut self, n: usize, plan: Plan) {
         // Ours (duplicates or given to us): the peer has its own now.
-        self.fds.drain(..plan.fds);
-        self.marks.drain(..plan.marks);
+        if plan.fds > 0 {
+            self.fds.drain(..plan.fds);
+        }
+        if plan.marks > 0 {
+            self.marks.drain(..plan.marks);
+        }
         self.sent += n as u64;
         let mut left = n;
         while let Some(front) = self.chunks.front_mut() {
@@ -468,26 +479,37 @@ impl Outgoing {
         }
     }
 
-    /// Takes `shared`'s spare chunks for this wakeup, when this queue has
-    /// none of its own: the replies of a wakeup are encoded into chunks
-    /// that are neither allocated nor zeroed for it.
-    pub(super) fn borrow_chunks(&mut self, shared: &mut Vec<Box<[u8]>>) {
+    /// Takes `shared`'s spare chunks, and its empty chunk queue, for this
+    /// wakeup, when this queue has none of its own: the replies of a wakeup
+    /// are encoded into chunks that are neither allocated nor zeroed for
+    /// it, queued in a queue that is not allocated for it either.
+    pub(super) fn borrow_chunks(&mut self, shared: &mut SharedChunks) {
         if !self.lent && self.free.is_empty() {
-            std::mem::swap(&mut self.free, shared);
+            std::mem::swap(&mut self.free, &mut shared.free);
             self.lent = true;
+        }
+        if !self.lent_queue && self.chunks.capacity() == 0 {
+            std::mem::swap(&mut self.chunks, &mut shared.queue);
+            self.lent_queue = true;
         }
     }
 
     /// Gives back the spare chunks (sent ones included, up to
-    /// `FREE_CHUNKS_MAX`); chunks still queued stay with this queue.
-    pub(super) fn return_chunks(&mut self, shared: &mut Vec<Box<[u8]>>) {
-        if !self.lent {
-            return;
+    /// `FREE_CHUNKS_MAX`), and the queue if nothing is left in it; chunks
+    /// still queued stay with this queue.
+    pub(super) fn return_chunks(&mut self, shared: &mut SharedChunks) {
+        if self.lent {
+            self.lent = false;
+            self.free.truncate(FREE_CHUNKS_MAX);
+            std::mem::swap(&mut self.free, &mut shared.free);
+            self.free = Vec::new();
         }
-        self.lent = false;
-        self.free.truncate(FREE_CHUNKS_MAX);
-        std::mem::swap(&mut self.free, shared);
-        self.free = Vec::new();
+        if self.lent_queue {
+            self.lent_queue = false;
+            if self.chunks.is_empty() {
+                std::mem::swap(&mut self.chunks, &mut shared.queue);
+            }
+        }
         if self.queued_bytes() == 0 {
             self.release();
         }
@@ -500,12 +522,52 @@ impl Outgoing {
         if self.keep {
             return;
         }
-        self.chunks = VecDeque::new();
-        if !self.lent {
+        if !self.lent_queue && self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
+        }
+        if !self.lent && self.free.capacity() > 0 {
             self.free = Vec::new();
         }
-        self.fds = VecDeque::new();
-        self.marks = VecDeque::new();
+        if self.fds.capacity() > 0 {
+            self.fds = VecDeque::new();
+        }
+        if self.marks.capacity() > 0 {
+            self.marks = VecDeque::new();
+        }
+    }
+}
+
+/// What a single-threaded server lends each connection's output for one
+/// wakeup (see [`SharedBuffers`](super::SharedBuffers)).
+#[derive(Default)]
+pub(super) struct SharedChunks {
+    /// Spare chunks.
+    free: Vec<Box<[u8]>>,
+    /// An empty queue with room for a few chunks.
+    queue: VecDeque<Chunk>,
+}
+
+#[cfg(test)]
+impl SharedChunks {
+    /// The first spare chunk's address, and where the queue's buffer is
+    /// (null while it has none), to check that the same allocations go round.
+    pub(super) fn addresses(&self) -> (*const u8, *const Chunk) {
+        let free = self.free.first().map_or(std::ptr::null(), |c| c.as_ptr());
+        let queue = if self.queue.capacity() == 0 {
+            std::ptr::null()
+        } else {
+            self.queue.as_slices().0.as_ptr()
+        };
+        (free, queue)
+    }
+}
+
+impl fmt::Debug for SharedChunks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedChunks")
+            .field("free", &self.free.len())
+            .field("queue_capacity", &self.queue.capacity())
+            .finish()
     }
 }
 

@@ -6,6 +6,8 @@
 //! `Connection::return_buffers` do. What it is not: a pool shared across
 //! threads; one event loop owns it.
 
+use super::outgoing::SharedChunks;
+
 /// Buffers that a single-threaded server lends to each connection it
 /// serves, in turn: one receive buffer and a few output chunks.
 ///
@@ -37,5 +39,5 @@
 #[derive(Debug, Default)]
 pub struct SharedBuffers {
     pub(super) input: Vec<u8>,
-    pub(super) chunks: Vec<Box<[u8]>>,
+    pub(super) chunks: SharedChunks,
 }
