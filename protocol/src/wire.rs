@@ -384,17 +384,51 @@ impl std::error::Error for EncodeError {}
 
 /// The encoded size of a message with these arguments, header included.
 pub fn encoded_size<Fd>(args: &[Arg<'_, Fd>]) -> usize {
-    HEADER_SIZE
-        + args
-            .iter()
-            .map(|a| match a {
-                Arg::Str(None) => 4,
-                Arg::Str(Some(s)) => 4 + pad4(s.to_bytes_with_nul().len()),
-                Arg::Array(b) => 4 + pad4(b.len()),
-                Arg::Fd(_) => 0,
-                _ => 4,
-            })
-            .sum::<usize>()
+    HEADER_SIZE + args.iter().map(arg_size).sum::<usize>()
+}
+
+/// The bytes one argument takes on the wire (an fd takes none).
+fn arg_size<Fd>(arg: &Arg<'_, Fd>) -> usize {
+    match arg {
+        Arg::Str(None) => 4,
+        Arg::Str(Some(s)) => 4 + pad4(s.to_bytes_with_nul().len()),
+        Arg::Array(b) => 4 + pad4(b.len()),
+        Arg::Fd(_) => 0,
+        _ => 4,
+    }
+}
+
+/// What [`layout`] found of a message about to be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Its encoded size, header included.
+    pub size: usize,
+    /// The fds it carries.
+    pub fds: usize,
+}
+
+/// Checks `args` against the signature (count, types, nulls, the size
+/// cap) and measures the message, in one pass over the arguments.
+pub(crate) fn layout<Fd>(desc: &MessageDesc, args: &[Arg<'_, Fd>]) -> Result<Layout, EncodeError> {
+    if args.len() != desc.args.len() {
+        return Err(EncodeError::SignatureMismatch { message: desc.name });
+    }
+    let (mut size, mut fds) = (HEADER_SIZE, 0);
+    for (i, (v, d)) in args.iter().zip(desc.args).enumerate() {
+        if v.kind() != d.kind {
+            return Err(EncodeError::SignatureMismatch { message: desc.name });
+        }
+        let null = matches!(v, Arg::Str(None) | Arg::Object(0) | Arg::NewId(0));
+        if null && !d.nullable {
+            return Err(EncodeError::UnexpectedNull { arg: i });
+        }
+        fds += usize::from(matches!(v, Arg::Fd(_)));
+        size += arg_size(v);
+    }
+    if size > MAX_MESSAGE_SIZE {
+        return Err(EncodeError::TooLarge { size });
+    }
+    Ok(Layout { size, fds })
 }
 
 /// Encodes one message into `out`, returning the number of bytes written.
@@ -407,18 +441,34 @@ pub fn encode(
     args: &[Arg<'_, BorrowedFd<'_>>],
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    check_signature(desc, args)?;
-    let size = encoded_size(args);
-    if size > MAX_MESSAGE_SIZE {
-        return Err(EncodeError::TooLarge { size });
+    let layout = layout(desc, args)?;
+    if out.len() < layout.size {
+        return Err(EncodeError::BufferTooSmall {
+            needed: layout.size,
+        });
     }
-    if out.len() < size {
-        return Err(EncodeError::BufferTooSmall { needed: size });
-    }
+    write_checked(sender, opcode, args, layout, out);
+    Ok(layout.size)
+}
+
+/// Writes a message that [`layout`] checked and measured into
+/// `out[..layout.size]`.
+///
+/// # Panics
+///
+/// If `out` is shorter than `layout.size`.
+pub(crate) fn write_checked<Fd>(
+    sender: u32,
+    opcode: u16,
+    args: &[Arg<'_, Fd>],
+    layout: Layout,
+    out: &mut [u8],
+) {
+    let out = &mut out[..layout.size];
     Header {
         sender,
         opcode,
-        size: size as u16,
+        size: layout.size as u16,
     }
     .write(out);
     let mut pos = HEADER_SIZE;
@@ -433,22 +483,7 @@ pub fn encode(
             Arg::Fd(_) => {}
         }
     }
-    debug_assert_eq!(pos, size);
-    Ok(size)
-}
-
-fn check_signature<Fd>(desc: &MessageDesc, args: &[Arg<'_, Fd>]) -> Result<(), EncodeError> {
-    if args.len() != desc.args.len() || args.iter().zip(desc.args).any(|(v, d)| v.kind() != d.kind)
-    {
-        return Err(EncodeError::SignatureMismatch { message: desc.name });
-    }
-    for (i, (v, d)) in args.iter().zip(desc.args).enumerate() {
-        let null = matches!(v, Arg::Str(None) | Arg::Object(0) | Arg::NewId(0));
-        if null && !d.nullable {
-            return Err(EncodeError::UnexpectedNull { arg: i });
-        }
-    }
-    Ok(())
+    debug_assert_eq!(pos, layout.size);
 }
 
 const fn pad4(n: usize) -> usize {

@@ -266,17 +266,19 @@ impl Outgoing {
         desc: &MessageDesc,
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) -> Result<Encoded, ConnectionError> {
-        let tail = self.tail_with_room(wire::encoded_size(args).min(CHUNK_SIZE));
-        let size = wire::encode(sender, opcode, desc, args, &mut tail.bytes[tail.end..])
-            .map_err(ConnectionError::Encode)?;
-        let fds = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
-        if fds > MAX_FDS_OUT || self.fds.len() + fds > self.max_fds {
+        let layout = wire::layout(desc, args).map_err(ConnectionError::Encode)?;
+        if layout.fds > MAX_FDS_OUT || self.fds.len() + layout.fds > self.max_fds {
             return Err(ConnectionError::OutFdsOverCap);
         }
-        if self.queued_bytes() + size > self.max_bytes {
+        if self.queued_bytes() + layout.size > self.max_bytes {
             return Err(ConnectionError::OutBytesOverCap);
         }
-        Ok(Encoded { size, fds })
+        let tail = self.tail_with_room(layout.size);
+        wire::write_checked(sender, opcode, args, layout, &mut tail.bytes[tail.end..]);
+        Ok(Encoded {
+            size: layout.size,
+            fds: layout.fds,
+        })
     }
 
     /// Commits what `encode` wrote, queuing `fds` (the message's own, in
