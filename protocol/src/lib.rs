@@ -124,4 +124,4 @@ pub use error_chain::error_chain;
 pub use interface::{ArgDesc, ArgKind, Interface, LookupError, MessageDesc};
 pub use map::{InsertError, ObjectMap, Side, DISPLAY_ID, SERVER_ID_START};
 pub use sealed::{inspect_fd, FdInfo, ReadOnlyMap, SealError, SealedFile, Seals};
-pub use wire::{Arg, DecodeError, EncodeError, Fixed, Header, Malformed, Message};
+pub use wire::{Arg, Args, DecodeError, EncodeError, Fixed, Header, Malformed, Message};

@@ -97,6 +97,9 @@ impl<Fd> Arg<'_, Fd> {
     }
 }
 
+mod args;
+pub use args::{Args, IntoIter as ArgsIntoIter, INLINE_ARGS};
+
 /// A decoded message: strings and arrays borrow the input, fds are owned.
 #[derive(Debug)]
 pub struct Message<'a> {
@@ -104,8 +107,9 @@ pub struct Message<'a> {
     pub sender: u32,
     /// The opcode within that object's interface.
     pub opcode: u16,
-    /// The arguments in signature order.
-    pub args: Vec<Arg<'a, OwnedFd>>,
+    /// The arguments in signature order (inline: decoding allocates
+    /// nothing for up to [`INLINE_ARGS`] of them).
+    pub args: Args<'a>,
 }
 
 /// A message header.
@@ -283,7 +287,7 @@ pub fn decode<'a>(
         });
     }
     let body = &message[HEADER_SIZE..header.size as usize];
-    let mut args = Vec::with_capacity(desc.args.len());
+    let mut args = Args::new();
     let mut pos = 0;
     let mut fd_index = 0;
     for (i, a) in desc.args.iter().enumerate() {
