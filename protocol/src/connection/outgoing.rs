@@ -326,14 +326,16 @@ impl Outgoing {
                 return Ok(Flush::Done);
             }
             let plan = self.plan();
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let n_iov = self.fill_iov(&mut iov, plan.bytes);
-            let mut raw: [RawFd; MAX_FDS_OUT] = [-1; MAX_FDS_OUT];
-            for (slot, fd) in raw.iter_mut().zip(self.fds.iter().take(plan.fds)) {
-                *slot = fd.as_raw_fd();
-            }
             let before = self.unread_before(socket, plan.fds);
-            match send_once(socket, &iov[..n_iov], &raw[..plan.fds]) {
+            let sent = match self.chunks.front() {
+                // The usual case, replies to one wakeup: one chunk, no fds.
+                Some(c) if plan.fds == 0 && c.end - c.start >= plan.bytes => {
+                    let bytes = &c.bytes[c.start..c.start + plan.bytes];
+                    send_once(socket, &[IoSlice::new(bytes)], &[])
+                }
+                _ => self.send_planned(socket, plan),
+            };
+            match sent {
                 Ok(n) => {
                     self.log_sent(socket, before, plan.fds);
                     self.consume(n, plan)
@@ -342,6 +344,17 @@ impl Outgoing {
                 Err(SendOutcome::Failed(e)) => return Err(e),
             }
         }
+    }
+
+    /// One `sendmsg` of what `plan` says, from any number of chunks.
+    fn send_planned(&self, socket: BorrowedFd<'_>, plan: Plan) -> Result<usize, SendOutcome> {
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let n_iov = self.fill_iov(&mut iov, plan.bytes);
+        let mut raw: [RawFd; MAX_FDS_OUT] = [-1; MAX_FDS_OUT];
+        for (slot, fd) in raw.iter_mut().zip(self.fds.iter().take(plan.fds)) {
+            *slot = fd.as_raw_fd();
+        }
+        send_once(socket, &iov[..n_iov], &raw[..plan.fds])
     }
 
     /// Fds queued, or sent and maybe not read yet: an upper bound on the
