@@ -25,6 +25,7 @@ test             xvfb              the X server Weston'"'"'s X11 backend runs in
 test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
 test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the anchor of the clipboard bench
 bench            strace            counts the syscalls of each server per round trip in the bench (strace -c)
+bench            valgrind          counts the user-space instructions of each server per round trip in the bench (callgrind)
 '
 
 # The packages of a group, one per line.
@@ -54,6 +55,7 @@ provided_elsewhere() {
         wl-clipboard) command -v wl-copy >/dev/null && command -v wl-paste >/dev/null ;;
         sway) command -v sway >/dev/null ;;
         strace) command -v strace >/dev/null ;;
+        valgrind) command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ;;
         xkb-data)
             pkg-config --exists xkeyboard-config 2>/dev/null ||
                 [ -f /usr/share/X11/xkb/rules/evdev ]

@@ -25,6 +25,7 @@
 mod bare_server;
 mod broker_peer;
 mod c_client;
+mod callgrind;
 mod keymap;
 mod machine;
 mod measure_broker;
@@ -229,6 +230,7 @@ fn run_bench(args: RunArgs) -> ExitCode {
         ping_pongs: 50_000 / scale,
         fds: 50_000 / scale,
         syncs: 20_000 / scale,
+        callgrind_warmups: 1_000 / scale,
         clients: 1_000 / scale,
         memory_clients: vec![1_000 / scale, 10_000 / scale],
         memory_runs: args.memory_runs.max(1),

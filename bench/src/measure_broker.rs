@@ -23,7 +23,9 @@
 //! clock stopped, it takes the channels the server handed it and closes
 //! them, so the server never queues more than one batch of fds for it (a
 //! separate owner process that fell behind by its outgoing fd cap would be
-//! cut off). The timed part is exactly what the requester waits for.
+//! cut off, and the server refuses connects to an owner with more than
+//! `--max-pending-peers` unread channels: a batch stays under its default).
+//! The timed part is exactly what the requester waits for.
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -40,8 +42,12 @@ use crate::stats::{Run, Series};
 
 /// The global our server advertises for the broker extension.
 const BROKER_GLOBAL: &str = "waypass_broker_v1";
-/// Set-ups per batch between two drains of the owner's channels.
-const SETUP_BATCH: u64 = 200;
+/// Set-ups per batch between two drains of the owner's channels. It must
+/// stay under waypass-server's `--max-pending-peers` (default 64, the
+/// bench starts the server with the default): the owner reads none of a
+/// batch's channels until the batch ends, and a connect to an owner with
+/// that many unread channels is refused with `busy`.
+const SETUP_BATCH: u64 = 50;
 
 /// A target from the issue on one row: its rate ÷ the reference's rate
 /// must be at least `min_rate_ratio`.

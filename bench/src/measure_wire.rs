@@ -15,7 +15,9 @@
 //! may use two CPUs, the client and the servers run on different ones, and
 //! runs with steal time on the servers' CPU are discarded (`wire_env`).
 //! After the measured runs, each server's syscalls per round trip are
-//! counted with `strace -c` when strace is installed.
+//! counted with `strace -c` when strace is installed, and its user-space
+//! instructions per round trip with callgrind when valgrind is (each server
+//! started again under valgrind, see `callgrind`).
 //!
 //! What it is not: the brokered-channel or file-passing measurements (5, 6),
 //! which need the broker extension (see `measure_broker`).
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 use waypass_client::Session;
 
 use crate::c_client::CClient;
+use crate::callgrind::{instructions_per_round_trip, valgrind_present};
 use crate::process::{RawPeer, ServerProcess};
 use crate::procfs::cpu_time;
 use crate::raw;
@@ -97,6 +100,9 @@ pub struct WireResults {
     /// Syscalls per round trip each server made, counted with `strace -c`
     /// (libwayland C client, or why not counted).
     pub syscalls: Vec<(ServerKind, Result<f64, String>)>,
+    /// User-space instructions per round trip each server executed, counted
+    /// by callgrind (libwayland C client, or why not counted).
+    pub instructions: Vec<(ServerKind, Result<f64, String>)>,
 }
 
 impl WireResults {
@@ -111,6 +117,15 @@ impl WireResults {
     /// The syscalls per round trip of one server, if they were counted.
     pub fn syscalls_of(&self, kind: ServerKind) -> Result<f64, String> {
         self.syscalls
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(Err("not counted".to_string()), |(_, r)| r.clone())
+    }
+
+    /// The user-space instructions per round trip of one server, if they
+    /// were counted.
+    pub fn instructions_of(&self, kind: ServerKind) -> Result<f64, String> {
+        self.instructions
             .iter()
             .find(|(k, _)| *k == kind)
             .map_or(Err("not counted".to_string()), |(_, r)| r.clone())
@@ -236,8 +251,9 @@ pub fn measure(plan: &Plan, servers: &ServerSet) -> WireResults {
         })
         .collect();
     let syscalls = count_server_syscalls(plan, &order, &mut sides);
-    let pinning_text = Pinning::describe(pinning.as_ref());
     drop(sides);
+    let instructions = count_server_instructions(plan, servers, pinning.as_ref());
+    let pinning_text = Pinning::describe(pinning.as_ref());
     drop(pinning);
     WireResults {
         round_trips,
@@ -245,7 +261,37 @@ pub fn measure(plan: &Plan, servers: &ServerSet) -> WireResults {
         pinning: pinning_text,
         kept: (kept, made),
         syscalls,
+        instructions,
     }
+}
+
+/// User-space instructions per round trip of each server, counted by
+/// callgrind: each server started afresh under valgrind, `plan.syncs`
+/// counted round trips after `plan.callgrind_warmups` uncounted ones, with
+/// the libwayland C client.
+fn count_server_instructions(
+    plan: &Plan,
+    servers: &ServerSet,
+    pinning: Option<&Pinning>,
+) -> Vec<(ServerKind, Result<f64, String>)> {
+    let present = valgrind_present();
+    ROUND_TRIP_SERVERS
+        .iter()
+        .map(|&kind| {
+            if !present {
+                return (kind, Err("not counted: valgrind is not installed".into()));
+            }
+            log::info!("callgrind: {}", kind.label());
+            let counted = instructions_per_round_trip(
+                servers,
+                kind,
+                pinning,
+                plan.callgrind_warmups,
+                plan.syncs,
+            );
+            (kind, counted)
+        })
+        .collect()
 }
 
 /// Syscalls per round trip of each server, with the libwayland C client

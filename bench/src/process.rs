@@ -139,9 +139,9 @@ impl ServerProcess {
     /// peer servers log nothing per connection, so waypass-server's info
     /// lines for each connect and disconnect are left out of the comparison
     /// (stderr goes to a file in the temp dir).
-    pub fn start(program: &Path, args: &[&str]) -> Result<ServerProcess, SpawnError> {
+    pub fn start(program: &Path, args: &[OsString]) -> Result<ServerProcess, SpawnError> {
         let dir = TempDir::new("srv").map_err(SpawnError::Prepare)?;
-        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let mut all = args.to_vec();
         all.push("--socket".into());
         all.push(dir.join("wayland-bench").into_os_string());
         ServerProcess::spawn(program, &all, dir)
@@ -209,6 +209,21 @@ impl ServerProcess {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits up to `patience` for the process to exit, so
+    /// that it can clean up (valgrind removes its gdbserver FIFOs from
+    /// `/tmp`; SIGKILL would leave them). Drop kills it if it has not
+    /// exited by then.
+    pub fn terminate(mut self, patience: Duration) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
+            return;
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < patience && self.is_running() {
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Plan {
     pub fds: u64,
     /// `wl_display.sync` round trips per run.
     pub syncs: u64,
+    /// Unrecorded round trips before callgrind's counters are zeroed.
+    pub callgrind_warmups: u64,
     /// Clients per run of the connection cost.
     pub clients: u64,
     /// Client counts held open for the memory measurement.

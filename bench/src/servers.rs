@@ -3,10 +3,12 @@
 //! What it is: the list of servers the issue compares — waypass's own
 //! `waypass-server`, the wayland-rs peer, the libwayland peer and the bare
 //! epoll server — and the
-//! command line that starts each as a separate process.
+//! command line that starts each as a separate process, directly or under
+//! a wrapper (callgrind, in `callgrind`).
 //!
 //! What it is not: the servers themselves (see `peer_server` for the peers).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::process::{ServerProcess, SpawnError};
@@ -77,25 +79,40 @@ impl ServerSet {
 
     /// Starts one server and waits until it listens.
     pub fn start(&self, kind: ServerKind) -> Result<ServerProcess, String> {
-        let started = match kind {
-            ServerKind::Ours => {
-                let path = self.ours.clone()?;
-                ServerProcess::start(&path, &[])
-            }
-            ServerKind::Baseline => {
-                let path = self.baseline.clone()?;
-                ServerProcess::start(&path, &[])
-            }
-            ServerKind::WaylandRs => Self::peer(&["peer-server", "--backend", "rs"]),
-            ServerKind::Libwayland => Self::peer(&["peer-server", "--backend", "sys"]),
-            ServerKind::Bare => Self::peer(&["peer-bare"]),
-        };
-        started.map_err(|e| describe(kind, e))
+        let (program, args) = self.command(kind)?;
+        ServerProcess::start(&program, &args).map_err(|e| describe(kind, e))
     }
 
-    fn peer(args: &[&str]) -> Result<ServerProcess, SpawnError> {
-        let exe = std::env::current_exe().map_err(SpawnError::Prepare)?;
-        ServerProcess::start(&exe, args)
+    /// Starts one server as `wrapper <wrapper_args> <server's command>` and
+    /// waits until it listens (the wrapper must pass the server's stdout
+    /// through, and run it as its own process, as valgrind does).
+    pub fn start_under(
+        &self,
+        kind: ServerKind,
+        wrapper: &Path,
+        wrapper_args: &[OsString],
+    ) -> Result<ServerProcess, String> {
+        let (program, args) = self.command(kind)?;
+        let mut all = wrapper_args.to_vec();
+        all.push(program.into_os_string());
+        all.extend(args);
+        ServerProcess::start(wrapper, &all).map_err(|e| describe(kind, e))
+    }
+
+    /// The program and the arguments (before `--socket`) that run `kind`.
+    fn command(&self, kind: ServerKind) -> Result<(PathBuf, Vec<OsString>), String> {
+        let peer = |args: &[&str]| -> Result<(PathBuf, Vec<OsString>), String> {
+            let exe =
+                std::env::current_exe().map_err(|e| describe(kind, SpawnError::Prepare(e)))?;
+            Ok((exe, args.iter().map(OsString::from).collect()))
+        };
+        match kind {
+            ServerKind::Ours => Ok((self.ours.clone()?, Vec::new())),
+            ServerKind::Baseline => Ok((self.baseline.clone()?, Vec::new())),
+            ServerKind::WaylandRs => peer(&["peer-server", "--backend", "rs"]),
+            ServerKind::Libwayland => peer(&["peer-server", "--backend", "sys"]),
+            ServerKind::Bare => peer(&["peer-bare"]),
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! targets: every server with the libwayland C client and the wayland-rs
 //! client, each against the libwayland server and the bare epoll server with
 //! the same client; our client against its limit (the bare epoll server with
-//! our client); and each server's syscalls per round trip.
+//! our client); and each server's syscalls per round trip (strace) and
+//! user-space instructions per round trip (callgrind).
 //!
 //! What it is: formatting and arithmetic on medians measured in one run
 //! (`measure_wire`). What it is not: a judge of noise (see the report).
@@ -118,11 +119,47 @@ pub fn section(out: &mut String, plan: &Plan, wire: &WireResults) {
         })
         .collect();
     table(out, &["server", "syscalls per round trip"], &rows);
+    instructions_table(out, plan, wire);
     let _ = writeln!(
         out,
         "Our client's limit: its rate against waypass-server is {} its rate against the bare \
          epoll server (the same client; the floor for any server that waits in epoll).\n",
         cell(our_client_limit(wire))
+    );
+}
+
+/// Each server's user-space instructions per round trip, counted by
+/// callgrind, and their ratio to the bare epoll server's.
+fn instructions_table(out: &mut String, plan: &Plan, wire: &WireResults) {
+    let _ = writeln!(
+        out,
+        "User-space instructions the server executes per round trip, counted by callgrind \
+         over {} round trips after {} uncounted ones, each server started again under \
+         valgrind (libwayland C client). The count repeats from run to run, whatever the \
+         machine does; the kernel's share is not in it.\n",
+        fmt_count(plan.syncs as f64),
+        fmt_count(plan.callgrind_warmups as f64),
+    );
+    let bare = wire.instructions_of(ServerKind::Bare).ok();
+    let rows: Vec<Vec<String>> = ROUND_TRIP_SERVERS
+        .iter()
+        .map(|&kind| match wire.instructions_of(kind) {
+            Ok(n) => vec![
+                kind.label().to_string(),
+                fmt_count(n),
+                cell(bare.filter(|_| kind != ServerKind::Bare).map(|b| n / b)),
+            ],
+            Err(why) => reason_row(kind.label().to_string(), &why, 3),
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "server",
+            "user-space instructions per round trip",
+            "÷ bare epoll server",
+        ],
+        &rows,
     );
 }
 
