@@ -94,10 +94,14 @@
 //! - **Memory.** An idle connection holds no heap buffer: the incoming buffer
 //!   and fd queue are freed when [`Connection::next_message`] finds them
 //!   drained, and the output chunks, free list and fd queue when `flush`
-//!   empties the queue. That costs one 4 KiB allocation per busy wakeup in
-//!   each direction, in exchange for about 300 bytes per idle client
-//!   (see [`Connection::heap_bytes`]). A client's connection may keep them
-//!   instead ([`Connection::keep_buffers`]).
+//!   empties the queue. On its own that costs one 4 KiB allocation per busy
+//!   wakeup in each direction, in exchange for about 300 bytes per idle
+//!   client (see [`Connection::heap_bytes`]). A single-threaded server
+//!   avoids both: it lends each connection its receive buffer, spare chunks
+//!   and chunk queue for one wakeup ([`SharedBuffers`]), so a `sync` round
+//!   trip allocates nothing; decoded arguments are inline too
+//!   ([`crate::wire::Args`]). A client's connection may keep its own
+//!   buffers instead ([`Connection::keep_buffers`]).
 
 mod in_flight;
 mod incoming;
