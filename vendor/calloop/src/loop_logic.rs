@@ -382,6 +382,8 @@ pub struct EventLoop<'l, Data> {
     signals: Arc<Signals>,
     // A caching vector for synthetic poll events
     synthetic_events: Vec<PollEvent>,
+    // A caching vector for the events returned by `Poll::poll`
+    poll_events: Vec<PollEvent>,
 }
 
 impl<Data> Debug for EventLoop<'_, Data> {
@@ -427,6 +429,7 @@ impl<'l, Data> EventLoop<'l, Data> {
             }),
             poller,
             synthetic_events: vec![],
+            poll_events: vec![],
         })
     }
 
@@ -440,7 +443,8 @@ impl<'l, Data> EventLoop<'l, Data> {
         mut timeout: Option<Duration>,
         data: &mut Data,
     ) -> crate::Result<()> {
-        let now = Instant::now();
+        // Only needed to shorten the timeout after EINTR: taken only if there is one.
+        let start = timeout.map(|_| Instant::now());
         {
             let mut extra_lifecycle_sources = self
                 .handle
@@ -463,17 +467,18 @@ impl<'l, Data> EventLoop<'l, Data> {
                 }
             }
         }
-        let events = {
+        {
             let poll = self.handle.inner.poll.borrow();
             loop {
-                let result = poll.poll(timeout);
+                let result = poll.poll(timeout, &mut self.poll_events);
 
                 match result {
-                    Ok(events) => break events,
+                    Ok(()) => break,
                     Err(crate::Error::IoError(err)) if err.kind() == io::ErrorKind::Interrupted => {
                         // Interrupted by a signal. Update timeout and retry.
                         if let Some(to) = timeout {
-                            let elapsed = now.elapsed();
+                            // No `start`: `before_sleep` set a zero timeout, all elapsed.
+                            let elapsed = start.map_or(to, |start| start.elapsed());
                             if elapsed >= to {
                                 return Ok(());
                             } else {
@@ -484,7 +489,7 @@ impl<'l, Data> EventLoop<'l, Data> {
                     Err(err) => return Err(err),
                 };
             }
-        };
+        }
         {
             let mut extra_lifecycle_sources = self
                 .handle
@@ -498,7 +503,7 @@ impl<'l, Data> EventLoop<'l, Data> {
                     }) = self.handle.inner.sources.borrow().get(source.inner)
                     {
                         let iter = EventIterator {
-                            inner: events.iter(),
+                            inner: self.poll_events.iter(),
                             registration_token: *source,
                         };
                         disp.before_handle_events(iter);
@@ -509,7 +514,11 @@ impl<'l, Data> EventLoop<'l, Data> {
             }
         }
 
-        for event in self.synthetic_events.drain(..).chain(events) {
+        for event in self
+            .synthetic_events
+            .drain(..)
+            .chain(self.poll_events.drain(..))
+        {
             // Get the registration token associated with the event.
             let reg_token = event.token.inner.forget_sub_id();
 

@@ -220,7 +220,16 @@ impl Poll {
         })
     }
 
-    pub(crate) fn poll(&self, mut timeout: Option<Duration>) -> crate::Result<Vec<PollEvent>> {
+    /// Waits for events and puts them in `poll_events`, replacing its contents.
+    ///
+    /// The caller keeps the buffer from one call to the next, so that a wakeup
+    /// allocates nothing once the buffer has grown to its working size.
+    pub(crate) fn poll(
+        &self,
+        mut timeout: Option<Duration>,
+        poll_events: &mut Vec<PollEvent>,
+    ) -> crate::Result<()> {
+        poll_events.clear();
         // Adjust the timeout for the timers.
         let next_timeout = self
             .timers
@@ -238,49 +247,49 @@ impl Poll {
 
         // Convert `polling` events to `calloop` events.
         let level_triggered = self.level_triggered.as_ref().map(RefCell::borrow);
-        let mut poll_events = events
-            .iter()
-            .map(|ev| {
-                // If we need to emulate level-triggered events...
-                if let Some(level_triggered) = level_triggered.as_ref() {
-                    // ...and this event is from a level-triggered source...
-                    if let Some((source, interest)) = level_triggered.get(&ev.key) {
-                        // ...then we need to re-register the source.
-                        // SAFETY: The source is valid.
-                        self.poller
-                            .modify(unsafe { Borrowed::borrow_raw(*source) }, *interest)?;
-                    }
+        for ev in events.iter() {
+            // If we need to emulate level-triggered events...
+            if let Some(level_triggered) = level_triggered.as_ref() {
+                // ...and this event is from a level-triggered source...
+                if let Some((source, interest)) = level_triggered.get(&ev.key) {
+                    // ...then we need to re-register the source.
+                    // SAFETY: The source is valid.
+                    self.poller
+                        .modify(unsafe { Borrowed::borrow_raw(*source) }, *interest)?;
                 }
+            }
 
-                Ok(PollEvent {
-                    readiness: Readiness {
-                        readable: ev.readable,
-                        writable: ev.writable,
-                        error: false,
-                    },
-                    token: Token {
-                        inner: TokenInner::from(ev.key),
-                    },
-                })
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-
-        drop(events);
-
-        let now = Instant::now();
-        let mut timers = self.timers.borrow_mut();
-        while let Some((_, token)) = timers.next_expired(now) {
             poll_events.push(PollEvent {
                 readiness: Readiness {
-                    readable: true,
-                    writable: false,
+                    readable: ev.readable,
+                    writable: ev.writable,
                     error: false,
                 },
-                token,
+                token: Token {
+                    inner: TokenInner::from(ev.key),
+                },
             });
         }
 
-        Ok(poll_events)
+        drop(events);
+
+        let mut timers = self.timers.borrow_mut();
+        // Without timers nothing can have expired: skip reading the clock.
+        if timers.next_deadline().is_some() {
+            let now = Instant::now();
+            while let Some((_, token)) = timers.next_expired(now) {
+                poll_events.push(PollEvent {
+                    readiness: Readiness {
+                        readable: true,
+                        writable: false,
+                        error: false,
+                    },
+                    token,
+                });
+            }
+        }
+
+        Ok(())
     }
 
     /// Register a new file descriptor for polling
