@@ -619,6 +619,9 @@ impl<'l, Data> EventLoop<'l, Data> {
     }
 
     fn dispatch_idles(&mut self, data: &mut Data) {
+        if self.handle.inner.idles.borrow().is_empty() {
+            return;
+        }
         let idles = std::mem::take(&mut *self.handle.inner.idles.borrow_mut());
         for idle in idles {
             idle.borrow_mut().dispatch(data);
