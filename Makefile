@@ -23,7 +23,8 @@ build: deps-demo
 
 # The end-to-end tests in tests/ run the real binaries from target/debug, so
 # the binaries are built before `cargo test`. The vendored polling's race test
-# (vendor/polling/VENDORED.md) runs on its own: it is not a workspace member.
+# (vendor/polling/VENDORED.md) and calloop's allocation test
+# (vendor/calloop/VENDORED.md) run on their own: they are not workspace members.
 # The README's shell blocks run last, as a user would paste them.
 test: deps-test
 	$(CARGO) fmt --all -- --check
@@ -34,6 +35,7 @@ test: deps-test
 	$(CARGO) test --workspace
 	CARGO_TARGET_DIR=target/interop WAYPASS_BIN_DIR=$(abspath $(BIN_DIR)) $(CARGO) test --manifest-path interop/Cargo.toml
 	CARGO_TARGET_DIR=target/polling $(CARGO) test --manifest-path vendor/polling/Cargo.toml --test notify_race
+	CARGO_TARGET_DIR=target/calloop $(CARGO) test --manifest-path vendor/calloop/Cargo.toml --test no_alloc_per_dispatch
 	scripts/readme-check.sh
 
 # Runs every ```sh block of README.md in order, in one shell (see the script).
