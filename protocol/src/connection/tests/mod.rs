@@ -412,3 +412,54 @@ fn next_error_chains_without_repeating() {
         ["fds that no message takes: 40 left, at most 28 may wait for their message"]
     );
 }
+
+/// The control buffer is reused across receives on a thread (kept zeroed
+/// rather than zeroed every time): what one receive's fds left in it must
+/// never come back as fds of the next, after a whole receive or a
+/// truncated one. Fds are compared by (st_dev, st_ino).
+#[test]
+fn a_receive_after_one_with_fds_finds_none_left_from_it() {
+    let files: Vec<OwnedFd> = (0..3).map(|i| memfd(&format!("stale-{i}"))).collect();
+    let args: Vec<Arg<'_, BorrowedFd<'_>>> = files.iter().map(|f| Arg::Fd(f.as_fd())).collect();
+    let id = |fd: BorrowedFd<'_>| {
+        let st = nix::sys::stat::fstat(fd).unwrap();
+        (st.st_dev, st.st_ino)
+    };
+    // Whole, then truncated (the kernel rounds 1 fd of room up to 2); the
+    // receive after it is on another connection of this thread after a
+    // truncation, which leaves the connection unusable.
+    for capacity in [Connection::RECV_FD_CAPACITY, 1] {
+        let (mut a, mut b) = pair();
+        a.send(6, 0, &THREE_FDS, &args).unwrap();
+        a.flush().unwrap();
+        match b.recv_with_fd_capacity(capacity) {
+            Ok(_) => {
+                let m = b.next_message(fixed(&THREE_FDS)).unwrap().unwrap();
+                let got: Vec<_> = m
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        Arg::Fd(fd) => id(fd.as_fd()),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                let sent: Vec<_> = files.iter().map(|f| id(f.as_fd())).collect();
+                assert_eq!(got, sent);
+            }
+            Err(e) => {
+                assert!(matches!(e, ConnectionError::ControlTruncated), "{e:?}");
+                (a, b) = pair();
+            }
+        }
+        a.send(1, 0, &WORD, &[Arg::Uint(5)]).unwrap();
+        a.flush().unwrap();
+        assert_eq!(b.recv().unwrap(), Recv::Data(12));
+        assert_eq!(
+            b.split().0.queued_fds(),
+            0,
+            "fds left from the last receive"
+        );
+        let m = b.next_message(fixed(&WORD)).unwrap().unwrap();
+        assert!(matches!(m.args[..], [Arg::Uint(5)]));
+    }
+}
