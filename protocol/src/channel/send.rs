@@ -8,7 +8,7 @@
 //! it on the connection and try one non-blocking flush. What it is not: the
 //! waiting; [`PeerChannel::flush`] and [`PeerChannel::wait_ack`] block.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -228,7 +228,7 @@ impl PeerChannel {
     fn queue_file_owned(
         &mut self,
         fd: OwnedFd,
-        name: &CString,
+        name: &CStr,
         size: u64,
     ) -> Result<u32, ChannelError> {
         if self.write_closed {
@@ -248,7 +248,7 @@ impl PeerChannel {
 }
 
 /// The arguments of `file(serial, fd, name, size_hi, size_lo)`.
-fn file_args<Fd>(serial: u32, fd: Fd, name: &CString, size: u64) -> [Arg<'_, Fd>; 5] {
+fn file_args<Fd>(serial: u32, fd: Fd, name: &CStr, size: u64) -> [Arg<'_, Fd>; 5] {
     [
         Arg::Uint(serial),
         Arg::Fd(fd),
@@ -271,12 +271,53 @@ fn check_size(fd: BorrowedFd<'_>, size: u64) -> Result<(), ChannelError> {
     Ok(())
 }
 
+/// Strings shorter than this are copied to the stack to be sent.
+const INLINE_STRING: usize = 256;
+
+/// A string ready for the wire (NUL-terminated, none inside): short ones
+/// on the stack, so that a text or a file offer allocates nothing for it.
+// Large on purpose: a short-lived local, and boxing it is what it avoids.
+#[allow(clippy::large_enum_variant)]
+enum WireString {
+    Inline {
+        bytes: [u8; INLINE_STRING],
+        /// With the NUL.
+        len: usize,
+    },
+    Heap(CString),
+}
+
+impl std::ops::Deref for WireString {
+    type Target = CStr;
+
+    fn deref(&self) -> &CStr {
+        match self {
+            WireString::Inline { bytes, len } => CStr::from_bytes_with_nul(&bytes[..*len])
+                .expect("wire_string checked for a NUL and appended one"),
+            WireString::Heap(s) => s,
+        }
+    }
+}
+
 /// `s` as a wire string of at most `max` bytes.
-fn wire_string(s: &str, max: usize) -> Result<CString, ChannelError> {
+fn wire_string(s: &str, max: usize) -> Result<WireString, ChannelError> {
     if s.len() > max {
         return Err(ChannelError::TooLong { len: s.len(), max });
     }
-    CString::new(s).map_err(|_| ChannelError::InteriorNul)
+    if s.len() >= INLINE_STRING {
+        return CString::new(s)
+            .map(WireString::Heap)
+            .map_err(|_| ChannelError::InteriorNul);
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(ChannelError::InteriorNul);
+    }
+    let mut bytes = [0; INLINE_STRING];
+    bytes[..s.len()].copy_from_slice(s.as_bytes());
+    Ok(WireString::Inline {
+        bytes,
+        len: s.len() + 1,
+    })
 }
 
 /// A read-only reopen of `fd` if it is open for writing, else `None`.

@@ -249,6 +249,34 @@ fn a_nul_in_a_text_or_name_is_refused() {
     assert!(matches!(e, ChannelError::InteriorNul));
 }
 
+/// Texts shorter than 256 bytes go from a stack copy, longer ones from the
+/// heap: both arrive whole, and a NUL is refused in both.
+#[test]
+fn texts_on_either_side_of_the_stack_copy_arrive_whole() {
+    let (mut a, mut b) = channels();
+    for len in [0, 1, 254, 255, 256, 257, 1000, MAX_TEXT_LEN] {
+        let sent: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let serial = a.send_text(&sent).unwrap();
+        match b.recv(T) {
+            Ok(Some(PeerMessage::Text { serial: s, text })) => {
+                assert_eq!((s, text.len()), (serial, len));
+                assert!(text == sent, "a text of {len} bytes changed on the way");
+            }
+            other => panic!("{len} bytes: {other:?}"),
+        }
+        if len > 0 {
+            let mut with_nul = sent.clone();
+            with_nul.replace_range(len - 1.., "\0");
+            assert!(matches!(
+                a.send_text(&with_nul),
+                Err(ChannelError::InteriorNul)
+            ));
+        }
+    }
+}
+
 #[test]
 fn a_datagram_socket_is_refused() {
     let (a, _b) = UnixDatagram::pair().unwrap();
