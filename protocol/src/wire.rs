@@ -151,6 +151,7 @@ impl Header {
     }
 
     /// Writes the two header words into `out[..8]`.
+    #[inline]
     pub fn write(&self, out: &mut [u8]) {
         out[0..4].copy_from_slice(&self.sender.to_ne_bytes());
         let second = (u32::from(self.size) << 16) | u32::from(self.opcode);
@@ -413,6 +414,7 @@ pub(crate) struct Layout {
 
 /// Checks `args` against the signature (count, types, nulls, the size
 /// cap) and measures the message, in one pass over the arguments.
+#[inline]
 pub(crate) fn layout<Fd>(desc: &MessageDesc, args: &[Arg<'_, Fd>]) -> Result<Layout, EncodeError> {
     if args.len() != desc.args.len() {
         return Err(EncodeError::SignatureMismatch { message: desc.name });
@@ -461,6 +463,7 @@ pub fn encode(
 /// # Panics
 ///
 /// If `out` is shorter than `layout.size`.
+#[inline]
 pub(crate) fn write_checked<Fd>(
     sender: u32,
     opcode: u16,

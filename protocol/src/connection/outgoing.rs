@@ -127,6 +127,7 @@ impl Outgoing {
     /// All or nothing: on an error nothing is queued. A message with more
     /// than [`wire::MAX_FDS_OUT`] fds is `OutFdsOverCap`, since its fds could
     /// not all travel with or before its bytes.
+    #[inline]
     pub fn send(
         &mut self,
         sender: u32,
@@ -259,6 +260,7 @@ impl Outgoing {
 
     /// Encodes a message in place past the end of the tail chunk, without
     /// committing it, after checking the caps.
+    #[inline]
     fn encode(
         &mut self,
         sender: u32,
@@ -283,6 +285,7 @@ impl Outgoing {
 
     /// Commits what `encode` wrote, queuing `fds` (the message's own, in
     /// order; empty when they have already been sent).
+    #[inline]
     fn commit(&mut self, encoded: Encoded, fds: VecDeque<OwnedFd>) {
         if let Some(tail) = self.chunks.back_mut() {
             tail.end += encoded.size;
@@ -322,7 +325,10 @@ impl Outgoing {
     pub(super) fn flush(&mut self, socket: BorrowedFd<'_>) -> Result<Flush, ConnectionError> {
         loop {
             if self.queued_bytes() == 0 {
-                self.release();
+                // Lent buffers are released when they are given back.
+                if !self.lent && !self.lent_queue {
+                    self.release();
+                }
                 return Ok(Flush::Done);
             }
             let plan = self.plan();
@@ -464,6 +470,7 @@ impl Outgoing {
     }
 
     /// The last chunk if it has `size` bytes free, else a new one.
+    #[inline]
     fn tail_with_room(&mut self, size: usize) -> &mut Chunk {
         let fits = self
             .chunks

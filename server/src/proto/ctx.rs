@@ -210,7 +210,9 @@ impl<'a> Ctx<'a> {
         let Some(desc) = self.check_event(id, interface, opcode, args)? else {
             return Ok(false);
         };
-        self.trace(id, interface, desc, args);
+        if self.tracer.enabled() {
+            self.trace(id, interface, desc, args);
+        }
         self.out.send(id, opcode, desc, args).map_err(Stop::Queue)?;
         Ok(true)
     }
@@ -282,6 +284,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `WAYLAND_DEBUG=server`: one line per event sent.
+    #[cold]
     fn trace(
         &self,
         id: u32,
