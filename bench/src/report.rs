@@ -16,6 +16,8 @@ mod clipboard;
 mod round_trips;
 mod run_info;
 
+use round_trips::{cpu_ratio, rate_ratio};
+
 use std::fmt::Write;
 
 use crate::machine::Machine;
@@ -165,14 +167,9 @@ fn ratio(a: Option<&Series>, b: Option<&Series>, f: fn(&Series) -> f64) -> Strin
     }
 }
 
-fn cpu_ratio(a: Option<&Series>, b: Option<&Series>) -> String {
-    match (
-        a.and_then(Series::median_cpu_per_op),
-        b.and_then(Series::median_cpu_per_op),
-    ) {
-        (Some(a), Some(b)) => fmt_ratio(a / b),
-        _ => "n/a".to_string(),
-    }
+/// [`cpu_ratio`] for a table cell: "n/a" where either side has no figure.
+fn cpu_ratio_cell(a: Option<&Series>, b: Option<&Series>) -> String {
+    cpu_ratio(a, b).map_or("n/a".to_string(), fmt_ratio)
 }
 
 fn connect_section(out: &mut String, plan: &Plan, connect: &ConnectResults) {
@@ -195,7 +192,7 @@ fn connect_section(out: &mut String, plan: &Plan, connect: &ConnectResults) {
                 fmt_secs(s.median_wall_per_op()),
                 s.median_cpu_per_op().map_or("n/a".into(), fmt_secs),
                 ratio(Some(s), reference, Series::median_wall_per_op),
-                cpu_ratio(Some(s), reference),
+                cpu_ratio_cell(Some(s), reference),
             ],
             Err(why) => reason_row(kind.label().to_string(), why, 5),
         })
@@ -328,8 +325,7 @@ fn targets(results: &Results) -> Vec<Target> {
         compare(
             2,
             "round trips, wayland-rs client: rate ≥ 1.1× libwayland server's",
-            ours.zip(libwayland)
-                .map(|(o, l)| o.median_rate() / l.median_rate()),
+            rate_ratio(ours, libwayland),
             |r| r >= 1.1,
             pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
         ),
@@ -337,25 +333,18 @@ fn targets(results: &Results) -> Vec<Target> {
             compare(
                 2,
                 "round trips, wayland-rs client: server CPU per round trip ≤ 0.7× libwayland's",
-                ours.and_then(Series::median_cpu_per_op)
-                    .zip(libwayland.and_then(Series::median_cpu_per_op))
-                    .map(|(o, l)| o / l),
+                cpu_ratio(ours, libwayland),
                 |r| r <= 0.7,
                 pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
             ),
             "the bare epoll server's own",
-            bare_rs
-                .and_then(Series::median_cpu_per_op)
-                .zip(libwayland.and_then(Series::median_cpu_per_op))
-                .map(|(b, l)| b / l),
+            cpu_ratio(bare_rs, libwayland),
             |r| r <= 0.7,
         ),
         compare(
             2,
             "round trips, wayland-rs client: server CPU per round trip ≤ 1.10× the bare epoll server's",
-            ours.and_then(Series::median_cpu_per_op)
-                .zip(bare_rs.and_then(Series::median_cpu_per_op))
-                .map(|(o, b)| o / b),
+            cpu_ratio(ours, bare_rs),
             |r| r <= 1.10,
             pending_of(RoundTripSide::WaylandRsClient(ServerKind::Ours)),
         ),
@@ -363,24 +352,18 @@ fn targets(results: &Results) -> Vec<Target> {
             compare(
                 2,
                 "round trips, our client → our server: ≥ 0.85× raw ping-pong",
-                our_client
-                    .zip(raw)
-                    .map(|(o, r)| o.median_rate() / r.median_rate()),
+                rate_ratio(our_client, raw),
                 |r| r >= 0.85,
                 pending_of(RoundTripSide::OurClient(ServerKind::Ours)),
             ),
             "our client → the bare epoll server",
-            our_client_bare
-                .zip(raw)
-                .map(|(o, r)| o.median_rate() / r.median_rate()),
+            rate_ratio(our_client_bare, raw),
             |r| r >= 0.85,
         ),
         compare(
             2,
             "round trips, our client → our server: ≥ 0.95× our client → the bare epoll server",
-            our_client
-                .zip(our_client_bare)
-                .map(|(o, b)| o.median_rate() / b.median_rate()),
+            rate_ratio(our_client, our_client_bare),
             |r| r >= 0.95,
             pending_of(RoundTripSide::OurClient(ServerKind::Ours)),
         ),
@@ -392,19 +375,14 @@ fn targets(results: &Results) -> Vec<Target> {
         list.push(compare(
             2,
             "no regression, libwayland C client: server CPU per round trip ≤ 1.05× the baseline build's",
-            ours_c
-                .and_then(Series::median_cpu_per_op)
-                .zip(baseline.and_then(Series::median_cpu_per_op))
-                .map(|(o, b)| o / b),
+            cpu_ratio(ours_c, baseline),
             |r| r <= 1.05,
             pending_of(RoundTripSide::CClient(ServerKind::Ours)),
         ));
         list.push(compare(
             2,
             "no regression, libwayland C client: round-trip rate ≥ 0.95× the baseline build's",
-            ours_c
-                .zip(baseline)
-                .map(|(o, b)| o.median_rate() / b.median_rate()),
+            rate_ratio(ours_c, baseline),
             |r| r >= 0.95,
             pending_of(RoundTripSide::CClient(ServerKind::Ours)),
         ));

@@ -30,11 +30,13 @@ fn same_client(side: RoundTripSide, server: ServerKind) -> Option<RoundTripSide>
     }
 }
 
-fn rate_ratio(a: Option<&Series>, b: Option<&Series>) -> Option<f64> {
+/// `a`'s median rate over `b`'s.
+pub(super) fn rate_ratio(a: Option<&Series>, b: Option<&Series>) -> Option<f64> {
     a.zip(b).map(|(a, b)| a.median_rate() / b.median_rate())
 }
 
-fn cpu_ratio(a: Option<&Series>, b: Option<&Series>) -> Option<f64> {
+/// `a`'s median server CPU per operation over `b`'s.
+pub(super) fn cpu_ratio(a: Option<&Series>, b: Option<&Series>) -> Option<f64> {
     a.and_then(Series::median_cpu_per_op)
         .zip(b.and_then(Series::median_cpu_per_op))
         .map(|(a, b)| a / b)
