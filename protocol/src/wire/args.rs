@@ -40,14 +40,16 @@ pub struct Args<'a> {
 }
 
 /// What fills an unused inline slot: it owns nothing.
-const EMPTY: fn() -> Arg<'static, OwnedFd> = || Arg::Int(0);
+fn empty() -> Arg<'static, OwnedFd> {
+    Arg::Int(0)
+}
 
 impl<'a> Args<'a> {
     /// No arguments.
     pub fn new() -> Self {
         Args {
             len: 0,
-            inline: std::array::from_fn(|_| EMPTY()),
+            inline: std::array::from_fn(|_| empty()),
             heap: Vec::new(),
         }
     }
@@ -62,7 +64,7 @@ impl<'a> Args<'a> {
         } else {
             let mut heap = Vec::with_capacity(INLINE_ARGS * 2);
             for slot in &mut self.inline {
-                heap.push(std::mem::replace(slot, EMPTY()));
+                heap.push(std::mem::replace(slot, empty()));
             }
             heap.push(arg);
             self.heap = heap;
@@ -76,7 +78,7 @@ impl<'a> Args<'a> {
             return self.heap.pop();
         }
         self.len = self.len.checked_sub(1)?;
-        Some(std::mem::replace(&mut self.inline[self.len], EMPTY()))
+        Some(std::mem::replace(&mut self.inline[self.len], empty()))
     }
 
     /// The arguments as a slice.

@@ -283,7 +283,8 @@ impl<'a> Ctx<'a> {
         Ok(Some(desc))
     }
 
-    /// `WAYLAND_DEBUG=server`: one line per event sent.
+    /// `WAYLAND_DEBUG=server`: one line per event sent. Callers check
+    /// `self.tracer.enabled()` first, off the hot path.
     #[cold]
     fn trace(
         &self,
@@ -292,13 +293,11 @@ impl<'a> Ctx<'a> {
         desc: &MessageDesc,
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) {
-        if self.tracer.enabled() {
-            let objects = &*self.objects;
-            self.tracer
-                .trace(Direction::Sent, interface, id, desc, args, &|o| {
-                    objects.get(o).map(|obj| obj.interface().name)
-                });
-        }
+        let objects = &*self.objects;
+        self.tracer
+            .trace(Direction::Sent, interface, id, desc, args, &|o| {
+                objects.get(o).map(|obj| obj.interface().name)
+            });
     }
 
     /// The bug of sending an event the object's version does not have.
