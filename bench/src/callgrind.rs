@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use crate::c_client::CClient;
 use crate::process::{ServerProcess, TempDir};
 use crate::servers::{ServerKind, ServerSet};
-use crate::wire_env::Pinning;
+use crate::wire_env::{tool_present, Pinning};
 
 /// How long a dump may take to appear. A hang detector, not a measurement.
 const DUMP_PATIENCE: Duration = Duration::from_secs(30);
@@ -45,14 +45,9 @@ const EXIT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Whether valgrind and `callgrind_control` can be run.
 pub fn valgrind_present() -> bool {
-    ["valgrind", "callgrind_control"].iter().all(|program| {
-        Command::new(program)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    ["valgrind", "callgrind_control"]
+        .iter()
+        .all(|program| tool_present(program, "--version"))
 }
 
 /// Starts `kind` under callgrind, does `warmup` round trips with the

@@ -106,8 +106,13 @@ fn parse_steal(stat: &str, cpu: usize) -> Option<u64> {
 
 /// Whether strace can be run.
 pub fn strace_present() -> bool {
-    Command::new("strace")
-        .arg("-V")
+    tool_present("strace", "-V")
+}
+
+/// Whether `program` runs and succeeds when asked its version with `flag`.
+pub fn tool_present(program: &str, flag: &str) -> bool {
+    Command::new(program)
+        .arg(flag)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
