@@ -129,6 +129,21 @@ impl Incoming {
         }
     }
 
+    /// Drops every byte and fd received and not decoded yet (the fds
+    /// close).
+    pub(super) fn discard(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.fds.clear();
+        self.release_if_drained();
+    }
+
+    /// Sets how many fds may be left waiting once every whole message is
+    /// decoded (`Limits::max_unclaimed_fds`); see `Connection::set_caps`.
+    pub fn set_max_unclaimed_fds(&mut self, max: usize) {
+        self.max_unclaimed_fds = max;
+    }
+
     /// Decodes the next complete message, or `Ok(None)` when more bytes are
     /// needed. `lookup` maps a header to the message's signature.
     ///

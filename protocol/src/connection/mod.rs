@@ -115,6 +115,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::interface::MessageDesc;
@@ -293,7 +294,9 @@ impl<E: std::error::Error + 'static> std::error::Error for NextError<E> {
 /// A Wayland connection: a non-blocking Unix stream plus its buffers.
 #[derive(Debug)]
 pub struct Connection {
-    stream: UnixStream,
+    /// Shared only with whoever watches the socket for this connection's
+    /// owner ([`Connection::shared_stream`]).
+    stream: Arc<UnixStream>,
     limits: Limits,
     incoming: Incoming,
     outgoing: Outgoing,
@@ -317,7 +320,7 @@ impl Connection {
     pub fn with_limits(stream: UnixStream, limits: Limits) -> io::Result<Self> {
         stream.set_nonblocking(true)?;
         Ok(Connection {
-            stream,
+            stream: Arc::new(stream),
             limits,
             incoming: Incoming::with_limits(&limits),
             outgoing: Outgoing::with_limits(limits),
@@ -375,9 +378,37 @@ impl Connection {
         &self.stream
     }
 
+    /// A second handle on the socket, for an event loop that must own what
+    /// it watches while the connection lives elsewhere (a server's client
+    /// table): the socket closes when both are dropped, so the loop never
+    /// watches a closed or reused fd, and it costs no `dup`.
+    pub fn shared_stream(&self) -> Arc<UnixStream> {
+        Arc::clone(&self.stream)
+    }
+
     /// The limits this connection enforces.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Changes the two caps a server sets per wakeup from its share of a
+    /// server-wide budget: the bytes that may be queued for sending
+    /// (`Limits::max_out_bytes`) and the fds that may be left waiting for
+    /// their message (`Limits::max_unclaimed_fds`). Nothing already
+    /// queued is dropped: a lower cap refuses what comes next.
+    pub fn set_caps(&mut self, max_out_bytes: usize, max_unclaimed_fds: usize) {
+        self.limits.max_out_bytes = max_out_bytes;
+        self.limits.max_unclaimed_fds = max_unclaimed_fds;
+        self.outgoing.set_max_bytes(max_out_bytes);
+        self.incoming.set_max_unclaimed_fds(max_unclaimed_fds);
+    }
+
+    /// Drops everything received and not decoded, and everything queued
+    /// and not sent, closing their fds: for a peer that is being cut off.
+    /// Fds already sent still count in [`Connection::fds_in_flight`].
+    pub fn discard(&mut self) {
+        self.incoming.discard();
+        self.outgoing.discard();
     }
 
     /// One `recvmsg` into the incoming buffers.

@@ -121,6 +121,17 @@ impl Outgoing {
         }
     }
 
+    /// Sets the cap on queued bytes (`Limits::max_out_bytes`); see
+    /// `Connection::set_caps`.
+    pub fn set_max_bytes(&mut self, max: usize) {
+        self.max_bytes = max;
+    }
+
+    /// The cap on queued bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Encodes and queues one message; its fds are duplicated (CLOEXEC) and
     /// queued, so the caller keeps its own.
     ///
@@ -361,6 +372,15 @@ impl Outgoing {
             *slot = fd.as_raw_fd();
         }
         send_once(socket, &iov[..n_iov], &raw[..plan.fds])
+    }
+
+    /// Drops everything queued and not sent yet, closing its fds. What was
+    /// sent stays counted as in flight.
+    pub(super) fn discard(&mut self) {
+        self.chunks.clear();
+        self.fds.clear();
+        self.marks.clear();
+        self.sent = self.written;
     }
 
     /// Fds queued, or sent and maybe not read yet: an upper bound on the

@@ -160,9 +160,10 @@ fn idle_connections_hold_no_heap_buffers() {
     assert_eq!(b.heap_bytes(), 0);
     assert_eq!(b.recv().unwrap(), Recv::WouldBlock);
     assert_eq!(b.heap_bytes(), 0);
-    // The struct itself is small: a few hundred bytes per idle client.
+    // The struct itself is small: a few hundred bytes per idle client (and
+    // the socket's `Arc`, 24 bytes, shared with the server's event loop).
     assert!(
-        std::mem::size_of::<Connection>() <= 320,
+        std::mem::size_of::<Connection>() <= 336,
         "{}",
         std::mem::size_of::<Connection>()
     );
