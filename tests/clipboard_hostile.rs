@@ -201,7 +201,8 @@ fn too_many_mime_types_or_sources_or_a_long_type_end_only_that_client() {
 }
 
 #[test]
-fn a_client_that_hoards_offers_is_cut_off_and_the_copier_is_not() {
+fn a_client_that_hoards_offers_gets_no_new_ones_until_it_destroys_one() {
+    const OFFERS_MAX: usize = 256;
     let server = Server::start(&[]);
     // A device that never destroys the offers it is given.
     let mut hoarder = raw_with_device(&server);
@@ -212,10 +213,57 @@ fn a_client_that_hoards_offers_is_cut_off_and_the_copier_is_not() {
             .copy(waypass_client::Selection::Regular, &["text/plain"])
             .unwrap();
     }
-    let err = display_error(&hoarder.read_until_hangup()).expect("the hoarder is cut off");
-    assert_eq!(err.code, 2, "{err:?}");
-    assert!(err.message.contains("too many live data offers"), "{err:?}");
+    // Not cut off: it just stops being told, at its limit of live offers.
+    hoarder.send(&msg(1, 0, &[u(7)]));
+    let events = read_until_done(&mut hoarder, 7);
+    let offers = |events: &[raw::Event]| {
+        events
+            .iter()
+            .filter(|e| (e.sender, e.opcode) == (5, 0)) // device.data_offer
+            .count()
+    };
+    assert_eq!(display_error(&events), None);
+    assert_eq!(
+        offers(&events),
+        OFFERS_MAX,
+        "one per selection, up to the limit"
+    );
+    // One destroyed: it is told of the latest selection, once.
+    hoarder.send(&msg(FIRST_SERVER_ID, 1, &[])); // offer.destroy
+    hoarder.send(&msg(1, 0, &[u(8)]));
+    let events = read_until_done(&mut hoarder, 8);
+    assert_eq!(offers(&events), 1, "{events:?}");
     assert!(copier.types(waypass_client::Selection::Regular).is_some());
+}
+
+/// Reads what the server sends `raw` until `wl_callback@callback.done`.
+fn read_until_done(raw: &mut Raw, callback: u32) -> Vec<raw::Event> {
+    raw.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = raw.stream.read(&mut buf).expect("the server answers");
+        assert!(n > 0, "the server hung up");
+        bytes.extend_from_slice(&buf[..n]);
+        let events = raw::parse_events(&bytes[..whole_messages(&bytes)]);
+        if events.iter().any(|e| (e.sender, e.opcode) == (callback, 0)) {
+            return events;
+        }
+    }
+}
+
+/// The length of the whole messages at the start of `bytes`.
+fn whole_messages(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while bytes.len() >= at + 8 {
+        let word = u32::from_ne_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+        let size = (word >> 16) as usize;
+        if size < 8 || at + size > bytes.len() {
+            break;
+        }
+        at += size;
+    }
+    at
 }
 
 /// Reads what the server sends `raw` for `for_how_long`, returning whether

@@ -37,7 +37,8 @@ const WINDOW: Duration = Duration::from_secs(3);
 const CPU_SHARE_MAX: f64 = 0.30;
 
 /// Connects and asks for a `sync`: `Some(stream)` if served, `None` if the
-/// server accepted and closed (refused).
+/// server accepted and closed (refused), or answered with
+/// `wl_display.error` (over its budget of connections) and closed.
 fn try_client(server: &Server) -> Option<UnixStream> {
     let mut stream = UnixStream::connect(&server.socket).expect("connect (backlog)");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -46,6 +47,8 @@ fn try_client(server: &Server) -> Option<UnixStream> {
     let mut reply = [0u8; 64];
     match stream.read(&mut reply) {
         Ok(0) => None,
+        // wl_display@1.error: refused.
+        Ok(n) if n >= 8 && reply[..4] == 1u32.to_ne_bytes() => None,
         Ok(_) => Some(stream),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
         Err(e) => panic!("connection left hanging: {e}"),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 
 use common::{Server, TempDir};
-use listen_support::{answer, listen, listen_with, peer, peer_of, say, Answer, Running};
+use listen_support::{answer, listen, listen_with, peer, peer_of_name, say, Answer, Running};
 use nix::fcntl::{open, OFlag};
 use nix::sys::memfd::MFdFlags;
 use nix::sys::stat::Mode;
@@ -285,7 +285,8 @@ fn foreign_peer_helper() {
     let Some(socket) = std::env::var_os("WAYPASS_TEST_FOREIGN_SOCKET") else {
         return;
     };
-    let (_b, mut p) = peer_of(socket);
+    let owner = std::env::var("WAYPASS_TEST_OWNER_UID").expect("owner uid");
+    let (_b, mut p) = peer_of_name(socket, &format!("bob@{owner}"));
     println!("ANSWER {:?}", say(&mut p.channel, "from nobody"));
 }
 
@@ -301,6 +302,10 @@ fn foreign_peer(server: &Server) -> String {
             "--test-threads=1",
         ])
         .env("WAYPASS_TEST_FOREIGN_SOCKET", &server.socket)
+        .env(
+            "WAYPASS_TEST_OWNER_UID",
+            nix::unistd::getuid().as_raw().to_string(),
+        )
         .output()
         .expect("setpriv");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{BrokerLimits, ServerConfig, Settings};
+use crate::config::{ServerConfig, Settings};
 use crate::keymap::{KeymapSource, RuleNames};
+use crate::limits::Limits;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -101,19 +102,31 @@ pub struct Cli {
     #[arg(long, default_value = "seat0")]
     pub seat_name: String,
 
-    /// Broker names one client may own at once (more fail with too_many_names).
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub max_names: usize,
+    /// Broker names one client may own at once (more fail with
+    /// too_many_names) [default: 16; the same as --limit names=N]
+    #[arg(long, value_name = "N")]
+    pub max_names: Option<u64>,
 
     /// Live broker connection objects one client may hold (more fail with
-    /// too_many_pending).
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub max_pending_connects: usize,
+    /// too_many_pending) [default: 64; --limit pending-connects=N]
+    #[arg(long, value_name = "N")]
+    pub max_pending_connects: Option<u64>,
 
     /// Channels queued for one name owner that it has not read yet (more
-    /// connects to it fail with busy; the owner stays connected).
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub max_pending_peers: usize,
+    /// connects to it fail with busy; the owner stays connected)
+    /// [default: 64; --limit pending-peers=N]
+    #[arg(long, value_name = "N")]
+    pub max_pending_peers: Option<u64>,
+
+    /// Sets one limit (repeatable). Per client: objects, keyboards,
+    /// data-devices, data-sources, data-offers, mime-types, mime-length,
+    /// pending-sends, fds-in-flight, waiting-fds, output-bytes, names,
+    /// pending-connects, pending-peers. Server-wide (0 derives the fd ones
+    /// from RLIMIT_NOFILE): total-connections, total-fds,
+    /// total-fds-in-flight, total-output-bytes, total-names, total-objects.
+    /// The limits are checked against each other at start-up.
+    #[arg(long, value_name = "NAME=N", value_parser = parse_limit)]
+    pub limit: Vec<(String, u64)>,
 
     /// Run CMD as a client: `/bin/sh -c CMD` with WAYLAND_SOCKET set to its
     /// end of a socketpair, and no other fd of the server. Repeatable.
@@ -134,7 +147,7 @@ impl Cli {
             socket: self.socket.clone(),
             keymap: self.keymap_source(),
             settings: self.settings(),
-            broker: self.broker_limits(),
+            limits: self.limits(),
             spawn: self.spawn.clone(),
             exit_with_children: self.exit_with_children,
         }
@@ -166,12 +179,26 @@ impl Cli {
     }
 
     /// The broker's per-client limits.
-    pub fn broker_limits(&self) -> BrokerLimits {
-        BrokerLimits {
-            max_names: self.max_names,
-            max_pending: self.max_pending_connects,
-            max_backlog: self.max_pending_peers,
+    /// Every limit: the defaults, then `--limit` in order, then the named
+    /// broker flags (which are `--limit names=`, `pending-connects=` and
+    /// `pending-peers=` under their older names).
+    pub fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        for (name, value) in &self.limit {
+            // Names were checked when the arguments were parsed.
+            let _ = limits.set(name, *value);
         }
+        let named = [
+            ("names", self.max_names),
+            ("pending-connects", self.max_pending_connects),
+            ("pending-peers", self.max_pending_peers),
+        ];
+        for (name, value) in named {
+            if let Some(value) = value {
+                let _ = limits.set(name, value);
+            }
+        }
+        limits
     }
 
     /// The seat and repeat settings.
@@ -184,12 +211,57 @@ impl Cli {
     }
 }
 
+/// `NAME=N` for `--limit`, with a known name.
+fn parse_limit(arg: &str) -> Result<(String, u64), String> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?} is not NAME=N"))?;
+    let value: u64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a whole number"))?;
+    Limits::default()
+        .set(name, value)
+        .map_err(|e| e.to_string())?;
+    Ok((name.to_string(), value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn limit_sets_any_row_and_the_named_flags_win() {
+        let cli = Cli::parse_from([
+            "waypass-server",
+            "--limit",
+            "keyboards=4",
+            "--limit",
+            "names=3",
+            "--max-names",
+            "5",
+        ]);
+        let limits = cli.limits();
+        assert_eq!(limits.keyboards, 4);
+        assert_eq!(limits.names, 5);
+        assert_eq!(limits.pending_peers, 64);
+        assert!(Cli::try_parse_from(["waypass-server", "--limit", "bogus=1"]).is_err());
+        assert!(Cli::try_parse_from(["waypass-server", "--limit", "names"]).is_err());
+    }
+
+    #[test]
+    fn the_limit_help_names_every_row() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        let help = command.render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for line in Limits::default().table().lines() {
+            let name = line.split_whitespace().next().unwrap();
+            assert!(help.contains(name), "--limit's help does not name {name}");
+        }
     }
 
     #[test]
@@ -246,7 +318,7 @@ mod tests {
     fn spawn_is_repeatable_and_exit_with_children_needs_it() {
         let cli = Cli::parse_from(["waypass-server", "--spawn", "a b", "--spawn", "c"]);
         assert_eq!(cli.spawn, ["a b", "c"]);
-        assert_eq!(cli.broker_limits(), BrokerLimits::default());
+        assert_eq!(cli.limits(), Limits::default());
         let r = Cli::try_parse_from(["waypass-server", "--exit-with-children"]);
         assert!(r.is_err());
     }

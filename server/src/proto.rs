@@ -21,3 +21,6 @@ pub mod ctx;
 pub mod dispatch;
 pub mod globals;
 pub mod seat;
+pub mod stop;
+#[cfg(test)]
+pub mod testing;

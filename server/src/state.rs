@@ -39,9 +39,22 @@ use waypass_protocol::protocols::wayland::{
 };
 use waypass_protocol::{Connection, Credentials, Interface, ObjectMap, Side, Tracer, DISPLAY_ID};
 
-/// A client's identity in the server's client table (never reused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(pub u64);
+use crate::ledger::Account;
+
+mod clients;
+
+pub use clients::Clients;
+
+/// A client's identity in the server's client table: its slot, and the
+/// slot's generation, so that a key of a client that has gone never finds
+/// the client that took the slot after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientKey {
+    /// The slot in [`Clients`].
+    pub slot: u32,
+    /// How many clients held the slot before.
+    pub generation: u32,
+}
 
 /// Which of the two protocols an object speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,7 +202,7 @@ pub struct BrokerSession {
     pub names: Vec<(u32, Box<str>)>,
     /// Live `waypass_connection_v1` objects (failed ones included), for
     /// the `too_many_pending` limit.
-    pub connections: usize,
+    pub connections: u64,
 }
 
 impl BrokerSession {
@@ -214,23 +227,27 @@ pub struct Client {
     pub tracer: Tracer,
     /// Its broker names and connection objects.
     pub session: BrokerSession,
+    /// What it holds, as the server's ledger charged it.
+    pub account: Account,
+    /// Output was queued for it outside its own wakeup and waits in
+    /// [`Clients::take_unflushed`] for the runtime to flush.
+    pub(crate) unflushed: bool,
+    /// It was cut off with fds still in flight: it stays (charged) until
+    /// it has read them or hung up, and nothing more is read or sent.
+    pub cut_off: bool,
 }
 
 impl Client {
-    /// Wraps an accepted stream: reads its credentials, makes it
-    /// non-blocking, and creates `wl_display` at id 1.
-    pub fn new(key: ClientKey, stream: UnixStream, tracer: Tracer) -> io::Result<Client> {
-        let creds = peer_credentials(&stream);
-        Self::with_creds(key, stream, tracer, creds)
-    }
-
-    /// Like [`Client::new`] with credentials known otherwise: for a spawned
-    /// child, `SO_PEERCRED` of a socketpair names the server itself.
-    pub fn with_creds(
+    /// Wraps a connected stream: makes it non-blocking and creates
+    /// `wl_display` at id 1. `creds` are the peer's ([`peer_credentials`],
+    /// or a spawned child's, for which `SO_PEERCRED` of a socketpair names
+    /// the server itself); `account` is what the ledger opened for it.
+    pub fn new(
         key: ClientKey,
         stream: UnixStream,
         tracer: Tracer,
         creds: Option<Credentials>,
+        account: Account,
     ) -> io::Result<Client> {
         let mut conn = Connection::new(stream)?;
         conn.track_fds_in_flight();
@@ -245,6 +262,9 @@ impl Client {
             creds,
             tracer,
             session: BrokerSession::default(),
+            account,
+            unflushed: false,
+            cut_off: false,
         })
     }
 
@@ -253,6 +273,12 @@ impl Client {
     /// or in flight to it.
     pub fn refresh_in_flight(&mut self) -> usize {
         self.conn.fds_in_flight()
+    }
+
+    /// The uid its costs are charged to: its peer's, or `u32::MAX` (the
+    /// kernel's "no id") when unknown.
+    pub fn uid(&self) -> u32 {
+        uid_of(self.creds)
     }
 
     /// "pid P uid U gid G" for logs.
@@ -264,9 +290,14 @@ impl Client {
     }
 }
 
+/// The uid of `creds`, or `u32::MAX` (the kernel's "no id") without.
+pub fn uid_of(creds: Option<Credentials>) -> u32 {
+    creds.map_or(u32::MAX, |c| c.uid)
+}
+
 /// `SO_PEERCRED` of `stream`: who connected (or, for a socketpair, who
 /// created it).
-fn peer_credentials(stream: &UnixStream) -> Option<Credentials> {
+pub fn peer_credentials(stream: &UnixStream) -> Option<Credentials> {
     match Credentials::of_peer(stream) {
         Ok(c) => Some(c),
         // Only fails for a socket that is not AF_UNIX: log and go on.
@@ -296,7 +327,11 @@ mod tests {
     fn fds_in_flight_are_counted_until_the_client_reads_them() {
         let (server_end, mut client_end) = UnixStream::pair().unwrap();
         let tracer = Tracer::from_debug_value(TraceSide::Server, None);
-        let mut client = Client::new(ClientKey(1), server_end, tracer).unwrap();
+        let key = ClientKey {
+            slot: 1,
+            generation: 0,
+        };
+        let mut client = Client::new(key, server_end, tracer, None, Account::default()).unwrap();
         assert_eq!(client.refresh_in_flight(), 0);
         let desc = &wl_keyboard::INTERFACE.events[usize::from(wl_keyboard::evt::KEYMAP)];
         let file = std::fs::File::open("/dev/null").unwrap();

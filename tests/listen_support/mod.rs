@@ -35,10 +35,15 @@ pub fn peer(server: &Server) -> (Broker, Peer) {
 
 /// An in-process peer connected to bob on `socket`.
 pub fn peer_of(socket: impl AsRef<OsStr>) -> (Broker, Peer) {
+    peer_of_name(socket, "bob")
+}
+
+/// An in-process peer connected to `name` (`bob`, or `bob@UID`) on `socket`.
+pub fn peer_of_name(socket: impl AsRef<OsStr>, name: &str) -> (Broker, Peer) {
     let socket = socket.as_ref().to_str().expect("utf-8 socket path");
     let mut broker = Broker::connect(Some(socket)).expect("broker");
     let peer = broker
-        .connect_to("bob", ConnectOptions::default())
+        .connect_to(name, ConnectOptions::default())
         .expect("connected to bob");
     (broker, peer)
 }

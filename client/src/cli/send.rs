@@ -13,9 +13,11 @@
 //!
 //! - Everything to send is read or opened before connecting, so a missing
 //!   file, a FIFO or a bad stdin is reported before anyone is bothered.
-//! - The owner's uid, as the server read it, must be ours unless
-//!   `--any-uid`: names are first come, first served, so a name alone says
-//!   nothing about who holds it. Nothing is sent to an owner refused so.
+//! - Names belong to users: `NAME` is our own user's name, and `NAME@UID`
+//!   the name of user UID (the server keeps them apart, so another user
+//!   cannot squat ours). The owner's uid, as the server read it, is checked
+//!   all the same: ours, or the UID asked for. Nothing is sent to an owner
+//!   refused so.
 //! - A text that cannot travel as one `text` message (over
 //!   [`MAX_TEXT_LEN`] bytes, a NUL, or stdin that is not UTF-8) is offered
 //!   instead as a sealed memfd named `text.txt`: the owner gets every byte,
@@ -58,11 +60,6 @@ pub(super) struct SendOptions {
     /// started before its listener): milliseconds, or with a unit (2s).
     #[arg(long, value_name = "MS|DURATION", value_parser = parse_duration)]
     wait: Option<Duration>,
-
-    /// Send even when NAME is owned by another user (uid). By default the
-    /// owner's uid, as the server reports it, must be ours.
-    #[arg(long)]
-    any_uid: bool,
 
     #[command(flatten)]
     pub common: Common,
@@ -243,18 +240,23 @@ fn connect(
             peer.credentials
         )
     })?;
-    let ours = nix::unistd::getuid().as_raw();
-    if peer.credentials.uid != ours && !options.any_uid {
+    let expected = asked_uid(name).unwrap_or_else(|| nix::unistd::getuid().as_raw());
+    if peer.credentials.uid != expected {
         return Err(SendError::OtherUid {
             name: name.to_string(),
             owner: peer.credentials,
-            ours,
+            expected,
         }
         .into());
     }
     // The broker connection may close now: the channel no longer needs it.
     drop(broker);
     Ok((out, peer))
+}
+
+/// The uid `NAME@UID` asks for, if it does.
+fn asked_uid(name: &str) -> Option<u32> {
+    name.split_once('@')?.1.parse().ok()
 }
 
 /// Offers one file and waits for the ack, with progress.

@@ -19,14 +19,15 @@ use super::CliError;
 /// Why sending failed.
 #[derive(Debug)]
 pub enum SendError {
-    /// The name's owner runs as another user, and `--any-uid` was not given.
+    /// The name's owner runs as another user than the one asked for (ours,
+    /// or UID in `NAME@UID`): the server did not keep names apart by user.
     OtherUid {
         /// The name.
         name: String,
         /// Who owns it, as the server reported.
         owner: Credentials,
-        /// Our uid.
-        ours: u32,
+        /// The uid asked for.
+        expected: u32,
     },
     /// The owner refused what was sent.
     Refused {
@@ -60,10 +61,14 @@ pub enum SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendError::OtherUid { name, owner, ours } => write!(
+            SendError::OtherUid {
+                name,
+                owner,
+                expected,
+            } => write!(
                 f,
-                "{} is owned by uid {} (pid {}), not by our uid {ours}; \
-                 pass --any-uid to send to another user",
+                "{} is owned by uid {} (pid {}), not by uid {expected}: the server does not \
+                 keep names apart by user; nothing was sent",
                 printable(name),
                 owner.uid,
                 owner.pid
@@ -152,12 +157,12 @@ mod tests {
                 uid: 65534,
                 gid: 65534,
             },
-            ours: 0,
+            expected: 0,
         };
         assert_eq!(
             other.to_string(),
-            "bob is owned by uid 65534 (pid 7), not by our uid 0; \
-             pass --any-uid to send to another user"
+            "bob is owned by uid 65534 (pid 7), not by uid 0: the server does not \
+             keep names apart by user; nothing was sent"
         );
         let slow = SendError::NoAck {
             to: "bob".into(),

@@ -64,10 +64,10 @@ fn any_split_of_the_stream_gives_the_same_output() {
     let whole = dispatch_stream(&stream, Vec::new()).unwrap();
     let mut server = FuzzServer::new().unwrap();
     for cut in [1, 7, 8, 13, stream.len() - 1] {
-        let mut client = server.client().unwrap();
-        assert!(client.feed(&stream[..cut], Vec::new()));
-        assert!(client.feed(&stream[cut..], Vec::new()));
-        let outcome = client.finish();
+        let client = server.connect().unwrap();
+        assert!(server.feed(client, &stream[..cut], Vec::new()));
+        assert!(server.feed(client, &stream[cut..], Vec::new()));
+        let outcome = server.finish(client);
         // Serials differ between runs; the messages do not.
         assert_eq!(headers(&outcome.sent), headers(&whole.sent), "cut at {cut}");
         assert_eq!(outcome.fds.len(), 1);
@@ -99,11 +99,11 @@ fn unused_fds_are_closed_and_names_released() {
     ]
     .concat();
     let (a, b) = UnixStream::pair().unwrap();
-    let mut client = server.client().unwrap();
+    let client = server.connect().unwrap();
     // `a` rides along with no message to take it.
-    assert!(client.feed(&register, vec![a.into()]));
-    assert_eq!(client.server.broker_names(), 1);
-    drop(client);
+    assert!(server.feed(client, &register, vec![a.into()]));
+    assert_eq!(server.broker_names(), 1);
+    server.finish(client);
     assert_eq!(server.broker_names(), 0, "released on disconnect");
     // The server's copy of `a` is closed: `b` reads end-of-file.
     b.set_nonblocking(true).unwrap();
@@ -158,9 +158,9 @@ fn events_newer_than_the_bound_version_are_never_sent() {
 
 #[test]
 fn a_client_creating_objects_for_ever_is_stopped_at_the_cap() {
-    use crate::config::MAX_OBJECTS_PER_CLIENT;
+    let limit = Limits::default().objects as u32;
     // wl_display.get_registry over and over: each registry stays alive.
-    let stream: Vec<u8> = (0..MAX_OBJECTS_PER_CLIENT as u32 + 10)
+    let stream: Vec<u8> = (0..limit + 10)
         .flat_map(|i| message(1, 1, &[word(2 + i)]))
         .collect();
     let outcome = dispatch_stream(&stream, Vec::new()).unwrap();

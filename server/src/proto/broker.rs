@@ -3,11 +3,9 @@
 //!
 //! This module keeps the server-wide table of names and answers
 //! `register`, `connect`, `withdraw` and the destructors. It creates the
-//! socketpair of a channel and queues the requester's end. It does not
-//! reach other clients: the owner's end leaves this module as a
-//! [`Delivery`], which the runtime ([`crate::runtime`]) hands to the owner's connection
-//! once the requester's dispatch is over (a handler only ever holds one
-//! client).
+//! socketpair of a channel, queues the requester's end on the requester
+//! and the owner's end on the owner ([`Ctx::with_other`]): the server
+//! holds no copy once both are flushed.
 //!
 //! # Implementation notes
 //!
@@ -18,33 +16,28 @@
 //!   protocol violations (unknown object, bad opcode, malformed message)
 //!   disconnect, and those are caught by [`crate::proto::dispatch`] before any
 //!   handler here runs.
+//! - **Names belong to uids.** The table is keyed by (uid, name): a name
+//!   registered by a client of another user takes nothing from yours, and
+//!   `connect` finds names of the caller's own uid unless it asks for
+//!   `NAME@UID`. So another local user cannot squat a name before its
+//!   owner starts, and a sender never reaches another user's listener by
+//!   accident.
 //! - **Checks in a fixed order.** `register`: invalid name, then the
-//!   client's name limit, then taken (so a client at its limit learns
-//!   nothing about other clients' names). `connect`: invalid name, unknown
-//!   name, self connect, the pending limit, then the owner's backlog
-//!   (`busy`). Every new connection object
-//!   counts against the limit, failed ones included, until destroyed: the
-//!   limit bounds live objects, as the protocol says.
-//! - **The channel.** `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)`
-//!   through nix. `established(end_a, ...)` is queued to the requester at
-//!   once and `end_b` travels in a [`Delivery`] until the runtime has
-//!   queued `peer(end_b, ...)` on the owner's name object, in the same event
-//!   loop callback. Both ends move into their queues without a `dup`
-//!   ([`Ctx::send_owned`]), so after the two flushes the server holds no
-//!   copy.
+//!   client's share of names (`too_many_names`), then taken (so a client at
+//!   its limit learns nothing about other clients' names). `connect`:
+//!   invalid name, unknown name, self connect, the pending limit, then the
+//!   owner's room (`busy`). Every new connection object counts against the
+//!   limit, failed ones included, until destroyed.
 //! - **A busy owner.** Each channel end queued for an owner is an fd in
 //!   flight to it until it reads its socket. The broker counts, per owner,
-//!   the channels handed over that it may not have read
-//!   ([`Broker::owner_unread`], which the runtime ([`crate::runtime`]) calls with the fds
-//!   the owner's connection counts as unread); past
-//!   [`BrokerLimits::max_backlog`] a connect fails with `busy`, sent to the
-//!   requester, and the owner keeps its connection and its name. Before the
-//!   limit the server disconnected the *owner* once a connect flood filled
-//!   its output queue. The server re-checks the owners with a backlog
-//!   ([`Broker::owners_with_backlog`], one `ioctl` each) before each
-//!   client's requests are dispatched, so an owner that has caught up takes
-//!   channels again. Owners that read promptly leave the list at the first
-//!   check; a stuck owner costs one `ioctl` per wakeup.
+//!   the channels handed over that it may not have read; past
+//!   [`Limits::pending_peers`](crate::limits::Limits), or when the owner's
+//!   share of fds in flight or of output is used up, a connect fails with
+//!   `busy`, sent to the requester: the actor is refused, the owner keeps
+//!   its connection and its name. The count is corrected by the owner's
+//!   own wakeups ([`Broker::owner_unread`]) and, when a connect finds the
+//!   owner at the limit, by one look at that owner's socket: no wakeup
+//!   rechecks every owner.
 //! - **Credentials.** `pid`, `uid` and `gid` come from `SO_PEERCRED`, read
 //!   when the client connected (for a `--spawn` child: the child's pid). If
 //!   that failed, which only happens for a socket that is not AF_UNIX, the
@@ -53,7 +46,6 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fmt;
-use std::os::fd::OwnedFd;
 
 use log::{debug, info};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -63,9 +55,9 @@ use waypass_protocol::protocols::broker::{
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{Arg, Credentials, DISPLAY_ID};
 
-use crate::config::BrokerLimits;
+use crate::ledger::Resource;
 use crate::proto::ctx::{Ctx, ProtocolError, Stop};
-use crate::state::{ClientKey, Object};
+use crate::state::{uid_of, ClientKey, Object};
 
 /// The longest name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
@@ -79,74 +71,35 @@ struct Owner {
     creds: Option<Credentials>,
 }
 
-/// The owner's half of a brokered channel, on its way to the owner's
-/// connection: `waypass_name_v1.peer` to queue on `object` of `owner`.
-#[derive(Debug)]
-pub struct Delivery {
-    /// The client that owns the name.
-    pub owner: ClientKey,
-    /// Its `waypass_name_v1` object.
-    pub object: u32,
-    /// The owner's end of the socketpair.
-    pub fd: OwnedFd,
-    /// The requester's first registered name, if any.
-    pub peer_name: Option<CString>,
-    /// The requester's credentials.
-    pub creds: Option<Credentials>,
-    /// For the log line: the name connected to and the requester's label.
-    pub log_line: String,
-}
-
-/// The server-wide name table and the channels waiting to be delivered.
+/// The server-wide name table, by (uid, name), and the channels each
+/// owner may not have read yet.
 #[derive(Debug, Default)]
 pub struct Broker {
-    limits: BrokerLimits,
-    owners: HashMap<Box<str>, Owner>,
-    deliveries: Vec<Delivery>,
+    owners: HashMap<(u32, Box<str>), Owner>,
     /// Per owner, the channels handed over that it may not have read.
-    backlog: HashMap<ClientKey, usize>,
+    backlog: HashMap<ClientKey, u64>,
 }
 
 impl Broker {
-    /// An empty broker with these limits.
-    pub fn new(limits: BrokerLimits) -> Broker {
-        Broker {
-            limits,
-            ..Broker::default()
-        }
-    }
-
     /// How many names are owned, server-wide.
     #[cfg(any(test, feature = "fuzzing"))]
     pub fn name_count(&self) -> usize {
         self.owners.len()
     }
 
-    /// Takes the channels brokered since the last call, for their owners.
-    pub fn take_deliveries(&mut self) -> Vec<Delivery> {
-        std::mem::take(&mut self.deliveries)
-    }
-
-    /// Releases every name `client` owns (it is disconnecting).
-    pub fn release_all(&mut self, client: ClientKey, names: &[(u32, Box<str>)]) {
+    /// Releases every name `client` of `uid` owns (it is disconnecting).
+    pub fn release_all(&mut self, client: ClientKey, uid: u32, names: &[(u32, Box<str>)]) {
         for (object, name) in names {
-            self.release(client, *object, name);
+            self.release(client, uid, *object, name);
         }
         self.backlog.remove(&client);
-    }
-
-    /// The owners with channels they may not have read yet: the server
-    /// re-counts their unread fds before each dispatch and passes them to
-    /// [`Broker::owner_unread`].
-    pub fn owners_with_backlog(&self) -> Vec<ClientKey> {
-        self.backlog.keys().copied().collect()
     }
 
     /// `owner` has `unread` fds sent to it that it has not read: no more of
     /// the channels handed to it than that are unread.
     pub fn owner_unread(&mut self, owner: ClientKey, unread: usize) {
         if let Some(backlog) = self.backlog.get_mut(&owner) {
-            *backlog = (*backlog).min(unread);
+            *backlog = (*backlog).min(unread as u64);
             if *backlog == 0 {
                 self.backlog.remove(&owner);
             }
@@ -154,21 +107,36 @@ impl Broker {
     }
 
     /// Channels handed to `owner` that it may not have read.
-    pub fn backlog(&self, owner: ClientKey) -> usize {
+    pub fn backlog(&self, owner: ClientKey) -> u64 {
         self.backlog.get(&owner).copied().unwrap_or(0)
     }
 
-    /// Removes `name` from the table if `client`'s `object` owns it.
-    fn release(&mut self, client: ClientKey, object: u32, name: &str) {
-        match self.owners.get(name) {
+    /// Removes `name` of `uid` from the table if `client`'s `object` owns it.
+    fn release(&mut self, client: ClientKey, uid: u32, object: u32, name: &str) {
+        let key = (uid, Box::from(name));
+        match self.owners.get(&key) {
             Some(o) if o.client == client && o.object == object => {
-                self.owners.remove(name);
-                debug!("name {name} released");
+                self.owners.remove(&key);
+                debug!("name {name} of uid {uid} released");
             }
             // The table and the client disagree: keep the table's owner.
             _ => log::error!("bug: {name} is not owned by waypass_name_v1@{object}"),
         }
     }
+}
+
+/// A name as `connect` asks for it: `NAME` (the caller's uid) or
+/// `NAME@UID`.
+fn parse_target(asked: &[u8], own_uid: u32) -> Option<(u32, &str)> {
+    let text = std::str::from_utf8(asked).ok()?;
+    let (name, uid) = match text.split_once('@') {
+        None => (text, own_uid),
+        Some((name, uid)) => {
+            let digits = !uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit());
+            (name, uid.parse().ok().filter(|_| digits)?)
+        }
+    };
+    valid_name(name.as_bytes()).then_some((uid, name))
 }
 
 /// Whether `name` follows the rule: 1 to 64 bytes of `[A-Za-z0-9._-]`.
@@ -198,11 +166,12 @@ fn cred_args<Fd>(creds: Option<Credentials>) -> [Arg<'static, Fd>; 3] {
 pub fn register(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> Result<(), Stop> {
     cx.create(id, Object::Name)?;
     let bytes = name.to_bytes();
+    let uid = uid_of(cx.creds);
     let refused = if !valid_name(bytes) {
         Some(failure::INVALID_NAME)
-    } else if cx.session.names.len() >= broker.limits.max_names {
+    } else if cx.allowance(Resource::Names) == 0 {
         Some(failure::TOO_MANY_NAMES)
-    } else if name_str(bytes).is_some_and(|n| broker.owners.contains_key(n)) {
+    } else if name_str(bytes).is_some_and(|n| broker.owners.contains_key(&(uid, n.into()))) {
         Some(failure::NAME_TAKEN)
     } else {
         None
@@ -212,12 +181,15 @@ pub fn register(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> 
         debug!("register refused ({}): {}", cx.who(), Failure(reason));
         return send_name_failed(cx, id, reason);
     };
+    if cx.charge(Resource::Names, 1).is_err() {
+        return send_name_failed(cx, id, failure::TOO_MANY_NAMES);
+    }
     let owner = Owner {
         client: cx.key,
         object: id,
         creds: cx.creds,
     };
-    broker.owners.insert(name.into(), owner);
+    broker.owners.insert((uid, name.into()), owner);
     cx.session.names.push((id, name.into()));
     info!("name {name} registered ({})", cx.who());
     cx.send(
@@ -232,7 +204,8 @@ pub fn register(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> 
 pub fn withdraw(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32) -> Result<(), Stop> {
     if let Some(at) = cx.session.names.iter().position(|(o, _)| *o == id) {
         let (_, name) = cx.session.names.remove(at);
-        broker.release(cx.key, id, &name);
+        broker.release(cx.key, uid_of(cx.creds), id, &name);
+        cx.release(Resource::Names, 1);
         info!("name {name} withdrawn ({})", cx.who());
     }
     cx.destroy(id)
@@ -247,21 +220,20 @@ pub fn destroy_connection(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
 /// `waypass_broker_v1.connect(id, name)`: a channel to the name's owner.
 pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> Result<(), Stop> {
     cx.create(id, Object::Connection)?;
-    let over_limit = cx.session.connections >= broker.limits.max_pending;
+    let over_limit = cx.session.connections >= cx.shared.limits.pending_connects;
     cx.session.connections += 1;
-    let bytes = asked.to_bytes();
-    let Some(name) = name_str(bytes).filter(|_| valid_name(bytes)) else {
+    let Some((uid, name)) = parse_target(asked.to_bytes(), uid_of(cx.creds)) else {
         return refuse_connect(cx, id, failure::INVALID_NAME);
     };
-    let owner = match broker.owners.get(name) {
+    let owner = match broker.owners.get(&(uid, name.into())) {
         None => return refuse_connect(cx, id, failure::UNKNOWN_NAME),
         Some(o) if o.client == cx.key => return refuse_connect(cx, id, failure::SELF_CONNECT),
         Some(_) if over_limit => return refuse_connect(cx, id, failure::TOO_MANY_PENDING),
-        Some(o) if broker.backlog(o.client) >= broker.limits.max_backlog => {
-            return refuse_connect(cx, id, failure::BUSY)
-        }
         Some(o) => *o,
     };
+    if !owner_has_room(cx, broker, owner) {
+        return refuse_connect(cx, id, failure::BUSY);
+    }
     let (end_a, end_b) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
@@ -275,53 +247,68 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
             format!("cannot create a channel for waypass_connection_v1@{id}: {e}"),
         ))
     })?;
-    let [pid, uid, gid] = cred_args(owner.creds);
+    let [pid, uid_arg, gid] = cred_args(owner.creds);
     // The requester's end goes into its queue as it is (no dup).
     cx.send_owned(
         id,
         &waypass_connection_v1::INTERFACE,
         waypass_connection_v1::evt::ESTABLISHED,
-        vec![Arg::Fd(end_a), Arg::Str(Some(asked)), pid, uid, gid],
+        vec![Arg::Fd(end_a), Arg::Str(Some(asked)), pid, uid_arg, gid],
     )?;
     let requester = cx.session.first_name();
-    let log_line = format!(
+    let line = format!(
         "brokered channel {} <-> {}",
         label(requester, cx.creds),
         label(Some(name), owner.creds)
     );
-    broker.deliveries.push(Delivery {
-        owner: owner.client,
-        object: owner.object,
-        fd: end_b,
-        // Registered names are checked ASCII without NUL: never `None`.
-        peer_name: requester.and_then(|n| CString::new(n).ok()),
-        creds: cx.creds,
-        log_line,
+    // Registered names are checked ASCII without NUL: never `None`.
+    let peer_name = requester.and_then(|n| CString::new(n).ok());
+    let [pid, uid_arg, gid] = cred_args(cx.creds);
+    let delivered = cx.with_other(owner.client, |owner_cx| {
+        // The owner's end goes into its queue as it is (no dup), and
+        // closes once sent or if the owner goes.
+        owner_cx.send_owned(
+            owner.object,
+            &waypass_name_v1::INTERFACE,
+            waypass_name_v1::evt::PEER,
+            vec![
+                Arg::Fd(end_b),
+                Arg::Str(peer_name.as_deref()),
+                pid,
+                uid_arg,
+                gid,
+            ],
+        )
     });
-    *broker.backlog.entry(owner.client).or_default() += 1;
+    if delivered.is_some() {
+        *broker.backlog.entry(owner.client).or_default() += 1;
+        info!("{line}");
+    }
     Ok(())
 }
 
-/// Queues `waypass_name_v1.peer` for a [`Delivery`] on the owner's
-/// connection. Returns the delivery's log line.
-pub fn deliver(cx: &mut Ctx<'_>, delivery: Delivery) -> Result<String, Stop> {
-    let [pid, uid, gid] = cred_args(delivery.creds);
-    // The owner's end goes into the queue as it is (no dup), and closes
-    // once sent or if it is refused.
-    cx.send_owned(
-        delivery.object,
-        &waypass_name_v1::INTERFACE,
-        waypass_name_v1::evt::PEER,
-        vec![
-            Arg::Fd(delivery.fd),
-            Arg::Str(delivery.peer_name.as_deref()),
-            pid,
-            uid,
-            gid,
-        ],
-    )?;
-    Ok(delivery.log_line)
+/// Whether the owner can take one more channel: under its backlog (looked
+/// at again, with one `ioctl`, only when at the limit), and with a share
+/// of fds in flight and of output left. Refusing is `busy` to the
+/// requester: the owner is never cut off for what requesters do.
+fn owner_has_room(cx: &mut Ctx<'_>, broker: &mut Broker, owner: Owner) -> bool {
+    let limit = cx.shared.limits.pending_peers;
+    let room = cx.with_other(owner.client, |o| {
+        let unread = o.pending_fds();
+        let fds = o.allowance(Resource::FdsInFlight);
+        let bytes = o.allowance(Resource::OutputBytes);
+        Ok((unread, fds > 0 && bytes >= PEER_EVENT_BYTES))
+    });
+    let Some((unread, share)) = room else {
+        return false;
+    };
+    broker.owner_unread(owner.client, unread);
+    share && broker.backlog(owner.client) < limit
 }
+
+/// The most bytes a `waypass_name_v1.peer` event takes: the header, a
+/// 64-byte name with its length, NUL and padding, and three words.
+const PEER_EVENT_BYTES: u64 = 8 + 4 + 68 + 12;
 
 fn refuse_connect(cx: &mut Ctx<'_>, id: u32, reason: u32) -> Result<(), Stop> {
     debug!("connect refused ({}): {}", cx.who(), Failure(reason));

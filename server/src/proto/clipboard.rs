@@ -1,31 +1,51 @@
 //! The clipboard, headless: `ext-data-control-v1` and
 //! `wlr-data-control-unstable-v1` (version 2, with primary selection).
 //!
-//! What it is: the server-wide selection state ([`Clipboard`]) here, and
-//! the handlers of the four interfaces of both protocols (manager, device,
-//! source, offer) in `requests`. A client that copies creates a source, `offer`s MIME
-//! types and `set_selection`s it on its device; every device of every
-//! client then gets a new server-created `data_offer`, its types and
-//! `selection`. A client that pastes sends `receive(mime, fd)` on an
-//! offer with the write end of a pipe; the server forwards that fd to the
-//! source's client as `send(mime, fd)`, moving it, not duplicating it. The data
-//! then flows from one client to the other without touching the server.
-//! What it is not: a clipboard manager (it keeps no data, only who
-//! offers what), and it knows no sockets: output for other clients is left
-//! as [`Delivery`]s for the runtime ([`crate::runtime`]) to queue.
+//! What it is: the server-wide selection state ([`Clipboard`]) here, the
+//! handlers of the four interfaces of both protocols (manager, device,
+//! source, offer) in `requests`, and the announcement of selections to
+//! devices in `announce`. A client that copies creates a source, `offer`s
+//! MIME types and `set_selection`s it on its device; every device of every
+//! client is then told of the new selection with a new server-created
+//! `data_offer`, its types and `selection`. A client that pastes sends
+//! `receive(mime, fd)` on an offer with the write end of a pipe; the
+//! server forwards that fd to the source's client as `send(mime, fd)`,
+//! moving it, not duplicating it. The data then flows from one client to
+//! the other without touching the server. What it is not: a clipboard
+//! manager (it keeps no data, only who offers what), and it knows no
+//! sockets.
 //!
 //! # Implementation notes
 //!
 //! - **Semantics** follow wlroots' `types/wlr_data_control_v1.c` and
 //!   `ext_data_control_v1.c` (sway, Hyprland) where the protocol text is
 //!   silent: `set_selection` cancels the replaced source; a destroyed
-//!   source that was the selection clears it (every device gets
+//!   source that was the selection clears it (devices are told
 //!   `selection(null)`); a new device gets the current selections at once;
 //!   the primary selection is the same machinery under another name; a
 //!   source can be set once (`used_source`), and `offer` after that is
 //!   `invalid_offer`; offers of a replaced selection stay alive until the
-//!   client destroys them, but are inert: a `receive` on one closes the fd,
-//!   which the paster reads as EOF.
+//!   client destroys them, but are inert: a `receive` on one closes the
+//!   fd, which the paster reads as EOF. Setting the selection it already
+//!   has (`set_selection(null)` on an empty one) changes nothing and tells
+//!   nobody, as in wlroots.
+//! - **Coalesced announcements.** Only the latest selection matters to a
+//!   device. A change bumps the selection's generation; each device
+//!   remembers the generation it was last told of. Devices are told at
+//!   three moments: the actor's own devices at once (so that its `sync`
+//!   after `set_selection` answers after them), any client's devices
+//!   before its requests are dispatched (so that what it asks after a
+//!   change sees the change), and every device once per loop pass
+//!   ([`announce::deliver_round`]). A burst of N changes inside one pass
+//!   costs one offer per device, not N.
+//! - **The actor pays, never the recipient.** A device whose client holds
+//!   [`Limits::data_offers`](crate::limits::Limits) live offers, or whose
+//!   share of the output budget cannot take the announcement, is not told
+//!   yet: it keeps its stale generation and is told of the latest selection
+//!   once it has room (its own next wakeup, or the next round). It is
+//!   never disconnected for what others did. The actor's side is bounded:
+//!   data-control managers and devices per client, sources per client,
+//!   types per source, bytes per type.
 //! - **One implementation, two protocols.** Both have the same wire shape
 //!   (checked in waypass-protocol), so an object only records its
 //!   [`Flavor`] to pick the interface table. A device sees offers of its
@@ -33,27 +53,25 @@
 //! - **Server-created ids.** Offers take ids from `0xff000000` up, from the
 //!   client's own object map, as libwayland does. Their destructor frees
 //!   the id with no `delete_id` (libwayland sends it only for client ids).
-//! - **Order.** Events for the client being dispatched are queued at once,
-//!   so that a `sync` after `get_data_device` or `set_selection` answers
-//!   after them. Events for other clients become [`Delivery`]s.
-//! - **Limits** (see [`MAX_MIME_TYPES`](crate::config::MAX_MIME_TYPES) and the others) bound what one
-//!   client can make the server hold. A `receive` whose source's client
-//!   already has [`MAX_PENDING_SENDS`](crate::config::MAX_PENDING_SENDS) fds queued or unread is dropped
-//!   (its fd closed) rather than forwarded: a paster flooding receives
-//!   must not push the copier past the server's limit of fds in flight,
-//!   which would cost the copier its connection.
+//! - **Pastes.** A `receive` whose source's client already has
+//!   [`Limits::pending_sends`](crate::limits::Limits) fds queued or unread,
+//!   or no share of fds in flight left, is dropped (its fd closed, the
+//!   paster reads EOF) rather than forwarded: a paster's flood costs the
+//!   paster, never the copier's connection.
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::rc::Rc;
 
 use waypass_protocol::protocols::data_control::ext;
 
 use crate::state::{ClientKey, Flavor};
 
+mod announce;
 mod requests;
 
-pub use requests::{bind_manager, deliver, request};
+pub use announce::{catch_up, deliver_round, is_behind};
+pub use requests::{bind_manager, request};
 
 // The opcodes are the same in both protocols (a waypass-protocol test
 // checks the shapes); name them once, from ext.
@@ -72,6 +90,8 @@ pub enum Which {
 }
 
 impl Which {
+    const BOTH: [Which; 2] = [Which::Regular, Which::Primary];
+
     fn index(self) -> usize {
         match self {
             Which::Regular => 0,
@@ -100,73 +120,78 @@ pub struct SourceKey {
 #[derive(Debug)]
 struct Source {
     flavor: Flavor,
-    mimes: Vec<CString>,
+    /// Shared with announcements in progress once the source is used.
+    mimes: Rc<Vec<CString>>,
     /// Set once `set_selection` or `set_primary_selection` took it.
     used: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Device {
-    client: ClientKey,
     id: u32,
     flavor: Flavor,
     version: u32,
+    /// The generation of each selection it was last told of.
+    seen: [u64; 2],
 }
 
-/// Output for a client other than the one being dispatched.
-#[derive(Debug)]
-pub enum Delivery {
-    /// Announce `which` selection (or its absence) on a device.
-    Selection {
-        /// The device's client.
-        client: ClientKey,
-        /// The device.
-        device: u32,
-        /// Which selection.
-        which: Which,
-    },
-    /// Forward a paster's fd to a source: `send(mime, fd)`.
-    Send {
-        /// The source.
-        source: SourceKey,
-        /// The MIME type asked for.
-        mime: CString,
-        /// The write end the paster gave.
-        fd: OwnedFd,
-    },
-    /// Tell a replaced source it is no longer the selection.
-    Cancelled {
-        /// The source.
-        source: SourceKey,
-    },
-}
-
-impl Delivery {
-    /// The client the delivery is for.
-    pub fn client(&self) -> ClientKey {
-        match self {
-            Delivery::Selection { client, .. } => *client,
-            Delivery::Send { source, .. } | Delivery::Cancelled { source } => source.client,
-        }
+impl Device {
+    /// Whether it has primary selection (ext: always; wlr: from version 2).
+    fn has(&self, which: Which) -> bool {
+        which == Which::Regular || self.flavor == Flavor::Ext || self.version >= 2
     }
 }
 
-/// The server-wide clipboard: live sources, devices and offers, the two
-/// selections, and the output waiting for other clients.
+/// What an offer stands for: the selection it announced, at the
+/// generation it announced. It is inert once that selection has changed.
+#[derive(Debug, Clone, Copy)]
+struct Offer {
+    source: SourceKey,
+    which: Which,
+    generation: u64,
+}
+
+/// One client's clipboard objects.
+#[derive(Debug, Default)]
+struct Member {
+    /// The clipboard's total generation when all its devices were last
+    /// told; `u64::MAX` when a new device has not been told yet.
+    seen: u64,
+    managers: u64,
+    devices: Vec<Device>,
+    /// Its live sources' ids.
+    sources: Vec<u32>,
+    /// Its live offers, by id.
+    offers: HashMap<u32, Offer>,
+}
+
+impl Member {
+    fn is_empty(&self) -> bool {
+        self.managers == 0
+            && self.devices.is_empty()
+            && self.sources.is_empty()
+            && self.offers.is_empty()
+    }
+}
+
+/// The server-wide clipboard: live sources, each client's devices and
+/// offers, and the two selections with their generations.
 #[derive(Debug, Default)]
 pub struct Clipboard {
     sources: HashMap<SourceKey, Source>,
-    devices: Vec<Device>,
-    /// Each live offer's source, `None` once inert.
-    offers: HashMap<(ClientKey, u32), Option<SourceKey>>,
+    members: HashMap<ClientKey, Member>,
     selection: [Option<SourceKey>; 2],
-    deliveries: Vec<Delivery>,
+    /// Bumped at each change of the selection.
+    generation: [u64; 2],
+    /// A change since the last round.
+    changed: bool,
 }
 
 impl Clipboard {
-    /// The output left for other clients since the last call.
-    pub fn take_deliveries(&mut self) -> Vec<Delivery> {
-        std::mem::take(&mut self.deliveries)
+    /// Whether the selection changed since the last round of
+    /// announcements.
+    pub fn has_changed(&self) -> bool {
+        self.changed
     }
 
     /// The current selection's source, if any.
@@ -174,70 +199,69 @@ impl Clipboard {
         self.selection[which.index()]
     }
 
+    /// Both generations in one number, for a client's `selection_seen`.
+    fn total_generation(&self) -> u64 {
+        self.generation[0].wrapping_add(self.generation[1])
+    }
+
+    /// The source an offer of `client` still stands for; `None` if the
+    /// offer is unknown or inert.
+    fn offer_source(&self, client: ClientKey, offer: u32) -> Option<SourceKey> {
+        let offer = self.members.get(&client)?.offers.get(&offer)?;
+        (self.generation[offer.which.index()] == offer.generation).then_some(offer.source)
+    }
+
     /// Forgets everything of a client that has gone: its sources (clearing
-    /// a selection one of them held, for every other device), devices and
-    /// offers.
+    /// a selection one of them held), devices and offers. Returns the
+    /// sources of other clients to tell `cancelled` (none: a client's own
+    /// source is what it loses).
     pub fn client_gone(&mut self, client: ClientKey) {
-        self.devices.retain(|d| d.client != client);
-        self.offers.retain(|(c, _), _| *c != client);
-        let gone: Vec<SourceKey> = self
-            .sources
-            .keys()
-            .filter(|k| k.client == client)
-            .copied()
-            .collect();
-        for key in gone {
-            self.remove_source(key);
+        let Some(member) = self.members.remove(&client) else {
+            return;
+        };
+        for id in member.sources {
+            self.remove_source(SourceKey { client, id });
         }
     }
 
-    fn sources_of(&self, client: ClientKey) -> usize {
-        self.sources.keys().filter(|k| k.client == client).count()
+    fn member(&mut self, client: ClientKey) -> &mut Member {
+        self.members.entry(client).or_default()
     }
 
-    fn offers_of(&self, client: ClientKey) -> usize {
-        self.offers.keys().filter(|(c, _)| *c == client).count()
+    /// Forgets `client`'s entry once it holds nothing.
+    fn tidy(&mut self, client: ClientKey) {
+        if self.members.get(&client).is_some_and(Member::is_empty) {
+            self.members.remove(&client);
+        }
     }
 
-    /// Removes a source; if it was a selection, that selection is cleared
-    /// and every device told.
+    /// Removes a source; if it was a selection, that selection is cleared.
     fn remove_source(&mut self, key: SourceKey) {
-        self.sources.remove(&key);
-        for which in [Which::Regular, Which::Primary] {
+        if self.sources.remove(&key).is_none() {
+            return;
+        }
+        if let Some(member) = self.members.get_mut(&key.client) {
+            member.sources.retain(|&id| id != key.id);
+        }
+        for which in Which::BOTH {
             if self.selection[which.index()] == Some(key) {
                 self.set(which, None);
             }
         }
     }
 
-    /// Makes `new` the `which` selection: the old source is cancelled,
-    /// offers of it go inert, and every device is to be told.
-    fn set(&mut self, which: Which, new: Option<SourceKey>) {
-        let old = std::mem::replace(&mut self.selection[which.index()], new);
-        if let Some(old) = old.filter(|o| Some(*o) != new) {
-            for target in self.offers.values_mut() {
-                if *target == Some(old) {
-                    *target = None;
-                }
-            }
-            if self.sources.contains_key(&old) {
-                self.deliveries.push(Delivery::Cancelled { source: old });
-            }
+    /// Makes `new` the `which` selection. Returns the replaced source,
+    /// still live, that must be told `cancelled`, if any. Offers of the
+    /// old one go inert by the generation; devices learn of the change by
+    /// it too.
+    fn set(&mut self, which: Which, new: Option<SourceKey>) -> Option<SourceKey> {
+        let i = which.index();
+        if self.selection[i] == new {
+            return None;
         }
-        for d in &self.devices {
-            if which == Which::Regular || has_primary(d.flavor, d.version) {
-                self.deliveries.push(Delivery::Selection {
-                    client: d.client,
-                    device: d.id,
-                    which,
-                });
-            }
-        }
+        let old = std::mem::replace(&mut self.selection[i], new);
+        self.generation[i] += 1;
+        self.changed = true;
+        old.filter(|o| self.sources.contains_key(o))
     }
-}
-
-/// Whether a device of this flavor and version has primary selection
-/// (ext: always; wlr: from version 2).
-fn has_primary(flavor: Flavor, version: u32) -> bool {
-    flavor == Flavor::Ext || version >= 2
 }

@@ -1,85 +1,47 @@
 //! What a request handler works with: [`Ctx`] (one client's objects,
-//! outgoing queue, identity and broker share, plus the server-wide
-//! [`Shared`] state), and how a handler says the client must go ([`Stop`],
-//! [`ProtocolError`]).
+//! outgoing queue, identity, broker share and ledger account, plus the
+//! server-wide [`Shared`] state and the [`World`] of other clients), and
+//! the checks every event passes before it is queued.
 //!
 //! What it is not: a decoder ([`crate::proto::dispatch`] decodes) or a
-//! socket: sending here only queues on the connection's [`Outgoing`] half,
+//! socket: sending here only queues on a connection's [`Outgoing`] half,
 //! and the runtime layer flushes. The checks every event passes are here,
 //! once: the object is live, the event exists at its bound version, and
 //! the client has room for more fds in flight.
+//!
+//! # Implementation notes
+//!
+//! - **Other clients.** [`Ctx::with_other`] takes another client out of
+//!   the table, gives the closure a [`Ctx`] of its own (with its caps set
+//!   from its ledger share), settles its account afterwards and marks it
+//!   for a flush. A failure to queue on it never stops the client being
+//!   served: the other client is condemned ([`World::condemned`]) and the
+//!   runtime disconnects it after the wakeup.
+//! - **Ledger.** Objects are charged as they are created (the count is
+//!   re-read from the object map first, so no removal path can leak a
+//!   charge); fds in flight before each event that carries fds; output
+//!   bytes through the per-wakeup cap the runtime sets, and settled after.
 
 use std::cell::Cell;
 use std::ffi::{CStr, CString};
-use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{
-    Arg, ConnectionError, Credentials, Direction, Interface, LookupError, MessageDesc, ObjectMap,
-    Outgoing, Tracer, DISPLAY_ID,
+    Arg, Credentials, Direction, Interface, LookupError, MessageDesc, ObjectMap, Outgoing, Tracer,
+    DISPLAY_ID,
 };
 
-use crate::config::{Settings, MAX_FDS_IN_FLIGHT, MAX_OBJECTS_PER_CLIENT};
+use crate::config::Settings;
 use crate::keymap::Keymap;
-use crate::state::{BrokerSession, Client, ClientKey, Object};
+use crate::ledger::{Account, Ledger, OverBudget, Resource};
+use crate::limits::Limits;
+pub use crate::proto::stop::{bug, no_memory, over_budget, ProtocolError, Stop};
+use crate::state::{BrokerSession, Client, ClientKey, Clients, Object};
 
 /// The longest `wl_display.error` message we send, in bytes: a message
 /// quoting client strings must still fit in one 4096-byte message.
 const MAX_ERROR_TEXT: usize = 1024;
-
-/// A protocol error to post with `wl_display.error` before disconnecting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtocolError {
-    /// The object the error is about.
-    pub object: u32,
-    /// The error code, in the object's interface's `error` enum.
-    pub code: u32,
-    /// A human-readable description.
-    pub message: String,
-}
-
-impl ProtocolError {
-    /// An error about `object` with `code` and `message`.
-    pub fn new(object: u32, code: u32, message: impl Into<String>) -> Self {
-        ProtocolError {
-            object,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "error {} on object {}: {}",
-            self.code, self.object, self.message
-        )
-    }
-}
-
-/// Why dispatching stopped and the client must go.
-#[derive(Debug)]
-pub enum Stop {
-    /// The client broke the protocol: post the error, flush, disconnect.
-    Protocol(ProtocolError),
-    /// The server could not serve the client (e.g. no fd left for its
-    /// keymap): post the error, flush, disconnect, and tell the operator.
-    Server(ProtocolError),
-    /// Queuing a reply failed: over the outgoing cap (the client does not
-    /// read) or a local failure. Nothing more can be sent.
-    Queue(ConnectionError),
-}
-
-impl std::error::Error for ProtocolError {}
-
-impl From<ProtocolError> for Stop {
-    fn from(e: ProtocolError) -> Self {
-        Stop::Protocol(e)
-    }
-}
 
 /// Server-wide state that request handlers read.
 #[derive(Debug)]
@@ -90,18 +52,25 @@ pub struct Shared {
     pub settings: Settings,
     /// `settings.seat_name` as sent in `wl_seat.name`.
     pub seat_name: CString,
+    /// Every limit, by name.
+    pub limits: Limits,
     /// The last serial handed out.
     serial: Cell<u32>,
 }
 
 impl Shared {
     /// Builds the shared state; fails if the seat name holds a NUL byte.
-    pub fn new(keymap: Keymap, settings: Settings) -> Result<Shared, std::ffi::NulError> {
+    pub fn new(
+        keymap: Keymap,
+        settings: Settings,
+        limits: Limits,
+    ) -> Result<Shared, std::ffi::NulError> {
         let seat_name = CString::new(settings.seat_name.clone())?;
         Ok(Shared {
             keymap,
             settings,
             seat_name,
+            limits,
             serial: Cell::new(0),
         })
     }
@@ -114,8 +83,33 @@ impl Shared {
     }
 }
 
+/// The server-wide state a handler may touch besides its own client: the
+/// other clients, the ledger, and the clients condemned meanwhile.
+#[derive(Debug)]
+pub struct World<'a> {
+    /// Every other client (the one being served is taken out).
+    pub clients: &'a mut Clients,
+    /// The server's accounting.
+    pub ledger: &'a mut Ledger,
+    /// Other clients that could not take what was queued for them, with
+    /// the reason: the runtime disconnects them after the wakeup.
+    pub condemned: &'a mut Vec<(ClientKey, Stop)>,
+}
+
+impl World<'_> {
+    /// The same world for a shorter borrow.
+    pub fn reborrow(&mut self) -> World<'_> {
+        World {
+            clients: &mut *self.clients,
+            ledger: &mut *self.ledger,
+            condemned: &mut *self.condemned,
+        }
+    }
+}
+
 /// What a handler works with: the client's objects, outgoing queue,
-/// identity and broker share, and the server-wide state.
+/// identity, broker share and account, the server-wide state, and the
+/// other clients.
 pub struct Ctx<'a> {
     out: &'a mut Outgoing,
     /// The client's live objects.
@@ -129,12 +123,16 @@ pub struct Ctx<'a> {
     pub creds: Option<Credentials>,
     /// The client's broker names and connection count.
     pub session: &'a mut BrokerSession,
+    /// What the client holds, in the ledger.
+    pub account: &'a mut Account,
+    /// Everyone else.
+    pub world: World<'a>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context over `client`'s outgoing half, for queuing events outside
-    /// of request dispatch (keymap reloads, errors).
-    pub fn for_client(client: &'a mut Client, shared: &'a Shared) -> Ctx<'a> {
+    /// of request dispatch (keymap reloads, errors, other clients).
+    pub fn for_client(client: &'a mut Client, shared: &'a Shared, world: World<'a>) -> Ctx<'a> {
         Ctx {
             out: client.conn.split().1,
             objects: &mut client.objects,
@@ -143,6 +141,8 @@ impl<'a> Ctx<'a> {
             key: client.key,
             creds: client.creds,
             session: &mut client.session,
+            account: &mut client.account,
+            world,
         }
     }
 
@@ -157,6 +157,8 @@ impl<'a> Ctx<'a> {
         key: ClientKey,
         creds: Option<Credentials>,
         session: &'a mut BrokerSession,
+        account: &'a mut Account,
+        world: World<'a>,
     ) -> Ctx<'a> {
         Ctx {
             out,
@@ -166,7 +168,83 @@ impl<'a> Ctx<'a> {
             key,
             creds,
             session,
+            account,
+            world,
         }
+    }
+
+    /// Runs `f` with a context of client `key` (not the one being
+    /// served): its output cap set from its share, its account settled
+    /// after, and the client marked for a flush. A [`Stop`] from `f` is
+    /// the other client's: it is condemned, not this one. `None` if `key`
+    /// has gone (or failed).
+    pub fn with_other<R>(
+        &mut self,
+        key: ClientKey,
+        f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Stop>,
+    ) -> Option<R> {
+        let mut other = self.world.clients.take(key)?;
+        // What it has read since its last wakeup no longer counts (one
+        // `ioctl`, only while fds may be unread).
+        other.refresh_in_flight();
+        let shared = self.shared;
+        let result = {
+            let mut cx = Ctx::for_client(&mut other, shared, self.world.reborrow());
+            cx.open_output_cap();
+            let result = f(&mut cx);
+            cx.settle();
+            result
+        };
+        self.world.clients.restore_marked(other);
+        match result {
+            Ok(r) => Some(r),
+            Err(stop) => {
+                self.world.condemned.push((key, stop));
+                None
+            }
+        }
+    }
+
+    /// Sets the output cap from the client's share of the output budget.
+    pub fn open_output_cap(&mut self) {
+        let queued = self.out.queued_bytes() as u64;
+        self.world
+            .ledger
+            .set(self.account, Resource::OutputBytes, queued);
+        let allowance = self
+            .world
+            .ledger
+            .allowance(self.account, Resource::OutputBytes);
+        self.out
+            .set_max_bytes(usize::try_from(queued + allowance).unwrap_or(usize::MAX));
+    }
+
+    /// Records in the ledger the output queued and the fds in flight, as
+    /// the queue counts them now.
+    pub fn settle(&mut self) {
+        let (bytes, fds) = (self.out.queued_bytes(), self.out.fds_in_flight());
+        let ledger = &mut *self.world.ledger;
+        ledger.set(self.account, Resource::OutputBytes, bytes as u64);
+        ledger.set(self.account, Resource::FdsInFlight, fds as u64);
+    }
+
+    /// How much more of `resource` this client may take now.
+    pub fn allowance(&mut self, resource: Resource) -> u64 {
+        if resource == Resource::FdsInFlight {
+            let fds = self.out.fds_in_flight() as u64;
+            self.world.ledger.set(self.account, resource, fds);
+        }
+        self.world.ledger.allowance(self.account, resource)
+    }
+
+    /// Charges `amount` of `resource` to this client.
+    pub fn charge(&mut self, resource: Resource, amount: u64) -> Result<(), OverBudget> {
+        self.world.ledger.charge(self.account, resource, amount)
+    }
+
+    /// Gives back `amount` of `resource`.
+    pub fn release(&mut self, resource: Resource, amount: u64) {
+        self.world.ledger.release(self.account, resource, amount);
     }
 
     /// The client for log lines, as [`Client::who`].
@@ -245,7 +323,7 @@ impl<'a> Ctx<'a> {
     /// the event exists (`None` if not at the object's version), and the
     /// client has room for its fds.
     fn check_event<Fd>(
-        &self,
+        &mut self,
         id: u32,
         interface: &'static Interface,
         opcode: u16,
@@ -268,17 +346,13 @@ impl<'a> Ctx<'a> {
         // Fds queued or unread as of the client's last refresh, plus what
         // was queued since: an upper bound (see `Client::refresh_in_flight`).
         let fds = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
-        let in_flight = self.out.fds_in_flight();
-        if fds > 0 && in_flight + fds > MAX_FDS_IN_FLIGHT {
-            return Err(ProtocolError::new(
-                DISPLAY_ID,
-                wl_display::error::NO_MEMORY,
-                format!(
-                    "too many fds in flight: {in_flight} sent and not read \
-                     (the limit is {MAX_FDS_IN_FLIGHT})"
-                ),
-            )
-            .into());
+        if fds > 0 {
+            let in_flight = self.out.fds_in_flight() as u64;
+            let ledger = &mut *self.world.ledger;
+            ledger.set(self.account, Resource::FdsInFlight, in_flight);
+            ledger
+                .charge(self.account, Resource::FdsInFlight, fds as u64)
+                .map_err(over_budget)?;
         }
         Ok(Some(desc))
     }
@@ -311,14 +385,7 @@ impl<'a> Ctx<'a> {
 
     /// Creates `object` at the client-chosen id `id`.
     pub fn create(&mut self, id: u32, object: Object) -> Result<(), Stop> {
-        if self.objects.len() >= MAX_OBJECTS_PER_CLIENT {
-            return Err(ProtocolError::new(
-                DISPLAY_ID,
-                wl_display::error::NO_MEMORY,
-                format!("too many objects (the limit is {MAX_OBJECTS_PER_CLIENT})"),
-            )
-            .into());
-        }
+        self.charge_object()?;
         self.objects.insert_at(id, object).map_err(|_| {
             ProtocolError::new(
                 DISPLAY_ID,
@@ -327,6 +394,23 @@ impl<'a> Ctx<'a> {
             )
             .into()
         })
+    }
+
+    /// Creates `object` at a server-allocated id.
+    pub fn allocate(&mut self, object: Object) -> Result<u32, Stop> {
+        self.charge_object()?;
+        Ok(self.objects.allocate(object))
+    }
+
+    /// Charges one more object, after re-reading the live count (every
+    /// removal path gives its objects back this way).
+    fn charge_object(&mut self) -> Result<(), Stop> {
+        let live = self.objects.len() as u64;
+        let ledger = &mut *self.world.ledger;
+        ledger.set(self.account, Resource::Objects, live);
+        ledger
+            .charge(self.account, Resource::Objects, 1)
+            .map_err(over_budget)
     }
 
     /// Fds queued to this client, or sent and maybe not read yet, as of the
@@ -361,18 +445,8 @@ fn borrow_arg<'a>(arg: &'a Arg<'_, OwnedFd>) -> Arg<'a, BorrowedFd<'a>> {
     }
 }
 
-/// A bug of ours, reported to the client as `implementation`.
-pub(crate) fn bug(message: String) -> Stop {
-    log::error!("bug: {message}");
-    Stop::Protocol(ProtocolError::new(
-        DISPLAY_ID,
-        wl_display::error::IMPLEMENTATION,
-        message,
-    ))
-}
-
 /// Queues `wl_display.error` for `err`, as the last message to the client.
-pub fn post_error(client: &mut Client, shared: &Shared, err: &ProtocolError) -> Result<(), Stop> {
+pub fn post_error(cx: &mut Ctx<'_>, err: &ProtocolError) -> Result<(), Stop> {
     let mut text = err.message.replace('\0', "\u{fffd}");
     if text.len() > MAX_ERROR_TEXT {
         let mut end = MAX_ERROR_TEXT;
@@ -389,7 +463,7 @@ pub fn post_error(client: &mut Client, shared: &Shared, err: &ProtocolError) -> 
     } else {
         err.object
     };
-    Ctx::for_client(client, shared).send(
+    cx.send(
         DISPLAY_ID,
         &wl_display::INTERFACE,
         wl_display::evt::ERROR,

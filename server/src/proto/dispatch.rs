@@ -36,7 +36,7 @@ use waypass_protocol::{
 
 use crate::proto::broker::{self, Broker};
 use crate::proto::clipboard::{self, Clipboard};
-use crate::proto::ctx::{bug, Ctx, ProtocolError, Shared, Stop};
+use crate::proto::ctx::{bug, Ctx, ProtocolError, Shared, Stop, World};
 use crate::proto::{globals, seat};
 use crate::state::{Client, Object};
 
@@ -83,19 +83,20 @@ impl LookupFailure {
 }
 
 /// Decodes and handles every complete message buffered in `client`'s
-/// connection, queuing the replies. `Ok` means "wait for more bytes".
-///
-/// Channels brokered for other clients are left in `broker`
-/// ([`Broker::take_deliveries`]) for the caller to hand over.
+/// connection, queuing the replies, on it or (brokered channels,
+/// clipboard events) on the other clients in `world`. `Ok` means "wait for
+/// more bytes".
 pub fn dispatch_pending(
     client: &mut Client,
     shared: &Shared,
+    world: &mut World<'_>,
     broker: &mut Broker,
     clipboard: &mut Clipboard,
 ) -> Result<(), Stop> {
     let tracer = client.tracer;
     let (key, creds) = (client.key, client.creds);
     let session = &mut client.session;
+    let account = &mut client.account;
     let objects = &mut client.objects;
     let (incoming, out) = client.conn.split();
     loop {
@@ -148,7 +149,10 @@ pub fn dispatch_pending(
                 &|o| objects.get(o).map(|obj| obj.interface().name),
             );
         }
-        let mut cx = Ctx::from_parts(out, objects, tracer, shared, key, creds, session);
+        let world = world.reborrow();
+        let mut cx = Ctx::from_parts(
+            out, objects, tracer, shared, key, creds, session, account, world,
+        );
         handle(&mut cx, broker, clipboard, obj, msg)?;
     }
 }
@@ -201,7 +205,7 @@ fn handle(
             Object::Registry,
             wl_registry::req::BIND,
             [Uint(name), Str(Some(iface)), Uint(version), NewId(new)],
-        ) => globals::bind(cx, id, *name, iface, *version, *new),
+        ) => globals::bind(cx, clipboard, id, *name, iface, *version, *new),
         (Object::Seat { version }, wl_seat::req::GET_KEYBOARD, [NewId(keyboard)]) => {
             seat::get_keyboard(cx, *keyboard, version)
         }

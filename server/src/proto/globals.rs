@@ -25,7 +25,7 @@ use waypass_protocol::protocols::broker::waypass_broker_v1;
 use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
 use waypass_protocol::{Arg, Interface};
 
-use crate::proto::clipboard;
+use crate::proto::clipboard::{self, Clipboard};
 use crate::proto::ctx::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
 use crate::proto::seat;
 use crate::state::{Flavor, Object};
@@ -110,6 +110,7 @@ pub fn get_registry(cx: &mut Ctx<'_>, registry: u32) -> Result<(), Stop> {
 /// `wl_registry.bind(name, interface, version, id)`.
 pub fn bind(
     cx: &mut Ctx<'_>,
+    clipboard: &mut Clipboard,
     registry: u32,
     name: u32,
     interface: &CStr,
@@ -121,7 +122,9 @@ pub fn bind(
         GlobalKind::Seat => seat::bind(cx, id, version),
         // The broker has no initial events.
         GlobalKind::Broker => cx.create(id, Object::Broker),
-        GlobalKind::DataControl(flavor) => clipboard::bind_manager(cx, id, flavor, version),
+        GlobalKind::DataControl(flavor) => {
+            clipboard::bind_manager(cx, clipboard, id, flavor, version)
+        }
     }
 }
 

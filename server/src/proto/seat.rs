@@ -12,7 +12,7 @@
 //!   as the protocol (version 8 and up) says.
 //! - A keyboard gets `keymap` first and then, from version 4, `repeat_info`
 //!   (sway's order; clients accept both).
-//! - A client may hold [`MAX_KEYBOARDS_PER_CLIENT`] keyboards: each one
+//! - A client may hold [`Limits::keyboards`](crate::limits::Limits) keyboards: each one
 //!   costs an fd in flight at creation and another at each keymap reload,
 //!   so keyboards bound what a reload sends to one client. More is
 //!   `no_memory`, as for too many objects. Real clients hold one per seat.
@@ -23,9 +23,8 @@
 use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_seat};
 use waypass_protocol::{Arg, DISPLAY_ID};
 
-use crate::config::MAX_KEYBOARDS_PER_CLIENT;
-use crate::proto::ctx::{Ctx, ProtocolError, Shared, Stop};
-use crate::state::{Client, Object};
+use crate::proto::ctx::{no_memory, Ctx, ProtocolError, Stop};
+use crate::state::Object;
 
 /// Binds a seat at `id`: creates it and sends `capabilities` and `name`.
 pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
@@ -50,14 +49,12 @@ pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
 /// `wl_seat.get_keyboard`: a keyboard at the seat's version, with its
 /// keymap and repeat settings.
 pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
-    let keyboards = cx.objects.iter().filter(|(_, o)| is_keyboard(o)).count();
-    if keyboards >= MAX_KEYBOARDS_PER_CLIENT {
-        return Err(ProtocolError::new(
-            DISPLAY_ID,
-            wl_display::error::NO_MEMORY,
-            format!("too many keyboards (the limit is {MAX_KEYBOARDS_PER_CLIENT})"),
-        )
-        .into());
+    let keyboards = cx.objects.iter().filter(|(_, o)| is_keyboard(o)).count() as u64;
+    let limit = cx.shared.limits.keyboards;
+    if keyboards >= limit {
+        return Err(no_memory(format!(
+            "too many keyboards (the limit is {limit})"
+        )));
     }
     cx.create(id, Object::Keyboard { version })?;
     send_keymap(cx, id)?;
@@ -111,18 +108,17 @@ fn send_keymap(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
     )
 }
 
-/// Sends the current keymap to every keyboard of `client` (after a
+/// Sends the current keymap to every keyboard of `cx`'s client (after a
 /// reload). Returns how many keyboards were told.
-pub fn push_keymap(client: &mut Client, shared: &Shared) -> Result<usize, Stop> {
-    let keyboards: Vec<u32> = client
+pub fn push_keymap(cx: &mut Ctx<'_>) -> Result<usize, Stop> {
+    let keyboards: Vec<u32> = cx
         .objects
         .iter()
         .filter(|(_, obj)| is_keyboard(obj))
         .map(|(id, _)| id)
         .collect();
-    let mut cx = Ctx::for_client(client, shared);
     for &id in &keyboards {
-        send_keymap(&mut cx, id)?;
+        send_keymap(cx, id)?;
     }
     Ok(keyboards.len())
 }

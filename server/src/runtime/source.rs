@@ -1,80 +1,46 @@
-//! The calloop event source of one client: its socket, level-triggered.
+//! The calloop event source of one client: its socket, level-triggered,
+//! read always, written only while output waits.
 //!
-//! What it is: the registration of a [`Client`] with the event loop, and
-//! the one place that reaches into calloop's `Generic` for it. What it is
-//! not: per-client state ([`crate::state`]) or what happens on a wakeup
-//! ([`crate::runtime::wakeup`]).
+//! What it is: the registration of a client's socket with the event loop.
+//! What it is not: the client ([`crate::state::Client`], owned by the
+//! core's table) or what happens on a wakeup ([`crate::runtime::core`]).
 //!
 //! # Implementation notes
 //!
-//! - **Why a wrapper around `Generic`.** The socket is watched by a calloop
-//!   [`Generic`] source, registered `READ` and switched to `READ | WRITE`
-//!   only while a flush returned `WouldBlock`. calloop's `Generic` owns its
-//!   fd and only lets the callback see it through `NoIoDrop`, and its
-//!   `interest` can only be changed by whoever owns the source. So the
-//!   [`Client`] itself (which owns the socket through its `Connection`) is
-//!   the `Generic`'s file, and [`ClientSource`] owns that `Generic`: after
-//!   the callback it applies the interest the callback asked for and returns
-//!   `PostAction::Reregister` only when it changed. Code outside the
-//!   callback (a keymap reload) reaches a client through the
-//!   `calloop::Dispatcher` kept in the server's client table and calls
-//!   [`ClientSource::client_mut`] / [`ClientSource::set_interest`].
-//!   This costs no extra fd per client: a `dup` of each socket for the
-//!   watcher would halve how many clients fit under `RLIMIT_NOFILE`.
-//! - **Why `client_mut` is an `unsafe fn`.** A `&mut Client` lets its holder
-//!   replace the whole client, and with it the registered socket, which is
-//!   exactly what `Generic::get_mut` forbids. Making `Client::conn` private
-//!   would not close that hole (a `Client` can be built and swapped in), so
-//!   the contract stays with the caller, spelled out in `# Safety`, and
-//!   each call site says why it holds.
+//! - **The socket is shared, not duplicated.** The client's connection
+//!   owns the socket in an `Arc`; the source holds the second handle
+//!   (`Connection::shared_stream`), so the fd stays open, and registered,
+//!   until both are dropped, and costs no extra fd (a `dup` per client
+//!   would halve how many clients fit under `RLIMIT_NOFILE`).
+//! - **Why a wrapper around `Generic`.** calloop's `Generic` only lets its
+//!   owner change its `interest`. [`ClientSource`] owns it: after the
+//!   callback it applies the interest the callback's [`Next`] asks for and
+//!   returns `PostAction::Reregister` only when it changed; code outside
+//!   the callback reaches it through the `calloop::Dispatcher` the server
+//!   keeps ([`ClientSource::set_interest`], then `LoopHandle::update`).
 
 use std::io;
+
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use calloop::generic::Generic;
 use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, TokenFactory};
 
-use crate::state::Client;
-
-/// What a client's callback wants next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Keep watching: readable only (`false`) or also writable (`true`).
-    Watch {
-        /// Whether output is waiting for the socket to drain.
-        writable: bool,
-    },
-    /// Remove the source: the client is gone.
-    Close,
-}
+use crate::runtime::core::Next;
 
 /// The event source of one client: its socket, level-triggered.
 #[derive(Debug)]
 pub struct ClientSource {
-    inner: Generic<Client>,
+    inner: Generic<Arc<UnixStream>>,
 }
 
 impl ClientSource {
-    /// Watches `client` for reading.
-    pub fn new(client: Client) -> Self {
+    /// Watches `socket` for reading.
+    pub fn new(socket: Arc<UnixStream>) -> Self {
         ClientSource {
-            inner: Generic::new(client, Interest::READ, Mode::Level),
+            inner: Generic::new(socket, Interest::READ, Mode::Level),
         }
-    }
-
-    /// The client, for code outside its own callback.
-    ///
-    /// # Safety
-    ///
-    /// The caller must not replace or move out of the returned client (no
-    /// `*client = ...`, `mem::replace`, `mem::swap` or `mem::take` on it or on
-    /// its connection): its socket is registered with the event loop by
-    /// fd, and a replaced socket would leave the old fd registered, to be
-    /// closed under the poller, or a new one never watched. Calling methods
-    /// on it and changing its other fields is fine. This is the contract of
-    /// calloop's `Generic::get_mut`, which this forwards.
-    pub unsafe fn client_mut(&mut self) -> &mut Client {
-        // SAFETY: our caller takes on `get_mut`'s contract (see above).
-        unsafe { self.inner.get_mut() }
     }
 
     /// Sets whether to also wait for writability. Returns whether this
@@ -92,7 +58,7 @@ impl ClientSource {
 
 impl EventSource for ClientSource {
     type Event = Readiness;
-    type Metadata = Client;
+    type Metadata = ();
     type Ret = Next;
     type Error = io::Error;
 
@@ -103,16 +69,12 @@ impl EventSource for ClientSource {
         mut callback: C,
     ) -> Result<PostAction, io::Error>
     where
-        C: FnMut(Readiness, &mut Client) -> Next,
+        C: FnMut(Readiness, &mut ()) -> Next,
     {
         let mut next = None;
         self.inner
-            .process_events(readiness, token, |readiness, client| {
-                // SAFETY: `get_mut`'s contract (see `client_mut`): the callback
-                // is the server's `client_ready`, which calls methods on the
-                // client and never replaces it or its connection.
-                let client = unsafe { client.get_mut() };
-                next = Some(callback(readiness, client));
+            .process_events(readiness, token, |readiness, _socket| {
+                next = Some(callback(readiness, &mut ()));
                 Ok(PostAction::Continue)
             })?;
         Ok(match next {
@@ -121,6 +83,9 @@ impl EventSource for ClientSource {
             Some(Next::Close) => PostAction::Remove,
             Some(Next::Watch { writable }) if self.set_interest(writable) => PostAction::Reregister,
             Some(Next::Watch { .. }) => PostAction::Continue,
+            // Read only, for its hang-up.
+            Some(Next::CutOff) if self.set_interest(false) => PostAction::Reregister,
+            Some(Next::CutOff) => PostAction::Continue,
         })
     }
 

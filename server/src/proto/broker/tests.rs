@@ -1,35 +1,12 @@
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use waypass_protocol::{Connection, Interface, Recv, TraceSide, Tracer};
+use waypass_protocol::{Connection, Interface, Recv};
 
 use super::*;
-use crate::config::Settings;
-use crate::keymap::{Keymap, KeymapSource};
-use crate::proto::ctx::Shared;
-use crate::state::Client;
-
-fn shared() -> Shared {
-    let keymap = Keymap::load(&KeymapSource::Embedded).unwrap();
-    let settings = Settings {
-        repeat_rate: 25,
-        repeat_delay: 600,
-        seat_name: "seat0".into(),
-    };
-    Shared::new(keymap, settings).unwrap()
-}
-
-/// A server-side client and the client's end as a connection.
-fn client(key: u64) -> (Client, Connection) {
-    let (server_end, client_end) = UnixStream::pair().unwrap();
-    let client = Client::new(
-        ClientKey(key),
-        server_end,
-        Tracer::from_debug_value(TraceSide::Server, None),
-    )
-    .unwrap();
-    (client, Connection::new(client_end).unwrap())
-}
+use crate::limits::Limits;
+use crate::proto::testing::Fixture;
 
 /// The interface of an object in these tests: 1 is `wl_display`, the ids
 /// in `names` are names, every other one a connection.
@@ -41,14 +18,15 @@ fn interface_of(id: u32, names: &[u32]) -> &'static Interface {
     }
 }
 
-/// Flushes `client` and decodes the events its peer receives, as
+/// Flushes client `key` and decodes the events its peer receives, as
 /// (sender, opcode, fds, args as text).
 fn events(
-    client: &mut Client,
+    fx: &mut Fixture,
+    key: ClientKey,
     peer: &mut Connection,
     names: &[u32],
 ) -> Vec<(u32, u16, Vec<OwnedFd>, String)> {
-    client.conn.flush().unwrap();
+    fx.get(key).conn.flush().unwrap();
     assert!(matches!(peer.recv().unwrap(), Recv::Data(_)));
     let mut out = Vec::new();
     loop {
@@ -88,31 +66,51 @@ fn the_name_rule() {
 }
 
 #[test]
-fn a_channel_joins_requester_and_owner() {
-    let shared = shared();
-    let mut broker = Broker::new(BrokerLimits::default());
-    let (mut alice, mut alice_peer) = client(1);
-    let (mut bob, mut bob_peer) = client(2);
-    for c in [&mut alice, &mut bob] {
-        c.objects.insert_at(2, Object::Broker).unwrap();
+fn connect_reads_a_name_of_its_own_uid_or_an_explicit_one() {
+    assert_eq!(parse_target(b"bob", 1000), Some((1000, "bob")));
+    assert_eq!(parse_target(b"bob@0", 1000), Some((0, "bob")));
+    assert_eq!(parse_target(b"bob@65534", 1000), Some((65534, "bob")));
+    for bad in [
+        &b"bob@"[..],
+        b"bob@-1",
+        b"bob@1x",
+        b"@0",
+        b"bob@99999999999",
+        b"b b@1",
+        b"bob@+1",
+    ] {
+        assert_eq!(
+            parse_target(bad, 1000),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
-    register(
-        &mut Ctx::for_client(&mut alice, &shared),
-        &mut broker,
-        3,
-        c"alice",
-    )
-    .unwrap();
-    let got = events(&mut alice, &mut alice_peer, &[2, 3, 4, 5]);
+}
+
+#[test]
+fn a_channel_joins_requester_and_owner() {
+    let mut fx = Fixture::new();
+    let mut broker = Broker::default();
+    let (alice, mut alice_peer) = fx.client();
+    let (bob, mut bob_peer) = fx.client();
+    for c in [alice, bob] {
+        fx.get(c).objects.insert_at(2, Object::Broker).unwrap();
+    }
+    fx.with(alice, |cx| register(cx, &mut broker, 3, c"alice"))
+        .unwrap();
+    let got = events(&mut fx, alice, &mut alice_peer, &[2, 3, 4, 5]);
     assert_eq!(got[0].1, waypass_name_v1::evt::REGISTERED);
 
-    let mut cx = Ctx::for_client(&mut bob, &shared);
-    // Taken, then unknown: failures, not errors.
-    register(&mut cx, &mut broker, 3, c"alice").unwrap();
-    connect(&mut cx, &mut broker, 4, c"carol").unwrap();
-    connect(&mut cx, &mut broker, 5, c"alice").unwrap();
+    fx.with(bob, |cx| {
+        // Taken, then unknown: failures, not errors.
+        register(cx, &mut broker, 3, c"alice")?;
+        connect(cx, &mut broker, 4, c"carol")?;
+        connect(cx, &mut broker, 5, c"alice")
+    })
+    .unwrap();
     let pid = std::process::id();
-    let got = events(&mut bob, &mut bob_peer, &[3]);
+    let got = events(&mut fx, bob, &mut bob_peer, &[3]);
     assert_eq!(
         (got[0].1, got[0].3.as_str()),
         (waypass_name_v1::evt::FAILED, "1 ")
@@ -124,17 +122,11 @@ fn a_channel_joins_requester_and_owner() {
         "{}",
         got[2].3
     );
-    assert_eq!(bob.session.connections, 2, "failed ones count too");
+    assert_eq!(fx.get(bob).session.connections, 2, "failed ones count too");
 
-    let mut deliveries = broker.take_deliveries();
-    assert_eq!(deliveries.len(), 1);
-    let line = deliver(
-        &mut Ctx::for_client(&mut alice, &shared),
-        deliveries.remove(0),
-    )
-    .unwrap();
-    assert!(line.starts_with("brokered channel pid "), "{line}");
-    let got_alice = events(&mut alice, &mut alice_peer, &[2, 3, 4, 5]);
+    // The owner's end was queued on alice directly, to be flushed.
+    assert_eq!(fx.clients.take_unflushed(), [alice]);
+    let got_alice = events(&mut fx, alice, &mut alice_peer, &[2, 3, 4, 5]);
     assert_eq!(
         (got_alice[0].0, got_alice[0].1),
         (3, waypass_name_v1::evt::PEER)
@@ -153,29 +145,64 @@ fn a_channel_joins_requester_and_owner() {
     assert_eq!(&buf, b"hi");
 
     // Alice leaves: the name is free again.
-    broker.release_all(alice.key, &alice.session.names);
+    let client = fx.get(alice);
+    let (key, uid, names) = (client.key, client.uid(), client.session.names.clone());
+    broker.release_all(key, uid, &names);
     assert_eq!(broker.name_count(), 0);
 }
 
 #[test]
+fn a_name_of_another_uid_is_reached_only_explicitly() {
+    let mut fx = Fixture::new();
+    let mut broker = Broker::default();
+    let (alice, _alice_peer) = fx.client();
+    let (bob, mut bob_peer) = fx.client();
+    let uid = fx.get(alice).uid();
+    // Alice is another user: its "bob" does not take ours.
+    let other = uid.wrapping_add(1);
+    fx.get(alice).creds.as_mut().unwrap().uid = other;
+    fx.with(alice, |cx| register(cx, &mut broker, 2, c"bob"))
+        .unwrap();
+    let explicit = CString::new(format!("bob@{other}")).unwrap();
+    fx.with(bob, |cx| {
+        register(cx, &mut broker, 2, c"bob")?;
+        connect(cx, &mut broker, 3, c"bob")?;
+        connect(cx, &mut broker, 4, &explicit)
+    })
+    .unwrap();
+    let got = events(&mut fx, bob, &mut bob_peer, &[2]);
+    assert_eq!((got[0].0, got[0].1), (2, waypass_name_v1::evt::REGISTERED));
+    assert_eq!(
+        got[1].3,
+        format!("{} ", failure::SELF_CONNECT),
+        "our own bob"
+    );
+    assert_eq!(
+        (got[2].0, got[2].1),
+        (4, waypass_connection_v1::evt::ESTABLISHED)
+    );
+    assert_eq!(broker.name_count(), 2);
+}
+
+#[test]
 fn limits_answer_with_failed() {
-    let shared = shared();
-    let limits = BrokerLimits {
-        max_names: 2,
-        max_pending: 1,
-        ..BrokerLimits::default()
-    };
-    let mut broker = Broker::new(limits);
-    let (mut alice, mut alice_peer) = client(1);
-    let (mut bob, mut bob_peer) = client(2);
-    let mut cx = Ctx::for_client(&mut alice, &shared);
-    for (id, name) in [(2, c"a1"), (3, c"a2"), (4, c"a3")] {
-        register(&mut cx, &mut broker, id, name).unwrap();
-    }
-    // Withdrawing makes room.
-    withdraw(&mut cx, &mut broker, 2).unwrap();
-    register(&mut cx, &mut broker, 5, c"a3").unwrap();
-    let got: Vec<String> = events(&mut alice, &mut alice_peer, &[2, 3, 4, 5])
+    let mut limits = Limits::default();
+    limits.set("names", 2).unwrap();
+    limits.set("pending-connects", 1).unwrap();
+    let mut fx = Fixture::with_limits(limits);
+    let mut broker = Broker::default();
+    let (alice, mut alice_peer) = fx.client();
+    let (bob, mut bob_peer) = fx.client();
+    fx.with(alice, |cx| {
+        for (id, name) in [(2, c"a1"), (3, c"a2"), (4, c"a3")] {
+            register(cx, &mut broker, id, name)?;
+        }
+        // Withdrawing makes room.
+        withdraw(cx, &mut broker, 2)?;
+        register(cx, &mut broker, 5, c"a3")
+    })
+    .unwrap();
+    let got: Vec<String> = events(&mut fx, alice, &mut alice_peer, &[2, 3, 4, 5])
         .into_iter()
         .map(|e| format!("{}.{} {}", e.0, e.1, e.3))
         .collect();
@@ -187,13 +214,15 @@ fn limits_answer_with_failed() {
             "5.0 "
         ]
     );
-    let mut cx = Ctx::for_client(&mut bob, &shared);
-    connect(&mut cx, &mut broker, 2, c"a2").unwrap();
-    connect(&mut cx, &mut broker, 3, c"a2").unwrap();
-    destroy_connection(&mut cx, 2).unwrap();
-    destroy_connection(&mut cx, 3).unwrap();
-    connect(&mut cx, &mut broker, 4, c"a2").unwrap();
-    let got: Vec<(u32, u16, String)> = events(&mut bob, &mut bob_peer, &[])
+    fx.with(bob, |cx| {
+        connect(cx, &mut broker, 2, c"a2")?;
+        connect(cx, &mut broker, 3, c"a2")?;
+        destroy_connection(cx, 2)?;
+        destroy_connection(cx, 3)?;
+        connect(cx, &mut broker, 4, c"a2")
+    })
+    .unwrap();
+    let got: Vec<(u32, u16, String)> = events(&mut fx, bob, &mut bob_peer, &[])
         .into_iter()
         .map(|e| (e.0, e.1, e.3))
         .collect();
@@ -204,41 +233,33 @@ fn limits_answer_with_failed() {
         (got[4].0, got[4].1),
         (4, waypass_connection_v1::evt::ESTABLISHED)
     );
-    assert_eq!(broker.take_deliveries().len(), 2);
+    assert_eq!(broker.backlog(alice), 2);
 }
 
 #[test]
-fn an_owner_with_a_full_backlog_is_busy_until_drained() {
-    let shared = shared();
-    let limits = BrokerLimits {
-        max_backlog: 2,
-        ..BrokerLimits::default()
-    };
-    let mut broker = Broker::new(limits);
-    let (mut alice, _alice_peer) = client(1);
-    let (mut bob, mut bob_peer) = client(2);
-    register(
-        &mut Ctx::for_client(&mut alice, &shared),
-        &mut broker,
-        2,
-        c"alice",
-    )
+fn an_owner_with_a_full_backlog_is_busy_until_it_reads() {
+    let mut limits = Limits::default();
+    limits.set("pending-peers", 2).unwrap();
+    let mut fx = Fixture::with_limits(limits);
+    let mut broker = Broker::default();
+    let (alice, mut alice_peer) = fx.client();
+    let (bob, mut bob_peer) = fx.client();
+    fx.with(alice, |cx| register(cx, &mut broker, 2, c"alice"))
+        .unwrap();
+    fx.with(bob, |cx| {
+        (2..=4).try_for_each(|id| connect(cx, &mut broker, id, c"alice"))
+    })
     .unwrap();
-    let mut cx = Ctx::for_client(&mut bob, &shared);
-    for id in 2..=4 {
-        connect(&mut cx, &mut broker, id, c"alice").unwrap();
-    }
-    assert_eq!(broker.owners_with_backlog(), [alice.key]);
-    assert_eq!(broker.backlog(alice.key), 2);
-    broker.owner_unread(alice.key, 1);
-    assert_eq!(broker.backlog(alice.key), 1);
-    broker.owner_unread(alice.key, 5);
-    assert_eq!(broker.backlog(alice.key), 1, "fds unread bound the backlog");
-    broker.owner_unread(alice.key, 0);
-    assert!(broker.owners_with_backlog().is_empty());
-    let mut cx = Ctx::for_client(&mut bob, &shared);
-    connect(&mut cx, &mut broker, 5, c"alice").unwrap();
-    let got: Vec<(u32, u16, String)> = events(&mut bob, &mut bob_peer, &[])
+    assert_eq!(broker.backlog(alice), 2);
+    broker.owner_unread(alice, 5);
+    assert_eq!(broker.backlog(alice), 2, "fds unread bound the backlog");
+    // Alice reads her two channels: the next connect finds her free again
+    // by looking at her socket, with no wakeup of hers.
+    let got = events(&mut fx, alice, &mut alice_peer, &[2]);
+    assert_eq!(got.len(), 3, "registered, then two peers");
+    fx.with(bob, |cx| connect(cx, &mut broker, 5, c"alice"))
+        .unwrap();
+    let got: Vec<(u32, u16, String)> = events(&mut fx, bob, &mut bob_peer, &[])
         .into_iter()
         .map(|e| (e.0, e.1, e.3))
         .collect();
@@ -247,9 +268,10 @@ fn an_owner_with_a_full_backlog_is_busy_until_drained() {
     assert_eq!((got[1].0, got[1].1), (3, established));
     assert_eq!((got[2].0, got[2].2.as_str()), (4, "6 "), "busy");
     assert_eq!((got[3].0, got[3].1), (5, established));
-    assert_eq!(broker.take_deliveries().len(), 3);
-    assert_eq!(broker.backlog(alice.key), 1);
+    assert_eq!(broker.backlog(alice), 1);
     // The owner leaves: its backlog goes with it.
-    broker.release_all(alice.key, &alice.session.names);
-    assert_eq!(broker.backlog(alice.key), 0);
+    let uid = fx.get(alice).uid();
+    let names = fx.get(alice).session.names.clone();
+    broker.release_all(alice, uid, &names);
+    assert_eq!(broker.backlog(alice), 0);
 }

@@ -1,31 +1,43 @@
 //! The clipboard's request handlers: what each request of a data-control
 //! manager, device, source or offer does to the [`Clipboard`] state, and
-//! the events it queues.
+//! the events it queues, on its own client or (`cancelled`, `send`) on the
+//! source's.
 //!
-//! What it is not: the state itself, or its limits' bookkeeping (the
-//! parent module), and it knows no sockets: output for other clients is
-//! left as [`Delivery`]s.
+//! What it is not: the state itself (the parent module) or the
+//! announcement of selections to devices (`announce`).
 
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 
 use log::debug;
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{Arg, Message, DISPLAY_ID};
 
-use super::{
-    device, has_primary, manager, offer, source, Clipboard, Delivery, Device, Source, SourceKey,
-    Which,
-};
-use crate::config::{
-    MAX_MIME_LEN, MAX_MIME_TYPES, MAX_OFFERS_PER_CLIENT, MAX_PENDING_SENDS, MAX_SOURCES_PER_CLIENT,
-};
-use crate::proto::ctx::{Ctx, ProtocolError, Stop};
+use super::announce::catch_up;
+use super::{device, manager, offer, source, Clipboard, Device, Source, SourceKey, Which};
+use crate::ledger::Resource;
+use crate::proto::ctx::{bug, no_memory, Ctx, ProtocolError, Stop};
 use crate::state::{Flavor, Object};
 
 /// Binds a manager global.
-pub fn bind_manager(cx: &mut Ctx<'_>, id: u32, flavor: Flavor, version: u32) -> Result<(), Stop> {
-    cx.create(id, Object::DataManager { flavor, version })
+pub fn bind_manager(
+    cx: &mut Ctx<'_>,
+    clipboard: &mut Clipboard,
+    id: u32,
+    flavor: Flavor,
+    version: u32,
+) -> Result<(), Stop> {
+    let limit = cx.shared.limits.data_devices;
+    if clipboard.member(cx.key).managers >= limit {
+        clipboard.tidy(cx.key);
+        return Err(no_memory(format!(
+            "too many data-control managers (the limit is {limit})"
+        )));
+    }
+    cx.create(id, Object::DataManager { flavor, version })?;
+    clipboard.member(cx.key).managers += 1;
+    Ok(())
 }
 
 /// Handles a request to a manager, device, source or offer.
@@ -57,7 +69,11 @@ pub fn request(
             manager::req::GET_DATA_DEVICE,
             [NewId(new), Obj(seat)],
         ) => get_device(cx, clipboard, *new, *seat, flavor, version),
-        (Object::DataManager { .. }, manager::req::DESTROY, []) => cx.destroy(id),
+        (Object::DataManager { .. }, manager::req::DESTROY, []) => {
+            clipboard.member(cx.key).managers -= 1;
+            clipboard.tidy(cx.key);
+            cx.destroy(id)
+        }
         (Object::DataDevice { .. }, device::req::SET_SELECTION, [Obj(source)]) => {
             set_selection(cx, clipboard, id, *source, Which::Regular)
         }
@@ -65,8 +81,8 @@ pub fn request(
             set_selection(cx, clipboard, id, *source, Which::Primary)
         }
         (Object::DataDevice { .. }, device::req::DESTROY, []) => {
-            let key = cx.key;
-            clipboard.devices.retain(|d| (d.client, d.id) != (key, id));
+            clipboard.member(cx.key).devices.retain(|d| d.id != id);
+            clipboard.tidy(cx.key);
             cx.destroy(id)
         }
         (Object::DataSource { .. }, source::req::OFFER, [Str(Some(mime))]) => {
@@ -74,14 +90,18 @@ pub fn request(
         }
         (Object::DataSource { .. }, source::req::DESTROY, []) => {
             clipboard.remove_source(SourceKey { client: cx.key, id });
+            clipboard.tidy(cx.key);
             cx.destroy(id)?;
-            flush_own(cx, clipboard)
+            // Its devices learn at once if that cleared the selection.
+            catch_up(cx, clipboard)
         }
         (Object::DataOffer { .. }, offer::req::DESTROY, []) => {
-            clipboard.offers.remove(&(cx.key, id));
+            clipboard.member(cx.key).offers.remove(&id);
+            clipboard.tidy(cx.key);
             // A server-created id: freed with no delete_id, as libwayland.
             cx.objects.remove(id);
-            Ok(())
+            // Room for an offer it was owed.
+            catch_up(cx, clipboard)
         }
         _ => Err(no_handler(obj, id, msg.opcode)),
     }
@@ -89,13 +109,9 @@ pub fn request(
 
 /// A request the tables describe but no arm above covers: a bug of ours.
 fn no_handler(obj: Object, id: u32, opcode: u16) -> Stop {
-    Stop::Protocol(ProtocolError::new(
-        DISPLAY_ID,
-        wl_display::error::IMPLEMENTATION,
-        format!(
-            "no handler for {}@{id} opcode {opcode}",
-            obj.interface().name
-        ),
+    bug(format!(
+        "no handler for {}@{id} opcode {opcode}",
+        obj.interface().name
     ))
 }
 
@@ -106,18 +122,20 @@ fn create_source(
     flavor: Flavor,
     version: u32,
 ) -> Result<(), Stop> {
-    if clipboard.sources_of(cx.key) >= MAX_SOURCES_PER_CLIENT {
+    let limit = cx.shared.limits.data_sources;
+    if clipboard.member(cx.key).sources.len() as u64 >= limit {
         return Err(no_memory(format!(
-            "too many data sources (the limit is {MAX_SOURCES_PER_CLIENT})"
+            "too many data sources (the limit is {limit})"
         )));
     }
     cx.create(id, Object::DataSource { flavor, version })?;
+    clipboard.member(cx.key).sources.push(id);
     let key = SourceKey { client: cx.key, id };
     clipboard.sources.insert(
         key,
         Source {
             flavor,
-            mimes: Vec::new(),
+            mimes: Rc::default(),
             used: false,
         },
     );
@@ -140,19 +158,23 @@ fn get_device(
         )
         .into());
     }
+    let limit = cx.shared.limits.data_devices;
+    if clipboard.member(cx.key).devices.len() as u64 >= limit {
+        return Err(no_memory(format!(
+            "too many data-control devices (the limit is {limit})"
+        )));
+    }
     cx.create(id, Object::DataDevice { flavor, version })?;
-    clipboard.devices.push(Device {
-        client: cx.key,
+    let member = clipboard.member(cx.key);
+    member.devices.push(Device {
         id,
         flavor,
         version,
+        seen: [u64::MAX; 2],
     });
     // A new device learns the current selections at once.
-    announce(cx, clipboard, id, Which::Regular)?;
-    if has_primary(flavor, version) {
-        announce(cx, clipboard, id, Which::Primary)?;
-    }
-    Ok(())
+    member.seen = u64::MAX;
+    catch_up(cx, clipboard)
 }
 
 fn offer_type(
@@ -161,8 +183,9 @@ fn offer_type(
     id: u32,
     mime: &CStr,
 ) -> Result<(), Stop> {
+    let limits = cx.shared.limits;
     let Some(source) = clipboard.sources.get_mut(&SourceKey { client: cx.key, id }) else {
-        return Err(bug(cx, id));
+        return Err(unknown_source(cx, id));
     };
     if source.used {
         return Err(ProtocolError::new(
@@ -172,20 +195,23 @@ fn offer_type(
         )
         .into());
     }
-    if mime.to_bytes().len() > MAX_MIME_LEN {
+    if mime.to_bytes().len() as u64 > limits.mime_length {
         return Err(no_memory(format!(
-            "MIME type longer than {MAX_MIME_LEN} bytes"
+            "MIME type longer than {} bytes",
+            limits.mime_length
         )));
     }
     if source.mimes.iter().any(|m| m.as_c_str() == mime) {
         return Ok(()); // offered twice: once is enough
     }
-    if source.mimes.len() >= MAX_MIME_TYPES {
+    if source.mimes.len() as u64 >= limits.mime_types {
         return Err(no_memory(format!(
-            "too many MIME types on one data source (the limit is {MAX_MIME_TYPES})"
+            "too many MIME types on one data source (the limit is {})",
+            limits.mime_types
         )));
     }
-    source.mimes.push(mime.to_owned());
+    // Not shared before the source is used: no copy.
+    Rc::make_mut(&mut source.mimes).push(mime.to_owned());
     Ok(())
 }
 
@@ -223,8 +249,24 @@ fn set_selection(
         source.used = true;
         Some(key)
     };
-    clipboard.set(which, new);
-    flush_own(cx, clipboard)
+    if let Some(old) = clipboard.set(which, new) {
+        cancel(cx, clipboard, old)?;
+    }
+    catch_up(cx, clipboard)
+}
+
+/// Tells a replaced source it is no longer the selection.
+fn cancel(cx: &mut Ctx<'_>, clipboard: &Clipboard, old: SourceKey) -> Result<(), Stop> {
+    let Some(flavor) = clipboard.sources.get(&old).map(|s| s.flavor) else {
+        return Ok(());
+    };
+    if old.client == cx.key {
+        return cx.send(old.id, flavor.source(), source::evt::CANCELLED, &[]);
+    }
+    cx.with_other(old.client, |other| {
+        other.send(old.id, flavor.source(), source::evt::CANCELLED, &[])
+    });
+    Ok(())
 }
 
 fn receive(
@@ -234,135 +276,66 @@ fn receive(
     mime: &CStr,
     fd: OwnedFd,
 ) -> Result<(), Stop> {
-    let Some(Some(source)) = clipboard.offers.get(&(cx.key, offer_id)).copied() else {
+    let Some(source) = clipboard.offer_source(cx.key, offer_id) else {
         // An inert offer (its selection was replaced) or a gone source:
         // the fd closes here, and the paster reads EOF.
         debug!("receive on an inert offer ({}): fd closed", cx.who());
         return Ok(());
     };
-    clipboard.deliveries.push(Delivery::Send {
-        source,
-        mime: mime.to_owned(),
-        fd,
-    });
-    flush_own(cx, clipboard)
-}
-
-/// Queues, on `cx`'s own client, the deliveries meant for it, leaving the
-/// others for the runtime ([`crate::runtime`]).
-fn flush_own(cx: &mut Ctx<'_>, clipboard: &mut Clipboard) -> Result<(), Stop> {
-    let all = clipboard.take_deliveries();
-    let (own, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| d.client() == cx.key);
-    clipboard.deliveries = others;
-    for d in own {
-        deliver(cx, clipboard, d)?;
+    let Some(flavor) = clipboard.sources.get(&source).map(|s| s.flavor) else {
+        return Ok(());
+    };
+    if source.client == cx.key {
+        return forward(cx, source.id, flavor, mime, fd);
     }
+    let who = cx.who();
+    cx.with_other(source.client, |copier| {
+        forward(copier, source.id, flavor, mime, fd).or_else(|stop| match stop {
+            // Over its share: the paste is dropped, the copier stays.
+            Stop::Protocol(_) => {
+                debug!("a paste from {who} is dropped: the copier has no room for its fd");
+                Ok(())
+            }
+            other => Err(other),
+        })
+    });
     Ok(())
 }
 
-/// Queues one delivery on its client (`cx`).
-pub fn deliver(
+/// Queues `send(mime, fd)` on the source's client (`cx`), moving the
+/// paster's fd; drops it (the paster reads EOF) when the copier already
+/// has too many fds unread.
+fn forward(
     cx: &mut Ctx<'_>,
-    clipboard: &mut Clipboard,
-    delivery: Delivery,
+    source_id: u32,
+    flavor: Flavor,
+    mime: &CStr,
+    fd: OwnedFd,
 ) -> Result<(), Stop> {
-    match delivery {
-        Delivery::Selection { device, which, .. } => {
-            if matches!(cx.objects.get(device), Some(Object::DataDevice { .. })) {
-                announce(cx, clipboard, device, which)?;
-            }
-            Ok(())
-        }
-        Delivery::Send { source, mime, fd } => {
-            let Some(flavor) = clipboard.sources.get(&source).map(|s| s.flavor) else {
-                return Ok(()); // gone meanwhile: the fd closes, EOF
-            };
-            if cx.pending_fds() >= MAX_PENDING_SENDS {
-                debug!(
-                    "a paste is dropped: the copying client ({}) has {MAX_PENDING_SENDS} fds unread",
-                    cx.who()
-                );
-                return Ok(());
-            }
-            // The paster's fd, forwarded as it is (no dup): it closes
-            // once sent.
-            cx.send_owned(
-                source.id,
-                flavor.source(),
-                source::evt::SEND,
-                vec![Arg::Str(Some(&mime)), Arg::Fd(fd)],
-            )
-        }
-        Delivery::Cancelled { source } => {
-            let Some(flavor) = clipboard.sources.get(&source).map(|s| s.flavor) else {
-                return Ok(());
-            };
-            cx.send(source.id, flavor.source(), source::evt::CANCELLED, &[])
-        }
-    }
-}
-
-/// Tells `device` of `cx`'s client what the `which` selection is now: a
-/// new offer with its types, then `selection(offer)`, or `selection(null)`.
-fn announce(
-    cx: &mut Ctx<'_>,
-    clipboard: &mut Clipboard,
-    device: u32,
-    which: Which,
-) -> Result<(), Stop> {
-    let Some(Object::DataDevice { flavor, version }) = cx.objects.get(device).copied() else {
+    let pending = cx.pending_fds() as u64;
+    let limit = cx.shared.limits.pending_sends;
+    // The event: header, the string (length, bytes, NUL, padding).
+    let bytes = 8 + 4 + (mime.to_bytes_with_nul().len() as u64).next_multiple_of(4);
+    if pending >= limit
+        || cx.allowance(Resource::FdsInFlight) == 0
+        || cx.allowance(Resource::OutputBytes) < bytes
+    {
+        debug!(
+            "a paste is dropped: the copying client ({}) has {pending} fds unread",
+            cx.who()
+        );
         return Ok(());
-    };
-    let current = clipboard.selection(which);
-    let offer_id = match current {
-        Some(source) => {
-            if clipboard.offers_of(cx.key) >= MAX_OFFERS_PER_CLIENT {
-                return Err(no_memory(format!(
-                    "too many live data offers (the limit is {MAX_OFFERS_PER_CLIENT}): destroy old ones"
-                )));
-            }
-            let offer_id = cx.objects.allocate(Object::DataOffer { flavor, version });
-            clipboard.offers.insert((cx.key, offer_id), Some(source));
-            cx.send(
-                device,
-                flavor.device(),
-                device::evt::DATA_OFFER,
-                &[Arg::NewId(offer_id)],
-            )?;
-            let mimes = clipboard
-                .sources
-                .get(&source)
-                .map(|s| s.mimes.clone())
-                .unwrap_or_default();
-            for mime in &mimes {
-                cx.send(
-                    offer_id,
-                    flavor.offer(),
-                    offer::evt::OFFER,
-                    &[Arg::Str(Some(mime))],
-                )?;
-            }
-            offer_id
-        }
-        None => 0,
-    };
-    cx.send(
-        device,
-        flavor.device(),
-        which.event(),
-        &[Arg::Object(offer_id)],
+    }
+    // The paster's fd, forwarded as it is (no dup): it closes once sent.
+    cx.send_owned(
+        source_id,
+        flavor.source(),
+        source::evt::SEND,
+        vec![Arg::Str(Some(mime)), Arg::Fd(fd)],
     )
 }
 
-fn no_memory(message: String) -> Stop {
-    Stop::Protocol(ProtocolError::new(
-        DISPLAY_ID,
-        wl_display::error::NO_MEMORY,
-        message,
-    ))
-}
-
-fn bug(cx: &Ctx<'_>, id: u32) -> Stop {
+fn unknown_source(cx: &Ctx<'_>, id: u32) -> Stop {
     log::error!(
         "bug: data source {id} of {} is not in the clipboard",
         cx.who()

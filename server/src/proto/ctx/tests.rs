@@ -5,27 +5,18 @@ use std::os::unix::net::UnixStream;
 
 use nix::unistd::pipe;
 use waypass_protocol::protocols::wayland::wl_keyboard;
-use waypass_protocol::{TraceSide, Tracer};
 
 use super::*;
-use crate::config::Settings;
-use crate::keymap::{Keymap, KeymapSource};
-
-fn shared() -> Shared {
-    let keymap = Keymap::load(&KeymapSource::Embedded).unwrap();
-    Shared::new(keymap, Settings::default()).unwrap()
-}
+use crate::proto::testing::Fixture;
 
 /// A client with a version-1 keyboard at id 2, and the peer's end.
-fn client_with_keyboard() -> (Client, UnixStream) {
-    let (server_end, peer) = UnixStream::pair().unwrap();
-    let tracer = Tracer::from_debug_value(TraceSide::Server, None);
-    let mut client = Client::new(ClientKey(1), server_end, tracer).unwrap();
-    client
+fn client_with_keyboard(fx: &mut Fixture) -> (ClientKey, UnixStream) {
+    let (key, peer) = fx.client();
+    fx.get(key)
         .objects
         .insert_at(2, Object::Keyboard { version: 1 })
         .unwrap();
-    (client, peer)
+    (key, peer.stream().try_clone().unwrap())
 }
 
 /// `(st_dev, st_ino)` of whatever fd number `raw` names in this process,
@@ -41,24 +32,26 @@ fn keymap_args(fd: OwnedFd) -> Vec<Arg<'static, OwnedFd>> {
 
 #[test]
 fn send_owned_moves_the_fd_into_the_queue_without_a_dup() {
-    let shared = shared();
-    let (mut client, mut peer) = client_with_keyboard();
+    let mut fx = Fixture::new();
+    let (key, mut peer) = client_with_keyboard(&mut fx);
     let (read_end, write_end) = pipe().unwrap();
     let raw = write_end.as_raw_fd();
     let identity = identity_of_fd_number(raw).unwrap();
-    let mut cx = Ctx::for_client(&mut client, &shared);
-    cx.send_owned(
-        2,
-        &wl_keyboard::INTERFACE,
-        wl_keyboard::evt::KEYMAP,
-        keymap_args(write_end),
-    )
-    .unwrap();
-    // The queue holds the very fd we gave: the same number still names the
-    // same pipe. A send that dups and closes ours would have closed it.
-    assert_eq!(identity_of_fd_number(raw), Some(identity));
-    assert_eq!(cx.pending_fds(), 1, "counted as in flight");
-    client.conn.flush().unwrap();
+    fx.with(key, |cx| {
+        cx.send_owned(
+            2,
+            &wl_keyboard::INTERFACE,
+            wl_keyboard::evt::KEYMAP,
+            keymap_args(write_end),
+        )
+        .unwrap();
+        // The queue holds the very fd we gave: the same number still names
+        // the same pipe. A send that dups and closes ours would have closed
+        // it.
+        assert_eq!(identity_of_fd_number(raw), Some(identity));
+        assert_eq!(cx.pending_fds(), 1, "counted as in flight");
+    });
+    fx.get(key).conn.flush().unwrap();
     let mut buf = [0; 16];
     peer.read_exact(&mut buf).unwrap();
     // The fd travelled with those bytes and was dropped with them: once
@@ -71,10 +64,17 @@ fn send_owned_moves_the_fd_into_the_queue_without_a_dup() {
 
 #[test]
 fn send_owned_is_refused_past_the_fds_in_flight_limit_and_closes_the_fd() {
-    let shared = shared();
-    let (mut client, _peer) = client_with_keyboard();
-    let mut cx = Ctx::for_client(&mut client, &shared);
-    for _ in 0..MAX_FDS_IN_FLIGHT {
+    let mut fx = Fixture::new();
+    let (key, _peer) = client_with_keyboard(&mut fx);
+    let limit = fx.shared.limits.fds_in_flight;
+    let mut client = fx.clients.take(key).unwrap();
+    let world = World {
+        clients: &mut fx.clients,
+        ledger: &mut fx.ledger,
+        condemned: &mut fx.condemned,
+    };
+    let mut cx = Ctx::for_client(&mut client, &fx.shared, world);
+    for _ in 0..limit {
         let fd = std::fs::File::open("/dev/null").unwrap().into();
         cx.send_owned(
             2,
@@ -94,7 +94,11 @@ fn send_owned_is_refused_past_the_fds_in_flight_limit_and_closes_the_fd() {
         )
         .unwrap_err();
     match err {
-        Stop::Protocol(e) => assert!(e.message.starts_with("too many fds in flight"), "{e}"),
+        Stop::Protocol(e) => assert!(
+            e.message
+                .starts_with("too many fds in flight: 128 held, 1 more asked"),
+            "{e}"
+        ),
         other => panic!("expected the in-flight limit, got {other:?}"),
     }
     // Refused, the fd was closed, not kept.
