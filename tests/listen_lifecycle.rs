@@ -1,6 +1,8 @@
 //! How `waypass-client listen` ends, end to end: killed in the middle of
 //! saving a file (`SIGINT`, as Ctrl-C sends, and `SIGKILL`), it leaves no
-//! file that looks complete.
+//! file that looks complete; with `--count`, refused offers count, so a
+//! script never waits for ever on a refusal, and the exit status says that
+//! something was refused.
 //!
 //! What it is not: the hostile-peer cases of `listen_hostile.rs`, or the
 //! output formats of `listen_output.rs`.
@@ -15,7 +17,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use common::{Server, TempDir, PATIENCE};
-use listen_support::{listen, peer};
+use listen_support::{answer, listen, peer, say, Answer};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -112,4 +114,44 @@ fn ctrl_c_mid_file_leaves_no_file_under_its_name() {
 fn sigkill_mid_file_leaves_no_file_under_its_name() {
     let left = killed_mid_file(Signal::SIGKILL);
     assert_nothing_looks_complete(&left);
+}
+
+#[test]
+fn count_1_ends_on_a_refused_offer_with_exit_1() {
+    let server = Server::start(&[]);
+    let listener = listen(&server, &["--count", "1", "--max-file-size", "10"]);
+    let (_b, mut p) = peer(&server);
+    let s = p.channel.send_snapshot("big", &[1u8; 100]).expect("offer");
+    assert!(matches!(answer(&mut p.channel, s), Answer::Refused(_)));
+    let (status, _, stderr) = listener.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused file \"big\""), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "waypass-client: error: --count 1 reached; 1 of them was refused",
+        "{stderr}"
+    );
+}
+
+#[test]
+fn count_2_counts_acks_and_refusals_alike() {
+    let server = Server::start(&[]);
+    let listener = listen(&server, &["--count", "2", "--max-file-size", "10"]);
+    let (_b, mut p) = peer(&server);
+    let s = p.channel.send_snapshot("big", &[1u8; 100]).expect("offer");
+    assert!(matches!(answer(&mut p.channel, s), Answer::Refused(_)));
+    assert_eq!(say(&mut p.channel, "then a text"), Answer::Acked);
+    let (status, lines, stderr) = listener.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        lines.iter().any(|l| l.ends_with(": then a text")),
+        "{lines:?}"
+    );
+
+    // Nothing refused: exit 0, as before.
+    let listener = listen(&server, &["--count", "1"]);
+    let (_b, mut p) = peer(&server);
+    assert_eq!(say(&mut p.channel, "hello"), Answer::Acked);
+    let (status, _, stderr) = listener.finish();
+    assert!(status.success(), "{stderr}");
 }

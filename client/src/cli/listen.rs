@@ -75,7 +75,9 @@ pub(super) struct ListenArgs {
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
 
-    /// Exit 0 after this many messages and files.
+    /// Exit after answering this many texts and files, acked or refused
+    /// (a peer of another uid, refused as it connects, does not count):
+    /// exit 0 if all were acked, else 1.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 
@@ -123,7 +125,10 @@ struct Listener<'a> {
     workers: Workers,
     peers: Vec<Connected>,
     next_id: u64,
+    /// Texts and files answered (acked or refused), for `--count`.
     handled: u64,
+    /// How many of those were refused.
+    refused: u64,
     uid: u32,
     bars: HashMap<u64, ProgressBar>,
     show_progress: bool,
@@ -153,6 +158,7 @@ pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliE
         peers: Vec::new(),
         next_id: 0,
         handled: 0,
+        refused: 0,
         uid: nix::unistd::geteuid().as_raw(),
         bars: HashMap::new(),
         show_progress: dir.is_some() && !args.json && std::io::stderr().is_terminal(),
@@ -168,7 +174,13 @@ pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliE
             );
         }
     }
-    Ok(())
+    match args.count {
+        Some(count) if l.refused > 0 => Err(CliError::Refused {
+            count,
+            refused: l.refused,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl Listener<'_> {
@@ -357,6 +369,8 @@ impl Listener<'_> {
                         self.report
                             .refused(&c.info, Some(serial), Some(&name), &reason.0)?;
                         refuse(c, serial, &reason.0);
+                        self.handled += 1;
+                        self.refused += 1;
                     }
                 }
             }
@@ -445,6 +459,8 @@ impl Listener<'_> {
                                 &reason.0,
                             )?;
                             refuse(c, serial, &reason.0);
+                            self.handled += 1;
+                            self.refused += 1;
                         }
                     }
                 }
