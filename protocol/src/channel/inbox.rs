@@ -174,8 +174,10 @@ impl PeerChannel {
     /// read than any before restarts `idle_timeout`, so a peer reading a
     /// large file may take as long as it needs while it moves forward. A
     /// peer that repeats a count (or goes back) does not keep the wait
-    /// alive. [`ChannelError::Timeout`] once `idle_timeout` passes with no
-    /// forward progress (`None`: no limit).
+    /// alive, and one past the file's size (or for a text) is a
+    /// [`Violation`](super::Violation): a wait for the answer to a file of
+    /// N bytes is restarted at most N times. [`ChannelError::Timeout`] once
+    /// `idle_timeout` passes with no forward progress (`None`: no limit).
     pub fn wait_ack_with(
         &mut self,
         serial: u32,
