@@ -4,7 +4,8 @@
 //! which block until the peer answers one of our messages (`ack` or
 //! `refuse`, with `progress` meanwhile), and [`Inbox`], which keeps, in
 //! order, every other message that arrives during the wait, for
-//! [`PeerChannel::recv`]. What it is not: the socket loop (that is
+//! [`PeerChannel::recv`]; and [`PeerChannel::held_fds`], the fds received
+//! that wait there or in the connection. What it is not: the socket loop (that is
 //! `next_from_socket` in the parent module).
 //!
 //! # Implementation notes
@@ -217,6 +218,15 @@ impl PeerChannel {
                 Answer::Other(message) => self.keep(message)?,
             }
         }
+    }
+
+    /// Fds received from the peer that nobody has taken yet: those queued
+    /// for messages not decoded yet (fds may come ahead of their message's
+    /// bytes), and those of the file offers kept in the inbox. The
+    /// channel's own socket is not counted. A caller that serves many
+    /// channels can bound what each holds with it.
+    pub fn held_fds(&mut self) -> usize {
+        self.conn.split().0.queued_fds() + self.inbox.files
     }
 
     /// Puts `message` in the inbox; past the caps, drops the channel's

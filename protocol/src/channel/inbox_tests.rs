@@ -272,3 +272,40 @@ fn refuse_and_progress_trace_as_wayland_debug_lines() {
     let parsed = parse_trace_line(&line).unwrap();
     assert_eq!((parsed.sent, parsed.message.as_str()), (false, "progress"));
 }
+
+#[test]
+fn held_fds_counts_fds_queued_and_offers_in_the_inbox() {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+
+    let (mut alice, mut bob) = channels();
+    let waited = alice.send_text("wait").unwrap();
+    // Bob offers two files before his ack: they wait in alice's inbox.
+    bob.recv(T).unwrap();
+    offer(&mut bob, 1);
+    offer(&mut bob, 1);
+    bob.ack(waited).unwrap();
+    bob.flush(T).unwrap();
+    alice.wait_ack(waited, T).unwrap();
+    assert_eq!(alice.held_fds(), 2, "two offers in the inbox");
+    while let Ok(Some(_)) = alice.recv(Some(Duration::ZERO)) {}
+    assert_eq!(alice.held_fds(), 0, "taken: the offers' fds went with them");
+
+    // Three fds with the first word of a message: queued, waiting for it.
+    let (raw, b) = UnixStream::pair().unwrap();
+    let mut dave = PeerChannel::new(b).unwrap();
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let fds = [null.as_raw_fd(); 3];
+    let word = 1u32.to_ne_bytes();
+    sendmsg::<()>(
+        raw.as_raw_fd(),
+        &[std::io::IoSlice::new(&word)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    let result = dave.recv(Some(Duration::from_millis(50)));
+    assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
+    assert_eq!(dave.held_fds(), 3);
+}
