@@ -51,7 +51,11 @@ impl Offered {
     pub(super) fn check(&mut self, message: &PeerMessage) -> Result<(), Violation> {
         match *message {
             PeerMessage::Ack { serial } | PeerMessage::Refused { serial, .. } => {
-                self.sizes.remove(&serial);
+                // The answer to a text, with no offer waiting: no hashing
+                // on the text/ack round trip.
+                if !self.sizes.is_empty() {
+                    self.sizes.remove(&serial);
+                }
                 Ok(())
             }
             PeerMessage::Progress { serial, done } => match self.sizes.get(&serial) {
