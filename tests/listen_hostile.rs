@@ -344,4 +344,15 @@ fn a_peer_of_another_uid_is_refused_unless_any_uid() {
     assert!(stdout.contains("ANSWER Acked"), "{stdout}");
     open.expect_line("with the text", |l| l.ends_with(": from nobody"));
     open.kill();
+
+    // A peer refused for who it is does not count for --count: it cannot
+    // end a listener, and free its name, by connecting.
+    let counting = listen(&server, &["--count", "1"]);
+    let stdout = foreign_peer(&server);
+    assert!(stdout.contains("ANSWER Refused("), "{stdout}");
+    let (_b, mut p) = peer(&server);
+    assert_eq!(say(&mut p.channel, "counted"), Answer::Acked);
+    let (status, lines, stderr) = counting.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(lines.iter().any(|l| l.ends_with(": counted")), "{lines:?}");
 }

@@ -5,8 +5,10 @@
 //!
 //! Checked: a refusal is printed with its reason and ends the sender at
 //! once with exit 1; progress restarts the sender's idle timeout; a reader
-//! that stalls is reported with what it had read; a progress bar appears on
-//! a terminal and never on a pipe.
+//! that stalls is reported with what it had read; progress past the file's
+//! size, or for a text, ends the sender at once with exit 1 (it kept it
+//! waiting for ever); a progress bar appears on a terminal and never on a
+//! pipe.
 
 mod common;
 mod running;
@@ -139,5 +141,50 @@ fn a_terminal_shows_a_progress_bar_for_a_large_file() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("bob reading big.bin"), "{shown:?}");
     assert!(shown.contains("MiB/64.00 MiB"), "{shown:?}");
+    owned.join().expect("owner");
+}
+
+/// An owner that answers the offer `serial` of `size` bytes with `progress`
+/// every 100 ms, each 500 bytes more than the last, 50 times (5 s, past
+/// the sender's 1 s idle timeout), then closes.
+fn growing_progress(channel: &mut waypass_client::PeerChannel) {
+    let (serial, _) = next_offer(channel);
+    for i in 1..=50u64 {
+        thread::sleep(Duration::from_millis(100));
+        // Once the sender has gone, this is dropped quietly.
+        if channel.progress(serial, 500 * i).is_err() || channel.flush(Some(PATIENCE)).is_err() {
+            break;
+        }
+    }
+}
+
+#[test]
+fn progress_past_the_file_size_is_a_peer_error_not_a_reason_to_wait() {
+    let server = Server::start(&[]);
+    let dir = TempDir::new("past-size");
+    let file = sparse(&dir, "small.bin", 1000);
+    let owned = owner(&server, "bob", growing_progress);
+    let out = client(
+        &server,
+        &["send-file", "bob", &file, "--timeout-ms", "1000"],
+    );
+    assert_one_line_error(
+        &out,
+        "bob broke the peer protocol answering small.bin: \
+         progress of 1500 bytes for file 1, which has 1000",
+    );
+    owned.join().expect("owner");
+}
+
+#[test]
+fn progress_for_a_text_is_a_peer_error_not_a_reason_to_wait() {
+    let server = Server::start(&[]);
+    let owned = owner(&server, "bob", growing_progress);
+    let out = client(&server, &["send", "bob", "hi", "--timeout-ms", "1000"]);
+    assert_one_line_error(
+        &out,
+        "bob broke the peer protocol answering the text: \
+         progress for message 1, which is not a file awaiting its answer",
+    );
     owned.join().expect("owner");
 }

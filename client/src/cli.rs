@@ -182,6 +182,14 @@ pub enum CliError {
     Send(send_error::SendError),
     /// `--save-dir` cannot be created or used.
     SaveDir(save_dir::SaveDirError),
+    /// `listen --count` was reached, and some of what it counted was
+    /// refused (over `--max-file-size`, not a regular file, not saved...).
+    Refused {
+        /// The `--count`.
+        count: u64,
+        /// How many of them were refused.
+        refused: u64,
+    },
     /// `poll` on the sockets failed.
     Poll(io::Error),
     /// The reader of stdout went away (EPIPE).
@@ -220,6 +228,11 @@ impl fmt::Display for CliError {
             CliError::Send(e) => e.fmt(f),
             CliError::Peer { context, .. } => f.write_str(context),
             CliError::SaveDir(e) => e.fmt(f),
+            CliError::Refused { count, refused } => write!(
+                f,
+                "--count {count} reached; {refused} of them {} refused",
+                if *refused == 1 { "was" } else { "were" }
+            ),
             CliError::Poll(_) => write!(f, "poll on the sockets failed"),
             CliError::BrokenPipe => write!(f, "stdout closed"),
             CliError::Output(_) => write!(f, "cannot write to stdout"),

@@ -20,9 +20,10 @@
 //!   across file systems); holes are hashed as zeros and left as holes in
 //!   the saved file, whose size is set with `ftruncate` at the end. If the
 //!   reopen fails, the whole file is read as data.
-//! - **Saved files** are created in a [`SaveDir`] (see `save_dir`), mode
-//!   0600 masked with the source's mode. A failed save removes its partial
-//!   file.
+//! - **Saved files** are written in a [`SaveDir`] (see `save_dir`), mode
+//!   0600 masked with the source's mode, without a name until they are
+//!   whole and flushed to disk: a failed save, or a listener killed
+//!   mid-file, leaves no file under the offered name.
 //! - With `copy_file_range` the bytes are hashed from a `pread` of the same
 //!   range: for a sealed memfd both see the same bytes; an unsealed file
 //!   that its owner rewrites meanwhile may be saved with other bytes than
@@ -41,7 +42,7 @@ use nix::unistd::{ftruncate, lseek, Whence};
 use sha2::{Digest, Sha256};
 use waypass_client::FileOffer;
 
-use super::save_dir::SaveDir;
+use super::save_dir::{SaveDir, SaveError};
 use super::story::is_hidden;
 
 /// Bytes read (and written) per step.
@@ -58,6 +59,7 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// A refusal for the step `what`, which failed with `e`.
 pub(super) fn refusal(what: &str, e: impl Into<io::Error>) -> Refusal {
     Refusal(format!("{what}: {}", e.into()))
 }
@@ -136,29 +138,32 @@ pub(super) fn receive(
     dir: Option<&SaveDir>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Received, Refusal> {
-    // 0600, never more than the source allows.
-    let mode = Mode::from_bits_truncate(0o600 & checked.mode);
-    let out = match dir {
-        Some(dir) => Some(dir.create_unique(&offer.name, mode)?),
-        None => None,
-    };
-    let result = copy(offer, out.as_ref().map(|(_, fd)| fd.as_fd()), progress);
-    match (result, out, dir) {
-        (Ok(sha256), Some((name, _)), Some(dir)) => Ok(Received {
-            sha256,
-            saved_as: Some(dir.join(&name)),
-        }),
-        (Ok(sha256), _, _) => Ok(Received {
+    let Some(dir) = dir else {
+        let sha256 = copy(offer, None, progress)?;
+        return Ok(Received {
             sha256,
             saved_as: None,
-        }),
-        (Err(e), Some((name, fd)), Some(dir)) => {
-            drop(fd);
-            dir.remove(&name);
-            Err(e)
-        }
-        (Err(e), _, _) => Err(e),
+        });
+    };
+    // Before any reading: a name taken 100 times costs nothing more.
+    if !dir.has_free_name(&offer.name) {
+        return Err(save_refusal(&SaveError::AllNamesTaken));
     }
+    // 0600, never more than the source allows.
+    let mode = Mode::from_bits_truncate(0o600 & checked.mode);
+    let file = dir.create(mode).map_err(|e| save_refusal(&e))?;
+    // On an error `file` is dropped, and with it the partial copy.
+    let sha256 = copy(offer, Some(file.fd()), progress)?;
+    let name = dir.keep(file, &offer.name).map_err(|e| save_refusal(&e))?;
+    Ok(Received {
+        sha256,
+        saved_as: Some(dir.join(&name)),
+    })
+}
+
+/// A save error as a refusal: the step and its cause, on one line.
+fn save_refusal(e: &SaveError) -> Refusal {
+    Refusal(waypass_client::chain_to_string(e))
 }
 
 /// Hashes (and copies to `out`) the offered bytes, hole by hole.

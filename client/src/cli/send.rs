@@ -26,7 +26,10 @@
 //! - Each message is acked before the next is sent, so "exit 0" means the
 //!   owner has handled everything, in order. A refusal ends the command
 //!   at once with the owner's reason. The timeout is an idle timeout: each
-//!   `progress` the owner sends while reading a file restarts it.
+//!   `progress` the owner sends while reading a file restarts it, if it
+//!   reports more bytes read than before and no more than the file has;
+//!   progress past the size, or for a text, is a protocol violation that
+//!   ends the command at once (exit 1).
 //! - A file is opened here and offered by fd with its `fstat` size, rather
 //!   than with `PeerChannel::send_path`, so that the story can say which
 //!   fd and which (dev, ino) travelled.
@@ -318,6 +321,11 @@ fn wait_ack(
             to: to.to_string(),
             waited: timeout,
             read: progress.and_then(|p| p.seen()),
+        },
+        ChannelError::Protocol(violation) => SendError::Violation {
+            to: to.to_string(),
+            what: what.to_string(),
+            violation,
         },
         source => SendError::Channel {
             context: format!("no ack from {to} for {}", printable(what)),

@@ -2,7 +2,8 @@
 //!
 //! What it is: [`SendError`], one variant per condition the sending
 //! commands report themselves (an owner of another uid, a refusal, no ack
-//! in time, what to send cannot be taken), each printed as one line by
+//! in time, an owner that broke the protocol, what to send cannot be
+//! taken), each printed as one line by
 //! `main`. What it is not: the broker's or the channel's errors, which are
 //! chained as `source()` where they are the cause.
 
@@ -10,6 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use waypass_client::{ChannelError, Credentials};
+use waypass_protocol::Violation;
 
 use super::input::InputError;
 use super::send_progress::read_of;
@@ -46,6 +48,16 @@ pub enum SendError {
         waited: Duration,
         /// `(read, size)`: what the owner said it had read of the file.
         read: Option<(u64, u64)>,
+    },
+    /// The owner broke the peer protocol while we waited for its answer,
+    /// e.g. `progress` past the file's size or for a text.
+    Violation {
+        /// The name.
+        to: String,
+        /// What we waited for the answer to: a file name, or "the text".
+        what: String,
+        /// The rule it broke.
+        violation: Violation,
     },
     /// The channel failed otherwise.
     Channel {
@@ -101,6 +113,16 @@ impl fmt::Display for SendError {
                 humantime::format_duration(*waited),
                 read_of(*read, *size)
             ),
+            SendError::Violation {
+                to,
+                what,
+                violation,
+            } => write!(
+                f,
+                "{} broke the peer protocol answering {}: {violation}",
+                printable(to),
+                printable(what)
+            ),
             SendError::Channel { context, .. } => f.write_str(context),
             SendError::Input(e) => e.fmt(f),
         }
@@ -111,6 +133,7 @@ impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SendError::Channel { source, .. } => Some(source),
+            SendError::Violation { violation, .. } => std::error::Error::source(violation),
             SendError::Input(e) => e.source(),
             _ => None,
         }
@@ -173,6 +196,20 @@ mod tests {
             slow.to_string(),
             "no ack from bob within 2s; it had read 120.00 MiB of 300.00 MiB \
              and may still be reading"
+        );
+        let broke = SendError::Violation {
+            to: "bob".into(),
+            what: "big.bin".into(),
+            violation: Violation::ProgressPastSize {
+                serial: 1,
+                done: 1500,
+                size: 1000,
+            },
+        };
+        assert_eq!(
+            broke.to_string(),
+            "bob broke the peer protocol answering big.bin: \
+             progress of 1500 bytes for file 1, which has 1000"
         );
     }
 }

@@ -30,6 +30,21 @@ pub enum Violation {
         /// Bytes of the unfinished message that did arrive.
         buffered: usize,
     },
+    /// A `progress` for a serial that is not a file of ours waiting for
+    /// its answer: a text, a file already answered, or nothing we sent.
+    ProgressNotForAFile {
+        /// The serial it named.
+        serial: u32,
+    },
+    /// A `progress` that reports more bytes read than the file offered has.
+    ProgressPastSize {
+        /// The serial of our file.
+        serial: u32,
+        /// The bytes it said it had read.
+        done: u64,
+        /// The size we announced.
+        size: u64,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -42,6 +57,14 @@ impl fmt::Display for Violation {
             Violation::ClosedMidMessage { buffered } => {
                 write!(f, "closed after {buffered} bytes of an unfinished message")
             }
+            Violation::ProgressNotForAFile { serial } => write!(
+                f,
+                "progress for message {serial}, which is not a file awaiting its answer"
+            ),
+            Violation::ProgressPastSize { serial, done, size } => write!(
+                f,
+                "progress of {done} bytes for file {serial}, which has {size}"
+            ),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! which block until the peer answers one of our messages (`ack` or
 //! `refuse`, with `progress` meanwhile), and [`Inbox`], which keeps, in
 //! order, every other message that arrives during the wait, for
-//! [`PeerChannel::recv`]. What it is not: the socket loop (that is
+//! [`PeerChannel::recv`]; and [`PeerChannel::held_fds`], the fds received
+//! that wait there or in the connection. What it is not: the socket loop (that is
 //! `next_from_socket` in the parent module).
 //!
 //! # Implementation notes
@@ -174,8 +175,10 @@ impl PeerChannel {
     /// read than any before restarts `idle_timeout`, so a peer reading a
     /// large file may take as long as it needs while it moves forward. A
     /// peer that repeats a count (or goes back) does not keep the wait
-    /// alive. [`ChannelError::Timeout`] once `idle_timeout` passes with no
-    /// forward progress (`None`: no limit).
+    /// alive, and one past the file's size (or for a text) is a
+    /// [`Violation`](super::Violation): a wait for the answer to a file of
+    /// N bytes is restarted at most N times. [`ChannelError::Timeout`] once
+    /// `idle_timeout` passes with no forward progress (`None`: no limit).
     pub fn wait_ack_with(
         &mut self,
         serial: u32,
@@ -215,6 +218,15 @@ impl PeerChannel {
                 Answer::Other(message) => self.keep(message)?,
             }
         }
+    }
+
+    /// Fds received from the peer that nobody has taken yet: those queued
+    /// for messages not decoded yet (fds may come ahead of their message's
+    /// bytes), and those of the file offers kept in the inbox. The
+    /// channel's own socket is not counted. A caller that serves many
+    /// channels can bound what each holds with it.
+    pub fn held_fds(&mut self) -> usize {
+        self.conn.split().0.queued_fds() + self.inbox.files
     }
 
     /// Puts `message` in the inbox; past the caps, drops the channel's

@@ -19,14 +19,23 @@ fn channels() -> (PeerChannel, PeerChannel) {
     (PeerChannel::new(a).unwrap(), PeerChannel::new(b).unwrap())
 }
 
+/// Offers a sparse memfd of `size` bytes: `progress` is only for files.
+fn offer(channel: &mut PeerChannel, size: u64) -> u32 {
+    use std::os::fd::AsFd;
+    let fd =
+        nix::sys::memfd::memfd_create("offered", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+    nix::unistd::ftruncate(&fd, size as i64).unwrap();
+    channel.send_file(fd.as_fd(), "f", size).unwrap()
+}
+
 #[test]
 fn refuse_and_progress_round_trip() {
     let (mut alice, mut bob) = channels();
-    let serial = alice.send_text("hello").unwrap();
-    let Some(PeerMessage::Text { serial: got, .. }) = bob.recv(T).unwrap() else {
-        panic!("a text")
+    let serial = offer(&mut alice, 6 << 32);
+    let Some(PeerMessage::File(file)) = bob.recv(T).unwrap() else {
+        panic!("a file")
     };
-    assert_eq!(got, serial);
+    assert_eq!(file.serial, serial);
     bob.progress(serial, 5 << 32 | 7).unwrap();
     bob.refuse(serial, "not today").unwrap();
     match alice.recv(T).unwrap() {
@@ -69,7 +78,7 @@ fn wait_ack_returns_the_refusal_and_the_channel_stays_usable() {
 #[test]
 fn answers_kept_in_the_inbox_are_found_by_a_later_wait() {
     let (mut alice, mut bob) = channels();
-    let first = alice.send_text("one").unwrap();
+    let first = offer(&mut alice, 10);
     let second = alice.send_text("two").unwrap();
     bob.progress(first, 10).unwrap();
     bob.refuse(first, "no").unwrap();
@@ -110,7 +119,7 @@ fn progress_restarts_the_idle_timeout() {
     // Idle timeout 1 s, progress every 100 ms for 2.5 s in all: only the
     // progress keeps the wait alive past the first second.
     let (mut alice, bob) = channels();
-    let serial = alice.send_text("big").unwrap();
+    let serial = offer(&mut alice, 1 << 40);
     let idle = Duration::from_secs(1);
     slow_reader(bob, serial, Some(Duration::from_millis(100)), idle * 5 / 2);
     let mut reports = Vec::new();
@@ -138,9 +147,10 @@ fn without_progress_the_idle_timeout_fires() {
 #[test]
 fn progress_of_another_serial_does_not_extend_the_wait() {
     let (mut alice, mut bob) = channels();
-    let serial = alice.send_text("a").unwrap();
+    let serial = offer(&mut alice, 10);
+    let other = offer(&mut alice, 10);
     for n in 0..5 {
-        bob.progress(serial + 1, n).unwrap();
+        bob.progress(other, n).unwrap();
     }
     bob.flush(T).unwrap();
     let result = alice.wait_ack_with(serial, Some(Duration::from_millis(300)), |_| panic!());
@@ -159,7 +169,7 @@ fn repeated_progress_does_not_keep_the_wait_alive() {
     // A hostile reader reports the same count every 50 ms for ever: only
     // counts that grow restart the idle timeout, so the wait ends.
     let (mut alice, mut bob) = channels();
-    let serial = alice.send_text("big").unwrap();
+    let serial = offer(&mut alice, 1 << 20);
     let stalling = std::thread::spawn(move || {
         for _ in 0..100 {
             if bob
@@ -261,4 +271,41 @@ fn refuse_and_progress_trace_as_wayland_debug_lines() {
     assert_eq!(line, "[1915098.433] waypass_peer_v1@1.progress(3, 1, 2)");
     let parsed = parse_trace_line(&line).unwrap();
     assert_eq!((parsed.sent, parsed.message.as_str()), (false, "progress"));
+}
+
+#[test]
+fn held_fds_counts_fds_queued_and_offers_in_the_inbox() {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+
+    let (mut alice, mut bob) = channels();
+    let waited = alice.send_text("wait").unwrap();
+    // Bob offers two files before his ack: they wait in alice's inbox.
+    bob.recv(T).unwrap();
+    offer(&mut bob, 1);
+    offer(&mut bob, 1);
+    bob.ack(waited).unwrap();
+    bob.flush(T).unwrap();
+    alice.wait_ack(waited, T).unwrap();
+    assert_eq!(alice.held_fds(), 2, "two offers in the inbox");
+    while let Ok(Some(_)) = alice.recv(Some(Duration::ZERO)) {}
+    assert_eq!(alice.held_fds(), 0, "taken: the offers' fds went with them");
+
+    // Three fds with the first word of a message: queued, waiting for it.
+    let (raw, b) = UnixStream::pair().unwrap();
+    let mut dave = PeerChannel::new(b).unwrap();
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let fds = [null.as_raw_fd(); 3];
+    let word = 1u32.to_ne_bytes();
+    sendmsg::<()>(
+        raw.as_raw_fd(),
+        &[std::io::IoSlice::new(&word)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    let result = dave.recv(Some(Duration::from_millis(50)));
+    assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
+    assert_eq!(dave.held_fds(), 3);
 }

@@ -87,7 +87,9 @@
 //!   other messages for `recv`, in an inbox capped at
 //!   [`INBOX_MAX_MESSAGES`], [`INBOX_MAX_BYTES`] and [`INBOX_MAX_FILES`]
 //!   ([`ChannelError::InboxFull`]); [`PeerChannel::wait_ack_with`] also
-//!   lets `progress` extend the wait. See the `inbox` module.
+//!   lets `progress` extend the wait. See the `inbox` module. A `progress`
+//!   must be about a file of ours awaiting its answer and stay within its
+//!   size, else it is a [`Violation`] (see the `offered` module).
 //! - **Closing.** [`PeerChannel::recv`] returns `Ok(None)` once the peer has
 //!   closed after whole messages; a close in the middle of a message is a
 //!   [`Violation::ClosedMidMessage`]. An ack to a peer that has already
@@ -96,6 +98,7 @@
 mod error;
 mod inbox;
 mod offer;
+mod offered;
 mod send;
 
 use std::fmt;
@@ -118,6 +121,7 @@ pub use error::{ChannelError, Violation};
 use inbox::Inbox;
 pub use inbox::{INBOX_MAX_BYTES, INBOX_MAX_FILES, INBOX_MAX_MESSAGES};
 pub use offer::{FileOffer, SAFE_NAME_MAX};
+use offered::Offered;
 pub use send::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_TEXT_LEN};
 
 /// A message received from the peer.
@@ -172,6 +176,8 @@ pub struct PeerChannel {
     next_serial: u32,
     /// Messages that arrived while [`PeerChannel::wait_ack`] waited.
     inbox: Inbox,
+    /// Our file offers not answered yet, to check `progress` against.
+    offered: Offered,
     /// The peer closed its end and every whole message was decoded.
     peer_closed: bool,
     /// Writing failed with EPIPE: the peer no longer reads.
@@ -186,6 +192,7 @@ impl fmt::Debug for PeerChannel {
             .field("fd", &self.conn.as_fd().as_raw_fd())
             .field("next_serial", &self.next_serial)
             .field("inbox", &self.inbox.len())
+            .field("offered", &self.offered.len())
             .field("peer_closed", &self.peer_closed)
             .field("bytes_sent", &self.bytes_sent)
             .field("bytes_received", &self.bytes_received)
@@ -215,6 +222,7 @@ impl PeerChannel {
             tracer: Tracer::from_env(TraceSide::Client),
             next_serial: 1,
             inbox: Inbox::default(),
+            offered: Offered::default(),
             peer_closed: false,
             write_closed: false,
             bytes_sent: 0,
@@ -356,7 +364,9 @@ impl PeerChannel {
             &message.args,
             &|_| None,
         );
-        Ok(Some(peer_message(message)))
+        let message = peer_message(message);
+        self.offered.check(&message)?;
+        Ok(Some(message))
     }
 
     /// Waits until the socket is ready for `events` or `deadline` passes.

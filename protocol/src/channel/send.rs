@@ -73,6 +73,7 @@ impl PeerChannel {
             None => {
                 let serial = self.next_serial;
                 self.queue(req::FILE, &file_args(serial, fd, &name, size))?;
+                self.offered.insert(serial, size);
                 Ok(self.advance_serial())
             }
         }
@@ -242,6 +243,7 @@ impl PeerChannel {
                 None
             });
         self.conn.send_owned(OBJECT_ID, req::FILE, desc, args)?;
+        self.offered.insert(serial, size);
         self.flush_once()?;
         Ok(self.advance_serial())
     }

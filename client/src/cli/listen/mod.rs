@@ -7,7 +7,8 @@
 //! <size> bytes sha256=<hex>` (the contents read through the received fd),
 //! optionally saved under `--save-dir`; each is acked, and every offer that
 //! is refused or fails is answered with a refusal and its reason. What it
-//! is not: a sender (see `send`), the file reading (see `save`, run by
+//! is not: a sender (see `send`), one peer's turn (see `serve`), the
+//! bounds on channels (see `limits`), the file reading (see `save`, run by
 //! `workers`), or the output format (see `report`).
 //!
 //! # Implementation notes
@@ -31,6 +32,13 @@
 //!   `progress(serial, done)`, so that its ack timeout does not fire.
 //! - **Who.** A peer whose uid (as the server read it with `SO_PEERCRED`)
 //!   is not ours is refused on its first message, unless `--any-uid`.
+//! - **How many.** A new channel is admitted only within the table of
+//!   `limits`: in all, per pid and per other uid, sized so that the
+//!   most each channel may hold, plus a reserve for the server connection,
+//!   fits under `RLIMIT_NOFILE`; past it the channel is closed, with a log
+//!   line. A channel that holds more than [`limits::MAX_QUEUED_FDS`] fds no message
+//!   has taken after its turn is dropped. So no number of peers can take
+//!   the fds the server connection needs, and the name stays ours.
 //! - If the server goes away the channels still work (it is out of their
 //!   path): listening goes on with the peers there are, and ends with the
 //!   server's error once the last one has gone.
@@ -40,22 +48,27 @@ use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use log::{debug, warn};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
-use waypass_client::{Broker, BrokerError, ChannelError, PeerMessage, SessionError};
+use waypass_client::{Broker, BrokerError, Credentials, SessionError};
 
 use super::report::{PeerInfo, Report};
-use super::save::check_offer;
 use super::save_dir::SaveDir;
-use super::story::{fd_number, fd_target, file_id, open_broker, Common, Out};
-use super::workers::{Job, Update, Workers};
+use super::story::{fd_number, fd_target, open_broker, Common, Out};
+use super::workers::{Update, Workers, WORKERS};
 use super::CliError;
+use limits::{Admission, Limits};
+use peer::{refuse, send_progress, warn_peer, Connected};
+
+mod limits;
+mod peer;
+mod serve;
 
 /// The most messages handled for one peer in one round of the loop.
 const MESSAGES_PER_TURN: usize = 32;
@@ -75,7 +88,9 @@ pub(super) struct ListenArgs {
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
 
-    /// Exit 0 after this many messages and files.
+    /// Exit after answering this many texts and files, acked or refused
+    /// (a peer of another uid, refused as it connects, does not count):
+    /// exit 0 if all were acked, else 1.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
 
@@ -98,23 +113,6 @@ pub(super) struct ListenArgs {
     pub common: Common,
 }
 
-/// One connected peer.
-struct Connected {
-    id: u64,
-    peer: waypass_client::Peer,
-    info: PeerInfo,
-    /// Its uid is not ours (and `--any-uid` was not given).
-    foreign: bool,
-    /// The serial of its file being read by a worker.
-    busy: Option<u32>,
-    /// With `--story`: which fd and file that is, told once it is read.
-    busy_story: String,
-    /// Whole messages may be buffered although its socket is not readable.
-    more: bool,
-    /// Our replies wait for room in its socket: do not read it.
-    blocked: bool,
-}
-
 /// What `listen` carries from round to round.
 struct Listener<'a> {
     args: &'a ListenArgs,
@@ -123,8 +121,16 @@ struct Listener<'a> {
     workers: Workers,
     peers: Vec<Connected>,
     next_id: u64,
+    /// Texts and files answered (acked or refused), for `--count`.
     handled: u64,
+    /// How many of those were refused.
+    refused: u64,
     uid: u32,
+    /// The channels open, charged to their pid and uid.
+    admission: Admission,
+    /// Dropped peers whose file a worker still reads: their charge stays
+    /// until it is done.
+    orphans: HashMap<u64, Credentials>,
     bars: HashMap<u64, ProgressBar>,
     show_progress: bool,
 }
@@ -145,6 +151,9 @@ pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliE
     let workers = Workers::start(dir.clone()).map_err(CliError::Poll)?;
     let mut broker = open_broker(socket, &args.common, &out)?;
     broker.register_and_wait(&args.name, args.common.timeout())?;
+    // Every fd of ours is open by now: what is left is for channels.
+    let uid = nix::unistd::geteuid().as_raw();
+    let admission = Admission::new(Limits::for_process(WORKERS), uid);
     let mut l = Listener {
         args,
         out: &out,
@@ -153,7 +162,10 @@ pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliE
         peers: Vec::new(),
         next_id: 0,
         handled: 0,
-        uid: nix::unistd::geteuid().as_raw(),
+        refused: 0,
+        uid,
+        admission,
+        orphans: HashMap::new(),
         bars: HashMap::new(),
         show_progress: dir.is_some() && !args.json && std::io::stderr().is_terminal(),
     };
@@ -168,7 +180,13 @@ pub(super) fn listen(socket: Option<&str>, args: &ListenArgs) -> Result<(), CliE
             );
         }
     }
-    Ok(())
+    match args.count {
+        Some(count) if l.refused > 0 => Err(CliError::Refused {
+            count,
+            refused: l.refused,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl Listener<'_> {
@@ -208,12 +226,25 @@ impl Listener<'_> {
             }
             let mut keep = Vec::with_capacity(self.peers.len());
             for (i, is_ready) in ready.into_iter().enumerate() {
-                keep.push(!is_ready || self.serve(i)?);
+                keep.push(!is_ready || self.serve_bounded(i)?);
             }
-            let mut keep = keep.into_iter();
-            self.peers.retain(|_| keep.next().unwrap_or(true));
+            self.drop_peers(&keep);
         }
         Ok(())
+    }
+
+    /// Drops the peers whose `keep` is false, releasing their charge (once
+    /// their file is read, if a worker still reads it).
+    fn drop_peers(&mut self, keep: &[bool]) {
+        for (at, c) in std::mem::take(&mut self.peers).into_iter().enumerate() {
+            if keep.get(at).copied().unwrap_or(true) {
+                self.peers.push(c);
+            } else if c.busy.is_some() {
+                self.orphans.insert(c.id, c.peer.credentials);
+            } else {
+                self.admission.release(&c.peer.credentials);
+            }
+        }
     }
 
     /// Polls the server (if still there), the workers and every peer that
@@ -279,6 +310,10 @@ impl Listener<'_> {
                 )
             })?;
             debug!("peer {label} connected ({})", peer.credentials);
+            if self.admission.admit(&peer.credentials).is_err() {
+                // Logged by admit; closing the channel is the answer.
+                continue;
+            }
             let foreign = !self.args.any_uid && peer.credentials.uid != self.uid;
             if foreign {
                 let reason = format!(
@@ -325,6 +360,10 @@ impl Listener<'_> {
                     bar.finish_and_clear();
                 }
                 let Some(at) = self.peers.iter().position(|c| c.id == peer) else {
+                    // Dropped while its file was read: its charge ends now.
+                    if let Some(who) = self.orphans.remove(&peer) {
+                        self.admission.release(&who);
+                    }
                     return Ok(());
                 };
                 let c = &mut self.peers[at];
@@ -357,163 +396,12 @@ impl Listener<'_> {
                         self.report
                             .refused(&c.info, Some(serial), Some(&name), &reason.0)?;
                         refuse(c, serial, &reason.0);
+                        self.handled += 1;
+                        self.refused += 1;
                     }
                 }
             }
         }
         Ok(())
     }
-
-    /// Serves peer `i`: flushes what waits for it, then handles at most
-    /// [`MESSAGES_PER_TURN`] of its messages. Returns false when the peer
-    /// is gone (closed, or dropped for an error).
-    fn serve(&mut self, i: usize) -> Result<bool, CliError> {
-        let c = &mut self.peers[i];
-        if c.blocked && !flushed(c) {
-            return Ok(true);
-        }
-        c.blocked = false;
-        c.more = false;
-        for _ in 0..MESSAGES_PER_TURN {
-            if self.done() {
-                return Ok(true);
-            }
-            let c = &mut self.peers[i];
-            let message = match c.peer.channel.recv(Some(Duration::ZERO)) {
-                Ok(Some(m)) => m,
-                Ok(None) => {
-                    debug!("{} closed the channel", c.info.label);
-                    return Ok(false);
-                }
-                // No whole message left for now.
-                Err(ChannelError::Timeout) => return Ok(self.after_turn(i)),
-                Err(e) => {
-                    warn_peer(self.out, &c.info.label, "dropping the channel", &e);
-                    return Ok(false);
-                }
-            };
-            if c.foreign {
-                // Tell it why, once, and hang up.
-                if let Some(serial) = serial_of(&message) {
-                    refuse(
-                        c,
-                        serial,
-                        "the listener accepts only its own user (see --any-uid)",
-                    );
-                    let _ = c.peer.channel.flush(Some(Duration::ZERO));
-                }
-                return Ok(false);
-            }
-            match message {
-                PeerMessage::Text { serial, text } => {
-                    self.report.text(&c.info, serial, &text)?;
-                    self.handled += 1;
-                    if let Err(e) = c.peer.channel.ack(serial) {
-                        warn_peer(self.out, &c.info.label, "dropping the channel", &e);
-                        return Ok(false);
-                    }
-                }
-                PeerMessage::File(offer) => {
-                    let serial = offer.serial;
-                    match check_offer(&offer, self.args.max_file_size) {
-                        Ok(checked) => {
-                            if self.args.common.story {
-                                let fd = offer.fd.as_fd();
-                                c.busy_story = format!(
-                                    "received {} = the sender's file ({})",
-                                    fd_number(fd),
-                                    file_id(fd)
-                                );
-                            }
-                            c.busy = Some(serial);
-                            if self.show_progress && offer.size >= PROGRESS_BAR_MIN {
-                                self.bars.insert(c.id, progress_bar(offer.size));
-                            }
-                            let peer = c.id;
-                            self.workers.submit(Job {
-                                peer,
-                                offer,
-                                checked,
-                            });
-                            return Ok(true);
-                        }
-                        Err(reason) => {
-                            self.report.refused(
-                                &c.info,
-                                Some(serial),
-                                Some(&offer.name),
-                                &reason.0,
-                            )?;
-                            refuse(c, serial, &reason.0);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        // Turn over: come back after the others.
-        self.peers[i].more = true;
-        Ok(self.after_turn(i))
-    }
-
-    /// After a turn: are our replies stuck in its socket?
-    fn after_turn(&mut self, i: usize) -> bool {
-        let c = &mut self.peers[i];
-        c.blocked = !flushed(c);
-        true
-    }
-}
-
-/// Tries to send what waits for `c` without blocking; true when all went.
-fn flushed(c: &mut Connected) -> bool {
-    match c.peer.channel.flush(Some(Duration::ZERO)) {
-        Ok(()) => true,
-        Err(ChannelError::Timeout) => false,
-        Err(e) => {
-            debug!("{}: {}", c.info.label, waypass_client::chain_to_string(&e));
-            true
-        }
-    }
-}
-
-/// The serial of a message that asks for an answer.
-fn serial_of(message: &PeerMessage) -> Option<u32> {
-    match message {
-        PeerMessage::Text { serial, .. } => Some(*serial),
-        PeerMessage::File(offer) => Some(offer.serial),
-        _ => None,
-    }
-}
-
-/// Tells the peer its message `serial` was refused, and why.
-fn refuse(c: &mut Connected, serial: u32, reason: &str) {
-    if let Err(e) = c.peer.channel.refuse(serial, reason) {
-        let e = waypass_client::chain_to_string(&e);
-        debug!("cannot refuse {serial} to {}: {e}", c.info.label);
-    }
-}
-
-/// Tells the peer how much of its file `serial` is read.
-fn send_progress(c: &mut Connected, serial: u32, done: u64) {
-    if let Err(e) = c.peer.channel.progress(serial, done) {
-        let e = waypass_client::chain_to_string(&e);
-        debug!("cannot send progress to {}: {e}", c.info.label);
-    }
-}
-
-fn progress_bar(size: u64) -> ProgressBar {
-    let bar = ProgressBar::new(size);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-    {
-        bar.set_style(style);
-    }
-    bar
-}
-
-fn warn_peer(out: &Out, label: &str, action: &str, e: &ChannelError) {
-    out.warn(format_args!(
-        "peer {label}: {}; {action}",
-        waypass_client::chain_to_string(e)
-    ));
 }
