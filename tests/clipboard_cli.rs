@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Child, Stdio};
 
 use clipboard_support::{client, copy_with, eventually, ok, output, wl};
-use common::{wait_timeout, Server, PATIENCE};
+use common::{run_with_patience, wait_timeout, Server, PATIENCE};
 
 #[test]
 fn copy_and_paste_round_trip_text() {
@@ -150,4 +150,32 @@ fn paste_watch_runs_the_command_for_each_selection_and_skips_empty_ones() {
     eventually("server fds back to baseline", || {
         server.fd_count() <= baseline
     });
+}
+
+#[test]
+fn a_directory_to_copy_is_a_read_error_naming_it() {
+    let server = Server::start(&[]);
+    let dir = server.dir.path();
+    let by_flag = output(client(
+        &server.socket,
+        &["copy", "--file", dir.to_str().unwrap()],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&by_flag.stderr),
+        format!(
+            "waypass-client: error: cannot read {}: Is a directory (os error 21)\n",
+            dir.display()
+        )
+    );
+    let mut on_stdin = client(&server.socket, &["copy"]);
+    on_stdin
+        .stdin(fs::File::open(dir).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = run_with_patience(on_stdin);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "waypass-client: error: cannot read stdin: Is a directory (os error 21)\n"
+    );
 }

@@ -87,7 +87,7 @@ pub(super) struct CopyArgs {
 
     /// Drop a paste whose reader takes nothing for this long: milliseconds,
     /// or a number with a unit (500ms, 2s, 1m) [default: 10s].
-    #[arg(long, value_name = "MS|DURATION", value_parser = duration::parse_duration)]
+    #[arg(long, value_name = "MS|DURATION", value_parser = parse_paste_timeout)]
     paste_timeout: Option<Duration>,
 
     /// Print the version.
@@ -148,6 +148,15 @@ pub(super) fn copy(socket: Option<&str>, args: &CopyArgs) -> Result<(), CliError
     let served = clipboard.serve_file(&data, &options)?;
     log::debug!("done serving: {served:?}");
     Ok(())
+}
+
+/// `--paste-timeout`: a duration, more than zero (zero would drop every
+/// paste at its first turn).
+fn parse_paste_timeout(text: &str) -> Result<Duration, String> {
+    match duration::parse_duration(text)? {
+        d if d.is_zero() => Err("a paste needs more than 0 ms to be read".into()),
+        d => Ok(d),
+    }
 }
 
 /// Stdin as a file, when it is a regular file or memfd (what the parent
