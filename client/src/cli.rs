@@ -15,11 +15,14 @@
 //! [`CliError::BrokenPipe`], which `main` turns into a quiet exit.
 
 mod copy;
+mod copy_input;
 mod duration;
 mod input;
 mod keymap_json;
 mod listen;
+mod mime;
 mod paste;
+mod paste_progress;
 mod report;
 mod save;
 mod save_dir;
@@ -56,6 +59,35 @@ Examples:
 
 Key codes are Linux evdev codes, as wl_keyboard.key carries them; the XKB
 keycode is evdev + 8.";
+
+/// Examples of `copy`, shown by `waypass-client copy --help`.
+const COPY_EXAMPLES: &str = "\
+Examples:
+  waypass-client copy Hello world!
+      Copies the words, joined by spaces: \"Hello world!\".
+  ls ~/Downloads | waypass-client copy
+      Copies what comes on stdin.
+  waypass-client copy < photo.png
+  waypass-client copy --file photo.png --type image/png
+      Copies a file (stdin, or --file), offered as image/png.
+  waypass-client copy --paste-once --trim-newline < password.txt
+      Serves one paste, then empties the clipboard.
+
+As wl-copy, flag for flag (the README's table compares them).";
+
+/// Examples of `paste`, shown by `waypass-client paste --help`.
+const PASTE_EXAMPLES: &str = "\
+Examples:
+  waypass-client paste -n > clipboard.txt
+      The clipboard as it is, without a newline added.
+  waypass-client paste --type image > picture.png
+      The first image type offered (image/png, image/jpeg, ...).
+  waypass-client paste --list-types
+      The types the selection offers.
+  waypass-client paste --watch sh -c 'wc -c'
+      Runs the command with each new selection on its stdin.
+
+As wl-paste, flag for flag (the README's table compares them).";
 
 /// Examples of every command, shown by `waypass-client --help`.
 const EXAMPLES: &str = "\
@@ -103,8 +135,10 @@ enum Command {
     /// Offer a file (as an fd) to the owner of a name through the broker.
     SendFile(send::SendFileArgs),
     /// Put data on the clipboard (as wl-copy), through data-control.
+    #[command(after_help = COPY_EXAMPLES)]
     Copy(copy::CopyArgs),
     /// Print the clipboard (as wl-paste), through data-control.
+    #[command(after_help = PASTE_EXAMPLES)]
     Paste(paste::PasteArgs),
 }
 

@@ -7,9 +7,10 @@
 //! selection and primary selection as the server announces them (the MIME
 //! types on offer), pastes by handing the server the write end of a pipe
 //! and returning the read end, and copies by offering types and writing
-//! into each fd the server forwards. What it is not: a data store (the
-//! bytes go from one client to the other through the pipe) or a
-//! multi-seat client (it uses the first seat).
+//! into each fd the server forwards (`clipboard::serve`). What it is not:
+//! a data store (the bytes go from one client to the other through the
+//! pipe) or a multi-seat client (it uses one seat: the first, or the one
+//! named).
 //!
 //! ```no_run
 //! use std::io::Read;
@@ -34,9 +35,11 @@
 //!   `receive` and closes ours right after the flush: the reader then sees
 //!   EOF when the source closes its end.
 
-use std::fmt;
+mod error;
+mod pastes;
+mod serve;
+
 use std::fs::File;
-use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
@@ -46,8 +49,10 @@ use waypass_protocol::protocols::data_control::{ext, wlr};
 use waypass_protocol::protocols::wayland::{wl_registry, wl_seat};
 use waypass_protocol::{Arg, Interface};
 
+pub use error::ClipboardError;
+pub use serve::{SendRequest, ServeOptions, Served, MAX_PASTES, PASTE_IDLE_TIMEOUT};
+
 use crate::deadline::Deadline;
-use crate::error::SessionError;
 use crate::event::Event;
 use crate::session::{Session, DEFAULT_REPLY_TIMEOUT};
 
@@ -74,80 +79,11 @@ impl Selection {
     }
 }
 
-/// Why a clipboard operation failed.
-#[derive(Debug)]
-pub enum ClipboardError {
-    /// The connection failed or the server broke the protocol.
-    Session(SessionError),
-    /// The server offers neither data-control protocol.
-    NoDataControl,
-    /// The server offers no `wl_seat` (version 2 or later).
-    NoSeat,
-    /// Primary selection asked of a server whose protocol lacks it.
-    NoPrimary,
-    /// Nothing is in that selection.
-    Empty,
-    /// The selection does not offer that MIME type.
-    NoSuchType(String),
-    /// A MIME type with a NUL byte.
-    BadType(String),
-    /// Creating the pipe failed.
-    Pipe(io::Error),
-    /// Writing the copied data into a paster's pipe failed (other than
-    /// the paster closing early, which is not an error).
-    Write(io::Error),
-}
-
-impl fmt::Display for ClipboardError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClipboardError::Session(_) => f.write_str("clipboard connection failed"),
-            ClipboardError::NoDataControl => f.write_str(
-                "the server offers no clipboard (neither ext_data_control_manager_v1 nor zwlr_data_control_manager_v1)",
-            ),
-            ClipboardError::NoSeat => f.write_str("the server offers no wl_seat"),
-            ClipboardError::NoPrimary => {
-                f.write_str("the server's clipboard has no primary selection")
-            }
-            ClipboardError::Empty => f.write_str("no selection"),
-            ClipboardError::NoSuchType(t) => write!(f, "the selection offers no type {t:?}"),
-            ClipboardError::BadType(t) => write!(f, "MIME type {t:?} has a NUL byte"),
-            ClipboardError::Pipe(_) => f.write_str("cannot create a pipe"),
-            ClipboardError::Write(_) => f.write_str("cannot write the copied data"),
-        }
-    }
-}
-
-impl std::error::Error for ClipboardError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ClipboardError::Session(e) => Some(e),
-            ClipboardError::Pipe(e) | ClipboardError::Write(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<SessionError> for ClipboardError {
-    fn from(e: SessionError) -> Self {
-        ClipboardError::Session(e)
-    }
-}
-
 /// The types on offer in one selection, as the server announced them.
 #[derive(Debug, Clone)]
 struct Offer {
     id: u32,
     types: Vec<String>,
-}
-
-/// What [`Clipboard::serve`] ended on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Served {
-    /// Another selection replaced ours (`cancelled`).
-    Replaced,
-    /// The time given ran out with our selection still set.
-    TimedOut,
 }
 
 /// A connection that can copy and paste. See the module documentation.
@@ -196,21 +132,43 @@ impl Flavor {
 
 impl Clipboard {
     /// Connects (as [`Session::connect`]: `None` for the usual
-    /// `WAYLAND_DISPLAY` search), binds the seat and the data-control
-    /// manager, and learns the current selections, within the session's
-    /// default reply timeout.
+    /// `WAYLAND_DISPLAY` search), binds the first seat and the
+    /// data-control manager, and learns the current selections, within the
+    /// session's default reply timeout.
     pub fn connect(display: Option<&str>) -> Result<Clipboard, ClipboardError> {
-        Clipboard::new(
+        Clipboard::connect_to_seat(display, None)
+    }
+
+    /// As [`Clipboard::connect`], on the seat named `seat` (`wl_seat.name`;
+    /// `None`: the first seat). No seat of that name is
+    /// [`ClipboardError::NoSuchSeat`].
+    pub fn connect_to_seat(
+        display: Option<&str>,
+        seat: Option<&str>,
+    ) -> Result<Clipboard, ClipboardError> {
+        Clipboard::on_seat(
             Session::connect(display)?,
             Deadline::after(DEFAULT_REPLY_TIMEOUT),
+            seat,
         )
     }
 
-    /// Sets up the clipboard on an existing session, by `deadline`.
-    pub fn new(mut session: Session, deadline: Deadline) -> Result<Clipboard, ClipboardError> {
+    /// Sets up the clipboard on an existing session, by `deadline`, on the
+    /// first seat.
+    pub fn new(session: Session, deadline: Deadline) -> Result<Clipboard, ClipboardError> {
+        Clipboard::on_seat(session, deadline, None)
+    }
+
+    /// Sets up the clipboard on an existing session, by `deadline`, on the
+    /// seat named `seat` (`None`: the first seat).
+    pub fn on_seat(
+        mut session: Session,
+        deadline: Deadline,
+        seat: Option<&str>,
+    ) -> Result<Clipboard, ClipboardError> {
         let registry = session.get_registry()?;
         session.roundtrip_by(deadline)?;
-        let mut seat = None;
+        let mut seats = Vec::new();
         let mut ext_manager = None;
         let mut wlr_manager = None;
         while let Some(ev) = session.take_event(|e| e.object == registry) {
@@ -222,13 +180,12 @@ impl Clipboard {
                 continue;
             };
             match iface.as_str() {
-                "wl_seat" if version >= 2 && seat.is_none() => seat = Some((name, version)),
+                "wl_seat" if version >= 2 => seats.push(name),
                 "ext_data_control_manager_v1" => ext_manager = Some((name, version)),
                 "zwlr_data_control_manager_v1" => wlr_manager = Some((name, version)),
                 _ => {}
             }
         }
-        let (seat_name, seat_version) = seat.ok_or(ClipboardError::NoSeat)?;
         let (flavor, (name, version)) = match (ext_manager, wlr_manager) {
             (Some(m), _) => (Flavor::Ext, m),
             (None, Some((n, v))) => (Flavor::Wlr { version: v.min(2) }, (n, v)),
@@ -236,12 +193,7 @@ impl Clipboard {
         };
         let [manager_iface, device_iface, ..] = flavor.tables();
         let version = version.min(manager_iface.version);
-        let seat = session.bind(
-            registry,
-            seat_name,
-            &wl_seat::INTERFACE,
-            seat_version.min(2),
-        )?;
+        let seat = bind_seat(&mut session, registry, &seats, seat, deadline)?;
         let manager = session.bind(registry, name, manager_iface, version)?;
         let device = session.new_object(device_iface, version);
         session.send_request(
@@ -366,66 +318,15 @@ impl Clipboard {
         self.absorb()
     }
 
-    /// Serves pastes of our source: for each `send(mime, fd)`, calls
-    /// `write(mime, pipe)`, then closes the pipe. Ends when another
-    /// selection replaces ours, or after `timeout` (`None`: never).
-    ///
-    /// A paster that closes its end early makes `write` fail with a broken
-    /// pipe; that is the paster's business, and serving goes on.
-    pub fn serve(
-        &mut self,
-        timeout: Option<Duration>,
-        mut write: impl FnMut(&str, &mut File) -> io::Result<()>,
-    ) -> Result<Served, ClipboardError> {
-        let deadline = timeout.map(Deadline::after);
-        let source_iface = self.flavor.tables()[2];
-        loop {
-            if self.sources.iter().all(Option::is_none) {
-                return Ok(Served::Replaced);
-            }
-            for slot in 0..self.sources.len() {
-                let Some(id) = self.sources[slot] else {
-                    continue;
-                };
-                while let Some(mut ev) = self.session.take_event(|e| e.object == id) {
-                    if ev.is(source_iface, source::evt::CANCELLED) {
-                        self.session.send_request(id, source::req::DESTROY, &[])?;
-                        self.session.flush()?;
-                        self.sources[slot] = None;
-                        break;
-                    }
-                    if ev.is(source_iface, source::evt::SEND) {
-                        let mime = ev.string(0).unwrap_or_default();
-                        if let Some(fd) = ev.take_fd(1) {
-                            let mut pipe = File::from(fd);
-                            match write(&mime, &mut pipe) {
-                                Ok(()) => {}
-                                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                                Err(e) => return Err(ClipboardError::Write(e)),
-                            }
-                            let _ = pipe.flush();
-                        }
-                    }
-                }
-            }
-            if self.sources.iter().all(Option::is_none) {
-                return Ok(Served::Replaced);
-            }
-            if !self.session.read_events(deadline.map(Deadline::at))? {
-                return Ok(Served::TimedOut);
-            }
-            self.absorb()?;
-        }
-    }
-
     /// Takes in, without blocking, what the server sent: for an event loop
     /// that watches this clipboard's fd ([`AsFd`]) for readability. Sends
     /// queued requests as far as the socket takes them, reads until the
     /// socket is empty ([`Session::dispatch_pending`] until it reads
     /// nothing, so an edge-triggered loop may wait again), and updates the
     /// selections. Returns whether either selection changed
-    /// ([`Clipboard::changes`] tells which). Pastes and serving a copy
-    /// still block ([`Clipboard::paste`], [`Clipboard::serve`]).
+    /// ([`Clipboard::changes`] tells which). The paste requests for our
+    /// own selections it read wait in [`Clipboard::take_sends`]; reading
+    /// a paste's pipe is the caller's, at its own pace.
     pub fn poll_changes(&mut self) -> Result<bool, ClipboardError> {
         let before = self.changes;
         self.session.flush_nonblocking()?;
@@ -511,6 +412,36 @@ impl AsFd for Clipboard {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.session.as_fd()
     }
+}
+
+/// Binds the seat named `wanted` among the `wl_seat` globals `seats`
+/// (version 2, which sends the name), or the first one; returns its id.
+fn bind_seat(
+    session: &mut Session,
+    registry: u32,
+    seats: &[u32],
+    wanted: Option<&str>,
+    deadline: Deadline,
+) -> Result<u32, ClipboardError> {
+    let Some(wanted) = wanted else {
+        let first = *seats.first().ok_or(ClipboardError::NoSeat)?;
+        return Ok(session.bind(registry, first, &wl_seat::INTERFACE, 2)?);
+    };
+    let mut bound = Vec::with_capacity(seats.len());
+    for &global in seats {
+        bound.push(session.bind(registry, global, &wl_seat::INTERFACE, 2)?);
+    }
+    session.roundtrip_by(deadline)?;
+    let mut found = None;
+    while let Some(ev) = session.take_event(|e| bound.contains(&e.object)) {
+        if ev.is(&wl_seat::INTERFACE, wl_seat::evt::NAME)
+            && found.is_none()
+            && ev.string(0).as_deref() == Some(wanted)
+        {
+            found = Some(ev.object);
+        }
+    }
+    found.ok_or_else(|| ClipboardError::NoSuchSeat(wanted.to_owned()))
 }
 
 fn c_string(s: &str) -> Result<std::ffi::CString, ClipboardError> {

@@ -43,7 +43,8 @@
 //! seat/keyboard handshake and follow mode), `keymap` (checking, mapping
 //! or copying and parsing the fd; key queries and [`Modifiers`]),
 //! `deadline` (one end time per call), `broker` and `peer` (the name
-//! broker and its channels) and `error` (the error enums). JSON output is
+//! broker and its channels), `clipboard` (copy and paste, and serving the
+//! pastes of a copy) and `error` (the error enums). JSON output is
 //! the command line's (`cli/`, with serde_json): the library has no JSON
 //! writer and no serde dependency.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -63,7 +64,10 @@ mod session;
 pub use broker::{
     Broker, BrokerError, ConnectOptions, Failure, IncomingPeer, NameHandle, NameState, Request,
 };
-pub use clipboard::{Clipboard, ClipboardError, Selection, Served};
+pub use clipboard::{
+    Clipboard, ClipboardError, Selection, SendRequest, ServeOptions, Served, MAX_PASTES,
+    PASTE_IDLE_TIMEOUT,
+};
 pub use deadline::Deadline;
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
 pub use event::{Event, EventArg};

@@ -1,59 +1,63 @@
-//! `waypass-client copy [FILE|-]`: put data on the clipboard, as `wl-copy`.
+//! `waypass-client copy [TEXT...]`: put data on the clipboard, as
+//! `wl-copy`.
 //!
-//! What it is: reads FILE (or stdin) into a sealed memfd, sets a selection
-//! offering it, and writes it into every pipe a paster gives, until another
-//! selection replaces ours. By default it goes to the background once the
-//! selection is set, like wl-copy: it starts itself again with
-//! `--foreground`, the memfd as stdin, and waits for that child to say the
-//! selection is set. What it is not: a clipboard manager (it serves one
-//! selection, then exits).
+//! What it is: loads the words given (or stdin, or `--file`) into a sealed
+//! memfd (`cli::copy_input`), sets a selection offering it, and serves
+//! every paste of it until another selection replaces ours
+//! ([`Clipboard::serve_file`]: every paster at once, none able to hold up
+//! the others). By default it goes to the background once the selection
+//! is set, like wl-copy: it starts itself again with `--foreground`, the
+//! memfd as stdin, and waits for that child to say the selection is set.
+//! What it is not: a clipboard manager (it serves one selection, then
+//! exits).
 //!
 //! # Implementation notes
 //!
 //! - Going to the background re-executes the binary instead of `fork`ing:
 //!   the crate has no `unsafe`, and the data is already in a file the
-//!   child can take as stdin. The child reports `ok` (or its error) on a
-//!   pipe that is its stdout, then never writes there again.
-//! - Each paste is written with `splice` from the memfd into the paster's
-//!   pipe (no copy through our memory), falling back to read/write.
+//!   child can take as stdin (and serves from directly, when it is one).
+//!   The child reports `ok` (or its error) on a pipe that is its stdout,
+//!   then never writes there again.
+//! - wl-copy's flags are taken flag for flag (the README's table); where
+//!   the two differ (a lone `-` reads stdin; binary data is offered as
+//!   `application/octet-stream` without running `xdg-mime`), the README
+//!   says so.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use clap::Args;
-use nix::errno::Errno;
-use nix::fcntl::{splice, SpliceFFlags};
-use waypass_client::waypass_protocol::SealedFile;
-use waypass_client::{Clipboard, Selection};
+use clap::{ArgAction, Args};
+use nix::sys::stat::{fstat, SFlag};
+use waypass_client::{Clipboard, Selection, ServeOptions, PASTE_IDLE_TIMEOUT};
 
-use super::CliError;
+use super::copy_input::{self, Input};
+use super::{duration, mime, CliError};
 
 /// The environment variable that tells a `--foreground` child to report
 /// readiness on stdout.
 const READY_VAR: &str = "WAYPASS_COPY_REPORT";
 
-/// The types offered for UTF-8 text when no `--type` is given, as wl-copy.
-pub(super) const TEXT_TYPES: &[&str] = &[
-    "text/plain;charset=utf-8",
-    "text/plain",
-    "UTF8_STRING",
-    "STRING",
-    "TEXT",
-];
-
 /// Arguments of `copy`.
 #[derive(Debug, Args)]
+#[command(version, disable_version_flag = true)]
 pub(super) struct CopyArgs {
-    /// What to copy: a file, or `-` (the default) for stdin.
-    #[arg(value_name = "FILE|-")]
-    input: Option<PathBuf>,
+    /// The text to copy: the words, joined by single spaces, with no
+    /// newline added (as wl-copy). Without words, stdin is copied: a file
+    /// through `< FILE` or `--file FILE`. A lone `-` also means stdin.
+    #[arg(value_name = "TEXT", num_args = 0.., conflicts_with = "file")]
+    text: Vec<String>,
 
-    /// Offer this MIME type only [default: the text types for UTF-8
-    /// text, else application/octet-stream].
+    /// Copy this file (as `< FILE`).
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+
+    /// Offer this MIME type (and the text types with it when it is text,
+    /// as wl-copy) [default: the text types for UTF-8 text, else
+    /// application/octet-stream].
     #[arg(long, short = 't', value_name = "MIME")]
     r#type: Option<String>,
 
@@ -62,99 +66,109 @@ pub(super) struct CopyArgs {
     primary: bool,
 
     /// Stay in the foreground instead of forking.
-    #[arg(long)]
+    #[arg(long, short = 'f')]
     foreground: bool,
 
     /// Clear the selection instead of copying.
-    #[arg(long, conflicts_with_all = ["input", "type"])]
+    #[arg(long, short = 'c', conflicts_with_all = ["text", "file", "type", "trim_newline", "paste_once"])]
     clear: bool,
+
+    /// Do not copy the trailing newline of stdin or FILE, if there is one.
+    #[arg(long, short = 'n')]
+    trim_newline: bool,
+
+    /// Serve one paste, then exit: the selection is then empty.
+    #[arg(long, short = 'o')]
+    paste_once: bool,
+
+    /// Use the seat of this name [default: the first seat].
+    #[arg(long, short = 's', value_name = "NAME")]
+    seat: Option<String>,
+
+    /// Drop a paste whose reader takes nothing for this long: milliseconds,
+    /// or a number with a unit (500ms, 2s, 1m) [default: 10s].
+    #[arg(long, value_name = "MS|DURATION", value_parser = parse_paste_timeout)]
+    paste_timeout: Option<Duration>,
+
+    /// Print the version.
+    #[arg(long, short = 'v', action = ArgAction::Version)]
+    version: Option<bool>,
+}
+
+impl CopyArgs {
+    fn selection(&self) -> Selection {
+        if self.primary {
+            Selection::Primary
+        } else {
+            Selection::Regular
+        }
+    }
+
+    fn input(&self) -> Input<'_> {
+        match (&self.file, self.text.as_slice()) {
+            (Some(path), _) => Input::File(path),
+            (None, []) => Input::Stdin,
+            (None, [dash]) if dash == "-" => Input::Stdin,
+            (None, words) => Input::Words(words),
+        }
+    }
 }
 
 /// Runs `copy`.
 pub(super) fn copy(socket: Option<&str>, args: &CopyArgs) -> Result<(), CliError> {
-    let which = if args.primary {
-        Selection::Primary
-    } else {
-        Selection::Regular
-    };
+    let which = args.selection();
     if args.clear {
-        let mut clipboard = Clipboard::connect(socket)?;
+        let mut clipboard = Clipboard::connect_to_seat(socket, args.seat.as_deref())?;
         return Ok(clipboard.copy(which, &[])?);
     }
-    let data = read_input(args.input.as_deref())?;
+    let report = std::env::var_os(READY_VAR).is_some();
+    let data = match stdin_memfd().filter(|_| report) {
+        // The parent's sealed memfd: serve it as it is.
+        Some(data) => data,
+        None => copy_input::load(args.input(), args.trim_newline)?,
+    };
     if !args.foreground {
         return background(socket, args, data);
     }
-    let types: Vec<&str> = match &args.r#type {
-        Some(t) => vec![t.as_str()],
-        None if looks_like_text(&data)? => TEXT_TYPES.to_vec(),
-        None => vec!["application/octet-stream"],
-    };
-    let report = std::env::var_os(READY_VAR).is_some();
-    let mut clipboard = match Clipboard::connect(socket) {
+    let utf8 = args.r#type.is_some() || copy_input::is_utf8(&data)?;
+    let types = mime::offered(args.r#type.as_deref(), utf8);
+    let set = Clipboard::connect_to_seat(socket, args.seat.as_deref())
+        .and_then(|mut c| c.copy(which, &types).map(|()| c));
+    let mut clipboard = match set {
+        Ok(c) if report => ready(Ok(())).map(|()| c)?,
         Ok(c) => c,
         Err(e) if report => return ready(Err(&e.into())),
         Err(e) => return Err(e.into()),
     };
-    if let Err(e) = clipboard.copy(which, &types) {
-        return if report {
-            ready(Err(&e.into()))
-        } else {
-            Err(e.into())
-        };
-    }
-    if report {
-        ready(Ok(()))?;
-    }
-    clipboard.serve(None, |_, pipe| write_all(&data, pipe))?;
+    let options = ServeOptions {
+        paste_once: args.paste_once,
+        idle_timeout: args.paste_timeout.unwrap_or(PASTE_IDLE_TIMEOUT),
+        ..ServeOptions::default()
+    };
+    let served = clipboard.serve_file(&data, &options)?;
+    log::debug!("done serving: {served:?}");
     Ok(())
 }
 
-/// Stdin or FILE, in a sealed memfd (so that the background child can
-/// take it as its stdin, and pastes read it without copies).
-fn read_input(input: Option<&std::path::Path>) -> Result<File, CliError> {
-    let mut source: Box<dyn Read> = match input {
-        None => Box::new(io::stdin().lock()),
-        Some(p) if p.as_os_str() == "-" => Box::new(io::stdin().lock()),
-        Some(p) => Box::new(File::open(p).map_err(|e| CliError::Input {
-            path: p.to_owned(),
-            source: e,
-        })?),
-    };
-    let sealed = SealedFile::from_reader("waypass-copy", &mut source)
-        .map_err(|e| CliError::Output(io::Error::other(e)))?;
-    // The background child reads it as stdin from this shared offset.
-    let mut file = File::from(OwnedFd::from(sealed));
-    file.seek(io::SeekFrom::Start(0))
-        .map_err(CliError::Output)?;
-    Ok(file)
+/// `--paste-timeout`: a duration, more than zero (zero would drop every
+/// paste at its first turn).
+fn parse_paste_timeout(text: &str) -> Result<Duration, String> {
+    match duration::parse_duration(text)? {
+        d if d.is_zero() => Err("a paste needs more than 0 ms to be read".into()),
+        d => Ok(d),
+    }
 }
 
-/// Whether the data is UTF-8 text (checked in chunks, a char split at a
-/// chunk's end carried over).
-fn looks_like_text(data: &File) -> Result<bool, CliError> {
-    let mut buf = vec![0u8; 1 << 16];
-    let (mut offset, mut carry) = (0u64, 0usize);
-    loop {
-        let n = data
-            .read_at(&mut buf[carry..], offset)
-            .map_err(CliError::Output)?;
-        if n == 0 {
-            return Ok(carry == 0);
-        }
-        offset += n as u64;
-        let chunk = &buf[..carry + n];
-        match std::str::from_utf8(chunk) {
-            Ok(_) => carry = 0,
-            Err(e) if e.error_len().is_none() => {
-                let good = e.valid_up_to();
-                let rest = chunk.len() - good;
-                buf.copy_within(good.., 0);
-                carry = rest;
-            }
-            Err(_) => return Ok(false),
-        }
-    }
+/// Stdin as a file, when it is a regular file or memfd (what the parent
+/// of a background copy gives).
+fn stdin_memfd() -> Option<File> {
+    let stdin = io::stdin();
+    let stat = fstat(stdin.as_fd()).ok()?;
+    let regular = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    regular
+        .then(|| stdin.as_fd().try_clone_to_owned().ok())
+        .flatten()
+        .map(File::from)
 }
 
 /// Starts `copy --foreground` with the data as stdin, waits for it to
@@ -172,8 +186,17 @@ fn background(socket: Option<&str>, args: &CopyArgs, data: File) -> Result<(), C
     if args.primary {
         cmd.arg("--primary");
     }
+    if args.paste_once {
+        cmd.arg("--paste-once");
+    }
+    if let Some(seat) = &args.seat {
+        cmd.arg("--seat").arg(seat);
+    }
+    if let Some(timeout) = args.paste_timeout {
+        cmd.arg("--paste-timeout")
+            .arg(format!("{}ms", timeout.as_millis()));
+    }
     let mut child = cmd
-        .arg("-")
         .env(READY_VAR, "1")
         .stdin(Stdio::from(data))
         .stdout(Stdio::piped())
@@ -210,42 +233,5 @@ fn ready(outcome: Result<(), &CliError>) -> Result<(), CliError> {
     match outcome {
         Ok(()) => Ok(()),
         Err(_) => Err(CliError::Copy(line)),
-    }
-}
-
-/// Writes all of `data` into a paster's pipe.
-fn write_all(data: &File, pipe: &mut File) -> io::Result<()> {
-    let len = data.metadata()?.len();
-    let mut offset: i64 = 0;
-    while (offset as u64) < len {
-        let left = (len - offset as u64) as usize;
-        match splice(
-            data.as_fd(),
-            Some(&mut offset),
-            pipe.as_fd(),
-            None,
-            left,
-            SpliceFFlags::empty(),
-        ) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(Errno::EINTR) => {}
-            // Not spliceable here: copy the rest by hand.
-            Err(Errno::EINVAL) => return copy_rest(data, offset as u64, pipe),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-fn copy_rest(data: &File, mut offset: u64, pipe: &mut File) -> io::Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = data.read_at(&mut buf, offset)?;
-        if n == 0 {
-            return Ok(());
-        }
-        pipe.write_all(&buf[..n])?;
-        offset += n as u64;
     }
 }

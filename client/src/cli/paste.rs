@@ -1,8 +1,9 @@
 //! `waypass-client paste`: print the clipboard, as `wl-paste`.
 //!
-//! What it is: connects, picks a type (`--type`, else the first text
-//! type on offer, else the first type), and copies what the source writes
-//! into the pipe to stdout; `--list-types` prints the types instead, and
+//! What it is: connects, picks a type as wl-paste 2.1 does (`cli::mime`:
+//! `--type`, `--type text`, else plain text, else any text, else the first
+//! type), and copies what the source writes into the pipe to stdout
+//! (`cli::paste_progress`); `--list-types` prints the types instead, and
 //! `--watch CMD...` runs CMD with each new selection on its stdin. What it
 //! is not: a clipboard manager (nothing is kept).
 //!
@@ -10,31 +11,28 @@
 //!
 //! - As wl-paste does, a newline is appended after text unless
 //!   `--no-newline`, and an empty selection is an error ("no selection").
-//! - Large pastes show a byte counter on stderr when stderr is a terminal;
-//!   never on a pipe.
-//! - With `--watch`, CMD gets `CLIPBOARD_STATE=data` and the data on
-//!   stdin, or `CLIPBOARD_STATE=nil` and an empty stdin when the selection
-//!   is cleared, as with wl-paste.
+//! - With `--watch`, as wl-paste 2.1 (checked by running it against
+//!   waypass-server): CMD runs for each selection that offers a type to
+//!   paste, with the data on its stdin; an empty selection (at start-up or
+//!   cleared) and a selection without such a type (none at all, or not the
+//!   `--type` asked for) are skipped. CMD also gets `CLIPBOARD_STATE=data`
+//!   (as later wl-paste versions set it).
 
-use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{self, Write};
+use std::process::Command;
 
-use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use clap::{ArgAction, Args};
 use waypass_client::{Clipboard, ClipboardError, Selection};
 
-use super::copy::TEXT_TYPES;
-use super::CliError;
-
-/// Pastes larger than this show a counter on a terminal.
-const PROGRESS_THRESHOLD: u64 = 8 << 20;
+use super::{mime, paste_progress, CliError};
 
 /// Arguments of `paste`.
 #[derive(Debug, Args)]
+#[command(version, disable_version_flag = true)]
 pub(super) struct PasteArgs {
-    /// Paste this MIME type [default: a text type if offered, else the
-    /// first type offered].
+    /// Paste this MIME type; `text` picks a text type, and a word without
+    /// a `/` (`image`) also matches the types it starts [default: plain
+    /// text if offered, else any text, else the first type offered].
     #[arg(long, short = 't', value_name = "MIME")]
     r#type: Option<String>,
 
@@ -50,10 +48,18 @@ pub(super) struct PasteArgs {
     #[arg(long, short = 'n')]
     no_newline: bool,
 
+    /// Use the seat of this name [default: the first seat].
+    #[arg(long, short = 's', value_name = "NAME")]
+    seat: Option<String>,
+
     /// Run CMD (with its arguments) for every new selection, the data on
-    /// its stdin, until killed.
+    /// its stdin, until killed; empty selections are skipped.
     #[arg(long, short = 'w', num_args = 1.., value_name = "CMD", allow_hyphen_values = true)]
     watch: Option<Vec<String>>,
+
+    /// Print the version.
+    #[arg(long, short = 'v', action = ArgAction::Version)]
+    version: Option<bool>,
 }
 
 /// Runs `paste`.
@@ -63,9 +69,9 @@ pub(super) fn paste(socket: Option<&str>, args: &PasteArgs) -> Result<(), CliErr
     } else {
         Selection::Regular
     };
-    let mut clipboard = Clipboard::connect(socket)?;
+    let mut clipboard = Clipboard::connect_to_seat(socket, args.seat.as_deref())?;
     if let Some(cmd) = &args.watch {
-        return watch(&mut clipboard, which, args, cmd);
+        return watch(&mut clipboard, which, args.r#type.as_deref(), cmd);
     }
     let types = clipboard
         .types(which)
@@ -78,10 +84,14 @@ pub(super) fn paste(socket: Option<&str>, args: &PasteArgs) -> Result<(), CliErr
         }
         return Ok(());
     }
-    let mime = choose(&types, args.r#type.as_deref())?;
+    let mime = match (mime::choose(&types, args.r#type.as_deref()), &args.r#type) {
+        (Some(mime), _) => mime.to_owned(),
+        (None, Some(asked)) => return Err(ClipboardError::NoSuchType(asked.clone()).into()),
+        (None, None) => return Err(CliError::Copy("the selection offers no type".into())),
+    };
     let mut pipe = clipboard.paste(which, &mime)?;
-    let copied = copy_with_progress(&mut pipe, &mut out)?;
-    if is_text(&mime) && !args.no_newline {
+    let copied = paste_progress::copy(&mut pipe, &mut out)?;
+    if mime::is_text(&mime) && !args.no_newline {
         writeln!(out).map_err(output)?;
     }
     out.flush().map_err(output)?;
@@ -89,98 +99,40 @@ pub(super) fn paste(socket: Option<&str>, args: &PasteArgs) -> Result<(), CliErr
     Ok(())
 }
 
-/// The type to paste: the one asked for (which must be on offer), else
-/// the first text type on offer, else the first type.
-fn choose(types: &[String], asked: Option<&str>) -> Result<String, CliError> {
-    if let Some(asked) = asked {
-        return types
-            .iter()
-            .find(|t| *t == asked)
-            .cloned()
-            .ok_or_else(|| ClipboardError::NoSuchType(asked.to_owned()).into());
-    }
-    TEXT_TYPES
-        .iter()
-        .find_map(|text| types.iter().find(|t| t == text))
-        .or_else(|| types.first())
-        .cloned()
-        .ok_or_else(|| ClipboardError::Empty.into())
-}
-
-/// Whether wl-paste would append a newline after this type.
-fn is_text(mime: &str) -> bool {
-    mime.starts_with("text/") || TEXT_TYPES.contains(&mime)
-}
-
-/// Copies the pipe to `out`, with a counter on a terminal once large.
-fn copy_with_progress(pipe: &mut File, out: &mut impl Write) -> Result<u64, CliError> {
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    let mut bar: Option<ProgressBar> = None;
-    let terminal = io::stderr().is_terminal();
-    loop {
-        let n = match pipe.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CliError::Output(e)),
-        };
-        out.write_all(&buf[..n]).map_err(output)?;
-        total += n as u64;
-        if terminal && bar.is_none() && total >= PROGRESS_THRESHOLD {
-            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("pasting {bytes} {bytes_per_sec}") {
-                b.set_style(style);
-            }
-            bar = Some(b);
-        }
-        if let Some(b) = &bar {
-            b.set_position(total);
-        }
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Ok(total)
-}
-
-/// `--watch`: CMD once per selection change, the data on its stdin.
+/// `--watch`: CMD once per selection that has a type to paste, the data
+/// on its stdin.
 fn watch(
     clipboard: &mut Clipboard,
     which: Selection,
-    args: &PasteArgs,
+    asked: Option<&str>,
     cmd: &[String],
 ) -> Result<(), CliError> {
     let (program, rest) = cmd
         .split_first()
         .ok_or(CliError::Copy("--watch needs a command".into()))?;
     loop {
-        let mut command = Command::new(program);
-        command.args(rest);
-        match clipboard.types(which).map(<[String]>::to_vec) {
-            Some(types) => {
-                let mime = choose(&types, args.r#type.as_deref())?;
-                let pipe = clipboard.paste(which, &mime)?;
-                command
+        let offered = clipboard.types(which).map(<[String]>::to_vec);
+        match offered.as_deref().map(|types| mime::choose(types, asked)) {
+            None => log::debug!("--watch: the selection is empty"),
+            Some(None) => log::debug!("--watch: nothing to paste in {offered:?}"),
+            Some(Some(mime)) => {
+                let pipe = clipboard.paste(which, mime)?;
+                let status = Command::new(program)
+                    .args(rest)
                     .env("CLIPBOARD_STATE", "data")
-                    .stdin(Stdio::from(pipe));
-            }
-            None => {
-                command.env("CLIPBOARD_STATE", "nil").stdin(Stdio::null());
-            }
-        }
-        match command.status() {
-            Ok(status) if !status.success() => log::debug!("{program}: {status}"),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(CliError::Copy(format!("cannot run {program}: {e}")));
+                    .stdin(pipe)
+                    .status()
+                    .map_err(|e| CliError::Copy(format!("cannot run {program}: {e}")))?;
+                if !status.success() {
+                    log::debug!("{program}: {status}");
+                }
             }
         }
         clipboard.wait_for_change(which, None)?;
     }
 }
 
-fn output(e: io::Error) -> CliError {
+pub(super) fn output(e: io::Error) -> CliError {
     if e.kind() == io::ErrorKind::BrokenPipe {
         CliError::BrokenPipe
     } else {
