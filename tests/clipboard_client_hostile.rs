@@ -109,10 +109,11 @@ fn paste_watch_skips_a_selection_that_offers_no_type() {
                 .success()
         });
         copy_with(wl(&server.socket, "wl-copy", &[]), b"after");
+        // The command's whole output: `cat`, then `echo`'s newline.
         eventually("the next selection", || {
             fs::read_to_string(&seen)
                 .unwrap_or_default()
-                .contains("after")
+                .contains("after\n")
         });
         assert!(
             watcher.try_wait().unwrap().is_none(),
