@@ -24,7 +24,7 @@ test             weston            a real compositor whose keymap the tests read
 test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
 test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
 test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the anchor of the clipboard bench
-bench            strace            counts the syscalls of each server per round trip in the bench (strace -c)
+test,bench       strace            counts the syscalls of each server per round trip in the bench (strace -c), and a server'"'"'s ioctls in a test
 bench            valgrind          counts the user-space instructions of each server per round trip in the bench (callgrind)
 '
 
