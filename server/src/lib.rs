@@ -9,7 +9,8 @@
 //!
 //! What it is not: a general compositor library. The public surface is
 //! small on purpose: [`ServerConfig`] (with [`Settings`], [`BrokerLimits`]
-//! and [`KeymapSource`]) and [`run`]; [`Cli`], the binary's clap front end,
+//! and [`KeymapSource`]) and [`run`]; [`ListenFds`], for a program that
+//! is socket-activated; [`Cli`], the binary's clap front end,
 //! with the default `cli` feature; and, with the `fuzzing` feature,
 //! `fuzzing`, which drives one client's request stream through the real
 //! wakeup code without an event loop. Everything else is private.
@@ -35,7 +36,7 @@
 //!    with), the handlers (`globals`, `seat`, `broker`, `clipboard`) and
 //!    `dispatch` over them. No `recvmsg`, no `sendmsg`, no calloop.
 //! 5. `runtime`: the code that knows sockets and the loop: `listener`,
-//!    `accept`, `source` (a client's calloop source), `wakeup` (one
+//!    `activation` (a socket bound by another process), `accept`, `source` (a client's calloop source), `wakeup` (one
 //!    receive, dispatch and flush), `server` (the client table), `signals`,
 //!    `spawn`. It never decodes a request's arguments.
 //! 6. `fuzzing` (feature) over `runtime::wakeup`; `cli` (feature) over
@@ -70,8 +71,9 @@ use crate::keymap::Keymap;
 pub use crate::keymap::{KeymapSource, RuleNames};
 use crate::proto::broker::Broker;
 use crate::proto::ctx::Shared;
+pub use crate::runtime::activation::{ActivationError, ListenFds};
 use crate::runtime::server::State;
-use crate::runtime::{accept, listener, signals, spawn};
+use crate::runtime::{accept, activation, listener, signals, spawn};
 
 /// Runs the server until SIGINT / SIGTERM (or, with
 /// `exit_with_children`, until the last child exits). The exit code is
@@ -95,7 +97,10 @@ pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
             signals::Request::Stop => state.request_stop(),
         },
     )?;
-    let bound = listener::listen(config.socket.as_deref())?;
+    let bound = match config.listener {
+        Some(inherited) => activation::adopt(inherited, config.socket.as_deref())?,
+        None => listener::listen(config.socket.as_deref())?,
+    };
     let mut state = State::new(
         shared,
         Broker::new(config.broker),
