@@ -117,6 +117,10 @@ pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
     stdout.flush()?;
     drop(stdout);
 
+    // Before the children: their connections come after it.
+    info!("{keymap_line}");
+    info!("listening on {}", path.display());
+
     // After the path line: children share our stdout.
     state.children.exit_when_done(config.exit_with_children);
     for command in &config.spawn {
@@ -124,8 +128,6 @@ pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
         state.children.started(child.creds.pid, command);
         state.add_spawned_client(child.stream, child.creds)?;
     }
-    info!("{keymap_line}");
-    info!("listening on {}", path.display());
 
     event_loop.run(None, &mut state, |_| {})?;
 
