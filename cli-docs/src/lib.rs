@@ -19,9 +19,12 @@
 //!
 //! # Implementation notes
 //!
-//! A command without subcommands of its own (waypass-server) gets
-//! `args_conflicts_with_subcommands`, so `waypass-server --layout de man`
-//! is an error rather than a man page that silently ignores `--layout`.
+//! - A command without subcommands of its own (waypass-server) gets
+//!   `args_conflicts_with_subcommands`, so `waypass-server --layout de man`
+//!   is an error rather than a man page that silently ignores `--layout`.
+//! - The bash script is repaired after clap_complete writes it: for a
+//!   binary name with a hyphen, its subcommands' case labels never match
+//!   (`bash.rs`, clap-rs/clap#6421).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +36,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{value_parser, Arg, ArgMatches, Command, Parser};
 use clap_complete::{Generator, Shell};
+
+mod bash;
 
 /// What `completions` and `man` print, for `completions --help`.
 const COMPLETIONS_HELP: &str = "\
@@ -166,9 +171,15 @@ pub fn generate(docs: &Docs, mut cmd: Command, out: &mut dyn Write) -> io::Resul
             // Not clap_complete::generate, which panics when the write
             // fails (a closed pipe, a full disk).
             let bin = cmd.get_name().to_string();
-            cmd.set_bin_name(bin);
+            cmd.set_bin_name(&bin);
             cmd.build();
-            shell.try_generate(&cmd, out)
+            if *shell != Shell::Bash {
+                return shell.try_generate(&cmd, out);
+            }
+            let mut script = Vec::new();
+            shell.try_generate(&cmd, &mut script)?;
+            let script = String::from_utf8(script).map_err(io::Error::other)?;
+            out.write_all(bash::repair(&script, &bin).as_bytes())
         }
         Docs::Man { out_dir: None } => clap_mangen::Man::new(cmd).render(out),
         Docs::Man { out_dir: Some(dir) } => {
