@@ -214,6 +214,24 @@ fn bash_completes_the_options_of_a_client_subcommand() {
 }
 
 #[test]
+fn the_docs_subcommands_take_no_socket() {
+    for sub in ["completions", "man"] {
+        let help = stdout_of("waypass-client", &[sub, "--help"]);
+        assert!(!help.contains("--socket"), "{sub} --help: {help}");
+        let offered = complete("waypass-client", &format!("waypass-client {sub} --"));
+        assert!(
+            !offered.iter().any(|o| o == "--socket"),
+            "{sub}: {offered:?}"
+        );
+    }
+    let help = stdout_of("waypass-client", &["keymap", "--help"]);
+    assert!(help.contains("--socket"), "{help}");
+    // Given before the subcommand, as for any other, it is still accepted.
+    let script = stdout_of("waypass-client", &["--socket", "x", "completions", "bash"]);
+    assert!(script.contains("complete -F"), "{script}");
+}
+
+#[test]
 fn bash_completes_the_server_s_flags_and_subcommands() {
     let offered = complete("waypass-server", "waypass-server --la");
     assert_eq!(offered, ["--layout"]);

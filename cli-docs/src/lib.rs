@@ -22,6 +22,12 @@
 //! - A command without subcommands of its own (waypass-server) gets
 //!   `args_conflicts_with_subcommands`, so `waypass-server --layout de man`
 //!   is an error rather than a man page that silently ignores `--layout`.
+//! - The binary's global options (waypass-client's `--socket`) mean
+//!   nothing to `completions` and `man`. clap propagates a global option
+//!   into every subcommand that has no argument of the same id, so each of
+//!   the two gets a placeholder of that id (`blocked_globals`): hidden,
+//!   positional, after `--` only, and never read. Hidden is not enough
+//!   for an option: clap_complete's bash script offers hidden options.
 //! - The bash script is repaired after clap_complete writes it: for a
 //!   binary name with a hyphen, its subcommands' case labels never match
 //!   (`bash.rs`, clap-rs/clap#6421).
@@ -78,9 +84,12 @@ pub fn command<P: Parser>() -> Command {
     let cmd = P::command();
     let bin = cmd.get_name().to_string();
     let own_subcommands = cmd.has_subcommands();
+    // After SHELL for `completions`; `man` has no positional of its own.
+    let (completions_blocked, man_blocked) = (blocked_globals(&cmd, 2), blocked_globals(&cmd, 1));
     let cmd = cmd
         .subcommand(
             Command::new("completions")
+                .args(completions_blocked)
                 .about("Print a shell completion script on stdout")
                 .arg(
                     Arg::new("shell")
@@ -92,6 +101,7 @@ pub fn command<P: Parser>() -> Command {
         )
         .subcommand(
             Command::new("man")
+                .args(man_blocked)
                 .about("Print the man page (roff) on stdout, or write every page to a directory")
                 .arg(
                     Arg::new("out-dir")
@@ -107,6 +117,22 @@ pub fn command<P: Parser>() -> Command {
     } else {
         cmd.args_conflicts_with_subcommands(true)
     }
+}
+
+/// Placeholders for the global arguments of `cmd`, from positional index
+/// `first` on, that keep clap from propagating them into a subcommand
+/// (see the implementation notes).
+fn blocked_globals(cmd: &Command, first: usize) -> Vec<Arg> {
+    cmd.get_arguments()
+        .filter(|a| a.is_global_set())
+        .enumerate()
+        .map(|(i, a)| {
+            Arg::new(a.get_id().clone())
+                .index(first + i)
+                .last(true)
+                .hide(true)
+        })
+        .collect()
 }
 
 /// Parses `args` (the program name first) against [`command`].
