@@ -23,15 +23,23 @@
 //!   that neither a child process nor a second call takes it again. On any
 //!   failure the variable is left alone and the fd is neither closed nor
 //!   modified, as in libwayland: an fd that is not a socket was not ours.
+//! - **What a failed connect says.** `connect()` fails with
+//!   `ECONNREFUSED` both on a socket nobody listens on and on a file that
+//!   is not a socket, so the path is `stat`ed to tell them apart
+//!   ([`DisplayError::NotASocket`]). A missing socket and a stale one are
+//!   spelled out, with the command that starts a server there; their
+//!   errno then adds nothing and is not repeated as the `source()`.
 //! - **Environment and threads.** Removing a variable is not thread-safe
 //!   with respect to C code reading the environment, so call
 //!   [`connect_to_display`] early, before starting threads.
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -58,8 +66,17 @@ pub enum DisplayError {
     Connect {
         /// The path tried.
         path: PathBuf,
-        /// The error from connect().
+        /// The error from connect(): `NotFound` (no socket there) and
+        /// `ConnectionRefused` (a socket nobody listens on) are spelled out
+        /// by the message; any other is its `source()`.
         source: io::Error,
+    },
+    /// The path leads to a file that is not a socket.
+    NotASocket {
+        /// The path tried.
+        path: PathBuf,
+        /// What it is, e.g. "a regular file".
+        kind: &'static str,
     },
 }
 
@@ -82,8 +99,22 @@ impl fmt::Display for DisplayError {
                 f,
                 "WAYLAND_SOCKET={value:?} does not name an open socket fd"
             ),
-            DisplayError::Connect { path, .. } => {
-                write!(f, "no compositor at {}", path.display())
+            DisplayError::Connect { path, source } => {
+                let path = path.display();
+                let start = format!("start one with `waypass-server --socket {path}`");
+                match source.kind() {
+                    io::ErrorKind::NotFound => {
+                        write!(f, "no compositor at {path}: no such socket ({start})")
+                    }
+                    io::ErrorKind::ConnectionRefused => write!(
+                        f,
+                        "no compositor at {path}: nobody listens on that socket any more ({start})"
+                    ),
+                    _ => write!(f, "no compositor at {path}"),
+                }
+            }
+            DisplayError::NotASocket { path, kind } => {
+                write!(f, "{} is {kind}, not a socket", path.display())
             }
         }
     }
@@ -92,7 +123,11 @@ impl fmt::Display for DisplayError {
 impl std::error::Error for DisplayError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DisplayError::Connect { source, .. } => Some(source),
+            DisplayError::Connect { source, .. } => match source.kind() {
+                // Said by the message itself.
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => None,
+                _ => Some(source),
+            },
             _ => None,
         }
     }
@@ -170,17 +205,46 @@ fn check_length(path: &Path) -> Result<(), DisplayError> {
 
 /// Connects to `path`.
 ///
-/// A path too long for `sun_path` gives [`DisplayError::PathTooLong`];
-/// every failure of connect() gives [`DisplayError::Connect`], with the
-/// io::Error (`ECONNREFUSED`: a stale socket, `ENOENT`: no socket) as its
-/// `source()`.
+/// A path too long for `sun_path` gives [`DisplayError::PathTooLong`], a
+/// file that is not a socket [`DisplayError::NotASocket`]; every other
+/// failure of connect() gives [`DisplayError::Connect`] with the io::Error
+/// (`ECONNREFUSED`: a stale socket, `ENOENT`: no socket).
 pub fn connect_to_path(path: &Path) -> Result<UnixStream, DisplayError> {
     check_length(path)?;
     log::debug!("connecting to {}", path.display());
-    UnixStream::connect(path).map_err(|source| DisplayError::Connect {
+    UnixStream::connect(path).map_err(|source| connect_error(path, source))
+}
+
+/// What a failed connect() to `path` means: `ECONNREFUSED` on something
+/// that is not a socket (connect follows symlinks, so does the `stat`) is
+/// [`DisplayError::NotASocket`].
+fn connect_error(path: &Path, source: io::Error) -> DisplayError {
+    if source.kind() == io::ErrorKind::ConnectionRefused {
+        if let Ok(meta) = fs::metadata(path) {
+            let kind = meta.file_type();
+            let kind = if kind.is_socket() {
+                None
+            } else if kind.is_file() {
+                Some("a regular file")
+            } else if kind.is_dir() {
+                Some("a directory")
+            } else if kind.is_fifo() {
+                Some("a FIFO")
+            } else {
+                Some("a device")
+            };
+            if let Some(kind) = kind {
+                return DisplayError::NotASocket {
+                    path: path.to_path_buf(),
+                    kind,
+                };
+            }
+        }
+    }
+    DisplayError::Connect {
         path: path.to_path_buf(),
         source,
-    })
+    }
 }
 
 /// Connects the way libwayland's `wl_display_connect(name)` does: an

@@ -157,13 +157,17 @@ fn connects_by_wayland_display_then_default_name() {
 }
 
 #[test]
-fn connect_failure_names_the_path_and_keeps_the_cause() {
+fn connect_failure_names_the_path_and_says_how_to_start_a_server() {
     let dir = temp_dir();
     let missing = dir.path().join("nobody-here");
     let err = connect_to_path(&missing).unwrap_err();
+    let shown = missing.display();
     assert_eq!(
         err.to_string(),
-        format!("no compositor at {}", missing.display())
+        format!(
+            "no compositor at {shown}: no such socket \
+             (start one with `waypass-server --socket {shown}`)"
+        )
     );
     match &err {
         DisplayError::Connect { path, source } => {
@@ -172,17 +176,57 @@ fn connect_failure_names_the_path_and_keeps_the_cause() {
         }
         other => panic!("expected Connect, got {other:?}"),
     }
-    assert!(std::error::Error::source(&err).is_some());
+    // The message says it: "No such file or directory" would repeat it.
+    assert!(std::error::Error::source(&err).is_none());
 
     // A socket file nobody listens on any more: ECONNREFUSED.
     let stale = dir.path().join("stale");
     drop(UnixListener::bind(&stale).expect("bind"));
-    match connect_to_path(&stale) {
-        Err(DisplayError::Connect { source, .. }) => {
+    let err = connect_to_path(&stale).unwrap_err();
+    match &err {
+        DisplayError::Connect { source, .. } => {
             assert_eq!(source.kind(), io::ErrorKind::ConnectionRefused)
         }
         other => panic!("expected Connect, got {other:?}"),
     }
+    assert!(
+        err.to_string()
+            .contains("nobody listens on that socket any more"),
+        "{err}"
+    );
+    // Any other errno stays the source.
+    let err = DisplayError::Connect {
+        path: stale,
+        source: io::Error::from_raw_os_error(13),
+    };
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn a_file_that_is_not_a_socket_is_named_as_such() {
+    let dir = temp_dir();
+    let file = dir.path().join("passwd");
+    std::fs::write(&file, "root:x:0:0::/root:/bin/sh\n").expect("write");
+    let err = connect_to_path(&file).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DisplayError::NotASocket {
+                kind: "a regular file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("{} is a regular file, not a socket", file.display())
+    );
+    let err = connect_to_path(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().ends_with("is a directory, not a socket"),
+        "{err}"
+    );
 }
 
 #[test]
