@@ -84,7 +84,8 @@ pub struct Cli {
     pub model: Option<String>,
 
     /// XKB options, e.g. `ctrl:nocaps,compose:ralt` (default:
-    /// $XKB_DEFAULT_OPTIONS or none).
+    /// $XKB_DEFAULT_OPTIONS or none). An option that neither
+    /// rules/evdev.lst nor the rules file defines is refused.
     #[arg(long, conflicts_with = "keymap")]
     pub options: Option<String>,
 
