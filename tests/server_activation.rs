@@ -152,12 +152,14 @@ fn variables_for_another_process_are_ignored_and_not_passed_on() {
 fn a_passed_fd_that_is_not_a_listening_socket_is_one_clear_line() {
     let server = bin("waypass-server");
     // `exec env` keeps the shell's pid, so LISTEN_PID=$$ names the server.
-    for (fd3, expected) in [
-        ("3</dev/null", "fd 3 (LISTEN_FDS) is not a socket"),
-        ("3<&-", "fd 3 (LISTEN_FDS) is not open"),
+    for (count, fd3, expected) in [
+        ("1", "3</dev/null", "fd 3 (LISTEN_FDS) is not a socket"),
+        ("1", "3<&-", "fd 3 (LISTEN_FDS) is not open"),
+        // A count past the fds passed stops at the first one missing.
+        ("2000000000", "3</dev/null", "fd 4 (LISTEN_FDS) is not open"),
     ] {
         let script = format!(
-            "exec env LISTEN_PID=$$ LISTEN_FDS=1 {} {fd3}",
+            "exec env LISTEN_PID=$$ LISTEN_FDS={count} {} {fd3}",
             server.display()
         );
         let mut cmd = Command::new("sh");

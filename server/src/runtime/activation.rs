@@ -216,7 +216,9 @@ impl ListenFds {
     /// time they are taken (the caller removed the variables first and
     /// runs before any other thread could take them).
     pub unsafe fn take_listener(self) -> Result<UnixListener, ActivationError> {
-        let mut fds = Vec::with_capacity(self.count);
+        // No capacity from `count`: a hand-set LISTEN_FDS may be huge, and
+        // the loop stops at the first number that is not open.
+        let mut fds = Vec::new();
         for i in 0..self.count {
             let number = LISTEN_FDS_START + i as RawFd;
             // A hand-set LISTEN_FDS may count too many: never own (and
