@@ -18,10 +18,21 @@ use common::{bin, eventually, run_client, run_with_patience, wait_timeout, TempD
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+/// `systemd-socket-activate`, then the server it becomes (the same pid):
+/// killed on drop, so that a failing test leaves no server behind.
+struct Activated(Child);
+
+impl Drop for Activated {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `systemd-socket-activate -l socket waypass-server args...`, stdout
 /// piped, stderr (its own lines, then the server's log) into `log`.
 /// Returns once the socket exists; the server starts at the first connect.
-fn activate(socket: &Path, log: &Path, args: &[&str]) -> Child {
+fn activate(socket: &Path, log: &Path, args: &[&str]) -> Activated {
     let mut cmd = Command::new("systemd-socket-activate");
     cmd.arg("-l")
         .arg(socket)
@@ -35,6 +46,7 @@ fn activate(socket: &Path, log: &Path, args: &[&str]) -> Child {
     let child = cmd
         .spawn()
         .expect("systemd-socket-activate (Debian's systemd package; `make deps-test` installs it)");
+    let child = Activated(child);
     assert!(
         eventually(|| socket.exists()),
         "{} never appeared",
@@ -75,20 +87,20 @@ fn the_first_client_starts_the_server_on_the_inherited_socket() {
     let out = run_client(&["--socket", socket_arg, "keymap", "--json"]);
     assert!(out.status.success(), "{out:?}");
 
-    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
+    let mut stdout = BufReader::new(server.0.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("the path line");
     assert_eq!(line.trim_end(), socket_arg, "it prints the inherited path");
     const O_CLOEXEC: u32 = 0o2000000;
     assert_ne!(
-        fd_flags(server.id(), 3) & O_CLOEXEC,
+        fd_flags(server.0.id(), 3) & O_CLOEXEC,
         0,
         "fd 3 is close-on-exec"
     );
     assert!(!dir.join("wayland-sa.lock").exists(), "no lock file");
 
-    kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).expect("kill");
-    let status = wait_timeout(&mut server, PATIENCE).expect("the server exits");
+    kill(Pid::from_raw(server.0.id() as i32), Signal::SIGTERM).expect("kill");
+    let status = wait_timeout(&mut server.0, PATIENCE).expect("the server exits");
     let text = fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{status:?}\n{text}");
     assert!(
@@ -112,7 +124,7 @@ fn spawned_children_inherit_no_listen_variables() {
     let mut server = activate(&socket, &log, &["--exit-with-children", "--spawn", &dump]);
     // Any connect starts it; the child then runs and the server exits.
     drop(UnixStream::connect(&socket).expect("connect"));
-    let status = wait_timeout(&mut server, PATIENCE).expect("the server exits");
+    let status = wait_timeout(&mut server.0, PATIENCE).expect("the server exits");
     let text = fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{status:?}\n{text}");
     let env = fs::read_to_string(&env_file).expect("the child's environment");
