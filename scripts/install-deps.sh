@@ -24,6 +24,7 @@ test             weston            a real compositor whose keymap the tests read
 test             xvfb              the X server Weston'"'"'s X11 backend runs in, in the tests
 test             wl-clipboard      wl-copy and wl-paste (C, libwayland, wlr-data-control): the clipboard tests
 test,bench       sway              a real wlroots compositor, headless: our clipboard client against it, and the anchor of the clipboard bench
+test             systemd           systemd-socket-activate, which starts the server as waypass.socket does, and systemd-analyze, which checks contrib/systemd
 test,bench       strace            counts the syscalls of each server per round trip in the bench (strace -c), and a server'"'"'s ioctls in a test
 bench            valgrind          counts the user-space instructions of each server per round trip in the bench (callgrind)
 '
@@ -54,6 +55,7 @@ provided_elsewhere() {
         xvfb) command -v Xvfb >/dev/null ;;
         wl-clipboard) command -v wl-copy >/dev/null && command -v wl-paste >/dev/null ;;
         sway) command -v sway >/dev/null ;;
+        systemd) command -v systemd-socket-activate >/dev/null && command -v systemd-analyze >/dev/null ;;
         strace) command -v strace >/dev/null ;;
         valgrind) command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ;;
         xkb-data)

@@ -1,7 +1,9 @@
 //! `completions` and `man` on the real binaries: each prints something its
 //! consumer accepts (bash parses the completion script, which names the
 //! subcommands and flags; the man page is roff with a `.TH` header), and
-//! `man --out-dir` writes one page per command.
+//! `man --out-dir` writes one page per command. Real bash, with the script
+//! sourced, completes subcommands and, after a subcommand, its options
+//! (`waypass-client paste --<TAB>`, `waypass-server man --<TAB>`).
 
 mod common;
 
@@ -141,28 +143,102 @@ fn server_flags_and_docs_subcommands_do_not_mix() {
     assert!(out.stdout.is_empty());
 }
 
-#[test]
-fn bash_completes_a_subcommand_from_its_first_letter() {
-    let script = stdout_of("waypass-client", &["completions", "bash"]);
+/// What bash offers for `line<TAB>` with `binary`'s completion script
+/// loaded: the script is sourced in a real bash, `COMP_WORDS` and
+/// `COMP_CWORD` set as bash sets them, and the completion function called
+/// as `complete -F` calls it (command, current word, previous word).
+fn complete(binary: &str, line: &str) -> Vec<String> {
+    let script = stdout_of(binary, &["completions", "bash"]);
     let dir = TempDir::new("cli-docs-complete");
-    let file = dir.join("waypass-client.bash");
+    let file = dir.join(&format!("{binary}.bash"));
     fs::write(&file, script).unwrap();
-    // What bash does on `waypass-client s<TAB>`.
+    // A trailing space means a new, empty word.
+    let mut words: Vec<&str> = line.split(' ').collect();
+    if words.len() < 2 {
+        words.push("");
+    }
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let current = words.len() - 1;
     let probe = format!(
-        "source {}; COMP_WORDS=(waypass-client s); COMP_CWORD=1; \
-         COMP_LINE='waypass-client s'; COMP_POINT=16; \
-         _waypass__client waypass-client s waypass-client; echo \"${{COMPREPLY[@]}}\"",
-        file.display()
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={current}; \
+         COMP_LINE='{line}'; COMP_POINT={}; \
+         _{} '{binary}' '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display(),
+        quoted.join(" "),
+        line.len(),
+        binary.replace('-', "__"),
+        words[current],
+        words[current - 1],
     );
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", &probe])
+    cmd.args(["--norc", "-c", &probe])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = run_with_patience(cmd);
     assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completes_a_subcommand_from_its_first_letter() {
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "send send-file"
+        complete("waypass-client", "waypass-client s"),
+        ["send", "send-file"]
     );
+}
+
+#[test]
+fn bash_completes_the_options_of_a_client_subcommand() {
+    // clap_complete 4.6 alone offers nothing here (clap-rs/clap#6421).
+    let offered = complete("waypass-client", "waypass-client paste --");
+    for option in [
+        "--type",
+        "--list-types",
+        "--primary",
+        "--no-newline",
+        "--socket",
+    ] {
+        assert!(
+            offered.iter().any(|o| o == option),
+            "{option} in {offered:?}"
+        );
+    }
+    let offered = complete("waypass-client", "waypass-client send-file bob --");
+    assert!(offered.iter().any(|o| o == "--wait"), "{offered:?}");
+}
+
+#[test]
+fn the_docs_subcommands_take_no_socket() {
+    for sub in ["completions", "man"] {
+        let help = stdout_of("waypass-client", &[sub, "--help"]);
+        assert!(!help.contains("--socket"), "{sub} --help: {help}");
+        let offered = complete("waypass-client", &format!("waypass-client {sub} --"));
+        assert!(
+            !offered.iter().any(|o| o == "--socket"),
+            "{sub}: {offered:?}"
+        );
+    }
+    let help = stdout_of("waypass-client", &["keymap", "--help"]);
+    assert!(help.contains("--socket"), "{help}");
+    // Given before the subcommand, as for any other, it is still accepted.
+    let script = stdout_of("waypass-client", &["--socket", "x", "completions", "bash"]);
+    assert!(script.contains("complete -F"), "{script}");
+}
+
+#[test]
+fn bash_completes_the_server_s_flags_and_subcommands() {
+    let offered = complete("waypass-server", "waypass-server --la");
+    assert_eq!(offered, ["--layout"]);
+    let offered = complete("waypass-server", "waypass-server man --");
+    assert!(offered.iter().any(|o| o == "--out-dir"), "{offered:?}");
+    let offered = complete("waypass-server", "waypass-server completions ");
+    for shell in ["bash", "zsh", "fish"] {
+        assert!(offered.iter().any(|o| o == shell), "{shell} in {offered:?}");
+    }
 }

@@ -83,6 +83,17 @@ fn the_demo_tells_its_story_and_exits_0() {
             "unprefixed line {line:?} in:\n{stdout}"
         );
     }
+    // The server says it listens before it starts the clients, which
+    // connect after that.
+    let first = |part: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with("[server] ") && l.contains(part))
+            .unwrap_or_else(|| panic!("no [server] ...{part}... line in:\n{stdout}"))
+    };
+    assert!(first("keymap: ") < first("spawned `"), "{stdout}");
+    assert!(first("listening on ") < first("spawned `"), "{stdout}");
+    assert!(first("spawned `") < first("client connected"), "{stdout}");
     // The file bob read through the fd is the file alice sent: same inode.
     let sent = lines
         .iter()

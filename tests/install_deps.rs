@@ -43,6 +43,7 @@ fn the_tests_install_the_demo_packages_and_their_own() {
         "xvfb",
         "libwayland-dev",
         "pkg-config",
+        "systemd",
     ] {
         assert!(test.contains(&pkg.to_string()), "{pkg} in {test:?}");
     }

@@ -19,9 +19,18 @@
 //!
 //! # Implementation notes
 //!
-//! A command without subcommands of its own (waypass-server) gets
-//! `args_conflicts_with_subcommands`, so `waypass-server --layout de man`
-//! is an error rather than a man page that silently ignores `--layout`.
+//! - A command without subcommands of its own (waypass-server) gets
+//!   `args_conflicts_with_subcommands`, so `waypass-server --layout de man`
+//!   is an error rather than a man page that silently ignores `--layout`.
+//! - The binary's global options (waypass-client's `--socket`) mean
+//!   nothing to `completions` and `man`. clap propagates a global option
+//!   into every subcommand that has no argument of the same id, so each of
+//!   the two gets a placeholder of that id (`blocked_globals`): hidden,
+//!   positional, after `--` only, and never read. Hidden is not enough
+//!   for an option: clap_complete's bash script offers hidden options.
+//! - The bash script is repaired after clap_complete writes it: for a
+//!   binary name with a hyphen, its subcommands' case labels never match
+//!   (`bash.rs`, clap-rs/clap#6421).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,6 +42,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{value_parser, Arg, ArgMatches, Command, Parser};
 use clap_complete::{Generator, Shell};
+
+mod bash;
 
 /// What `completions` and `man` print, for `completions --help`.
 const COMPLETIONS_HELP: &str = "\
@@ -73,9 +84,12 @@ pub fn command<P: Parser>() -> Command {
     let cmd = P::command();
     let bin = cmd.get_name().to_string();
     let own_subcommands = cmd.has_subcommands();
+    // After SHELL for `completions`; `man` has no positional of its own.
+    let (completions_blocked, man_blocked) = (blocked_globals(&cmd, 2), blocked_globals(&cmd, 1));
     let cmd = cmd
         .subcommand(
             Command::new("completions")
+                .args(completions_blocked)
                 .about("Print a shell completion script on stdout")
                 .arg(
                     Arg::new("shell")
@@ -87,6 +101,7 @@ pub fn command<P: Parser>() -> Command {
         )
         .subcommand(
             Command::new("man")
+                .args(man_blocked)
                 .about("Print the man page (roff) on stdout, or write every page to a directory")
                 .arg(
                     Arg::new("out-dir")
@@ -102,6 +117,22 @@ pub fn command<P: Parser>() -> Command {
     } else {
         cmd.args_conflicts_with_subcommands(true)
     }
+}
+
+/// Placeholders for the global arguments of `cmd`, from positional index
+/// `first` on, that keep clap from propagating them into a subcommand
+/// (see the implementation notes).
+fn blocked_globals(cmd: &Command, first: usize) -> Vec<Arg> {
+    cmd.get_arguments()
+        .filter(|a| a.is_global_set())
+        .enumerate()
+        .map(|(i, a)| {
+            Arg::new(a.get_id().clone())
+                .index(first + i)
+                .last(true)
+                .hide(true)
+        })
+        .collect()
 }
 
 /// Parses `args` (the program name first) against [`command`].
@@ -166,9 +197,15 @@ pub fn generate(docs: &Docs, mut cmd: Command, out: &mut dyn Write) -> io::Resul
             // Not clap_complete::generate, which panics when the write
             // fails (a closed pipe, a full disk).
             let bin = cmd.get_name().to_string();
-            cmd.set_bin_name(bin);
+            cmd.set_bin_name(&bin);
             cmd.build();
-            shell.try_generate(&cmd, out)
+            if *shell != Shell::Bash {
+                return shell.try_generate(&cmd, out);
+            }
+            let mut script = Vec::new();
+            shell.try_generate(&cmd, &mut script)?;
+            let script = String::from_utf8(script).map_err(io::Error::other)?;
+            out.write_all(bash::repair(&script, &bin).as_bytes())
         }
         Docs::Man { out_dir: None } => clap_mangen::Man::new(cmd).render(out),
         Docs::Man { out_dir: Some(dir) } => {

@@ -100,6 +100,46 @@ fn bash_completion_names_the_subcommands_and_flags() {
 }
 
 #[test]
+fn every_state_the_bash_loop_reaches_has_its_case_arm() {
+    // "with-subs" has a hyphen, as waypass-client does (clap-rs/clap#6421).
+    let text = render(&Docs::Completions(Shell::Bash), command::<WithSubs>());
+    let states: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("cmd=\""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|state| !state.is_empty())
+        .collect();
+    assert!(states.contains(&"with__subs__subcmd__listen"), "{text}");
+    for state in states {
+        let arm = format!("\n        {state})\n");
+        assert!(text.contains(&arm), "no case arm for {state} in {text}");
+    }
+}
+
+#[test]
+fn global_options_stay_out_of_the_docs_subcommands() {
+    let mut cmd = command::<WithSubs>();
+    cmd.build();
+    for name in ["completions", "man"] {
+        let sub = cmd.find_subcommand(name).expect(name);
+        let socket = sub.get_arguments().find(|a| a.get_id() == "socket");
+        assert!(
+            socket.is_none_or(|a| a.is_hide_set()),
+            "--socket shown in {name}"
+        );
+    }
+    let keymap = cmd.find_subcommand("keymap").expect("keymap");
+    let socket = keymap.get_arguments().find(|a| a.get_id() == "socket");
+    assert!(
+        socket.is_some_and(|a| !a.is_hide_set()),
+        "--socket in keymap"
+    );
+    // Still accepted before the subcommand, as everywhere.
+    let parsed = try_parse_from::<WithSubs, _, _>(["with-subs", "--socket", "s", "man"]);
+    assert!(matches!(parsed, Ok(Parsed::Docs(Docs::Man { .. }))));
+}
+
+#[test]
 fn the_man_page_is_roff_with_every_subcommand() {
     let text = render(&Docs::Man { out_dir: None }, command::<WithSubs>());
     // clap_mangen puts two lines defining the \*(Aq string before .TH.

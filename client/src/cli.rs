@@ -18,6 +18,7 @@ mod copy;
 mod copy_input;
 mod duration;
 mod input;
+mod key_codes;
 mod keymap_json;
 mod listen;
 mod mime;
@@ -106,10 +107,20 @@ Examples:
   waypass-client send-file bob ./notes.txt
       Offer a file to bob as an fd; bob reads it through the fd.
 
+  echo hello | waypass-client copy
+      Put \"hello\" on the clipboard; `copy --clear` empties it.
+  waypass-client paste --list-types
+      The MIME types on offer; `paste` alone prints the selection.
+
+keymap works with any compositor; listen, send and send-file need
+waypass-server's broker; copy and paste need a server with data-control
+(waypass-server, sway and other wlroots compositors).
 `waypass-client <command> --help` tells more about each command. Set
 WAYLAND_DEBUG=client to trace the protocol and RUST_LOG=debug for logs.";
 
-/// Reads the keymap from waypass-server or any Wayland compositor.
+/// A Wayland client that needs no window: it reads the keymap, passes
+/// texts and files to other clients through waypass-server's broker, and
+/// copies and pastes through the clipboard.
 #[derive(Debug, Parser)]
 #[command(name = "waypass-client", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -148,9 +159,10 @@ struct KeymapArgs {
     #[arg(long)]
     json: bool,
 
-    /// Evdev key codes to report, comma-separated
+    /// Evdev key codes to report, comma-separated, 0 to 767
     /// [default: 16,17,21,44,30,50,2: Q W Y Z A M 1 on a US keyboard].
-    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    #[arg(long, value_delimiter = ',', value_name = "CODES",
+          value_parser = key_codes::parse_key_code)]
     keys: Option<Vec<u32>>,
 
     /// The layout of a multi-layout keymap to report keys for.
@@ -437,6 +449,7 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
     let _ = writeln!(s, "layouts:   {}", layouts.join(", "));
     let (min, max) = keymap.keycode_range();
     let _ = writeln!(s, "keycodes:  {min}..{max} (xkb; evdev + 8)");
+    let in_keymap = |code: u32| (min..=max).contains(&(code + 8));
     let layouts = keymap.layouts();
     let name = layouts
         .get(layout as usize)
@@ -447,9 +460,13 @@ fn summary(keymap: &ReceivedKeymap, keys: &[u32], layout: u32) -> String {
             .iter()
             .find(|&&(c, _)| c == code)
             .map_or(String::new(), |&(_, l)| format!("{l} "));
+        let key = format!("{label}(evdev {code})");
+        if !in_keymap(code) {
+            let _ = writeln!(s, "  {key:<14} not in this keymap (xkb {})", code + 8);
+            continue;
+        }
         let plain = describe(keymap, code, layout, Modifiers::NONE);
         let shift = describe(keymap, code, layout, Modifiers::SHIFT);
-        let key = format!("{label}(evdev {code})");
         let _ = writeln!(s, "  {key:<14} {plain:<22} shift: {shift}");
     }
     s

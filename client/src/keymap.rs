@@ -25,6 +25,12 @@
 //!   caller take more references. To hand a keymap to another thread, send
 //!   its [`text`](ReceivedKeymap::text) (a `String`) and compile it there
 //!   with `xkb::Keymap::new_from_string`.
+//! - libxkbcommon writes its own messages to stderr (`xkbcommon: ERROR:
+//!   ...` for a keymap it cannot parse), which is no place for a library
+//!   to write. As in waypass-server, its log level is `Critical` unless
+//!   `log` has debug enabled for the `xkbcommon` target
+//!   (`RUST_LOG=xkbcommon=debug`); the failure itself is
+//!   [`FetchError::Parse`].
 
 mod modifiers;
 mod read;
@@ -261,7 +267,11 @@ impl ReceivedKeymap {
 
 /// Compiles keymap text with xkbcommon.
 fn parse(text: &str) -> Result<xkb::Keymap, FetchError> {
-    let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+    let mut context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+    // Quiet on stderr unless asked (see the module's notes).
+    if !log::log_enabled!(target: "xkbcommon", log::Level::Debug) {
+        context.set_log_level(xkb::LogLevel::Critical);
+    }
     xkb::Keymap::new_from_string(
         &context,
         text.to_owned(),

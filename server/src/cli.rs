@@ -2,9 +2,11 @@
 //!
 //! This module only describes and parses options and turns them into a
 //! [`ServerConfig`] ([`Cli::config`]), the one thing the library's
-//! [`run`](crate::run) takes. It does not open sockets or compile keymaps,
-//! and a program embedding the server does not need it (or clap): it is
-//! compiled with the `cli` feature, on by default.
+//! [`run`](crate::run) takes; [`Cli::config_from_environment`] adds the
+//! socket that socket activation passed (`LISTEN_*`), the one place the
+//! server reads those variables. It does not open sockets or compile
+//! keymaps, and a program embedding the server does not need it (or
+//! clap): it is compiled with the `cli` feature, on by default.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,7 @@ use clap::Parser;
 use crate::config::{ServerConfig, Settings};
 use crate::keymap::{KeymapSource, RuleNames};
 use crate::limits::Limits;
+use crate::runtime::activation::{ActivationError, ListenFds, LISTEN_VARIABLES};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -42,6 +45,11 @@ With no flag and none of these variables set, the embedded US keymap is
 served (it needs no xkeyboard-config). Valid names: `localectl
 list-x11-keymap-layouts` (-variants, -models, -options), or
 /usr/share/X11/xkb/rules/evdev.lst. SIGHUP re-reads the keymap.
+
+Socket activation: started by systemd (or systemd-socket-activate) with
+LISTEN_FDS, it serves the socket passed as fd 3 instead of binding one,
+takes no lock file and leaves the socket's path at exit (contrib/systemd
+has the units). --socket, if given, must name that same path.
 
 The socket path is printed on stdout once connections are accepted.
 Logs go to stderr (RUST_LOG=debug for more); WAYLAND_DEBUG=server traces
@@ -77,7 +85,8 @@ pub struct Cli {
     pub model: Option<String>,
 
     /// XKB options, e.g. `ctrl:nocaps,compose:ralt` (default:
-    /// $XKB_DEFAULT_OPTIONS or none).
+    /// $XKB_DEFAULT_OPTIONS or none). An option that neither
+    /// rules/evdev.lst nor the rules file defines is refused.
     #[arg(long, conflicts_with = "keymap")]
     pub options: Option<String>,
 
@@ -145,12 +154,43 @@ impl Cli {
     pub fn config(&self) -> ServerConfig {
         ServerConfig {
             socket: self.socket.clone(),
+            listener: None,
             keymap: self.keymap_source(),
             settings: self.settings(),
             limits: self.limits(),
             spawn: self.spawn.clone(),
             exit_with_children: self.exit_with_children,
         }
+    }
+
+    /// [`Cli::config`] with the listening socket of socket activation,
+    /// if this process was passed one (`sd_listen_fds(3)`).
+    ///
+    /// Reads `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES` and removes
+    /// them from the environment, whoever they were for, so that no child
+    /// inherits them. Call it once, before starting threads (removing a
+    /// variable races with other threads reading the environment).
+    pub fn config_from_environment(&self) -> Result<ServerConfig, ActivationError> {
+        let [pid, fds, names] = LISTEN_VARIABLES.map(|name| {
+            let value = std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+            std::env::remove_var(name);
+            value
+        });
+        let mut config = self.config();
+        let passed = ListenFds::parse(
+            pid.as_deref(),
+            fds.as_deref(),
+            names.as_deref(),
+            std::process::id(),
+        )?;
+        if let Some(passed) = passed {
+            // SAFETY: LISTEN_PID is our pid, so the fds were passed to this
+            // process for it to take; the variables are gone now, so no
+            // second call takes them again, and main calls this before any
+            // thread exists.
+            config.listener = Some(unsafe { passed.take_listener() }?);
+        }
+        Ok(config)
     }
 
     /// Where the keymap comes from: a file, RMLVO names (from flags or
@@ -178,7 +218,6 @@ impl Cli {
         }
     }
 
-    /// The broker's per-client limits.
     /// Every limit: the defaults, then `--limit` in order, then the named
     /// broker flags (which are `--limit names=`, `pending-connects=` and
     /// `pending-peers=` under their older names).

@@ -18,15 +18,23 @@
 //! assert_eq!(config.settings.seat_name, "seat0");
 //! ```
 
+use std::os::unix::net::UnixListener;
+
 use crate::keymap::KeymapSource;
 use crate::limits::Limits;
 
-/// Everything `run` needs to start a server.
-#[derive(Debug, Clone, Default)]
+/// Everything `run` needs to start a server. Not `Clone`: it may hold a
+/// listening socket.
+#[derive(Debug, Default)]
 pub struct ServerConfig {
     /// Socket to listen on: a name under `$XDG_RUNTIME_DIR` or an absolute
     /// path; `None` for the first free `wayland-N`.
     pub socket: Option<String>,
+    /// A socket already bound and listening (socket activation, or the
+    /// embedding program's own), served instead of binding one: an
+    /// `AF_UNIX` stream socket. The server takes no lock file for it and
+    /// leaves its path at exit; `socket`, if set, must name the same path.
+    pub listener: Option<UnixListener>,
     /// Where the keymap comes from (and is reloaded from on SIGHUP).
     pub keymap: KeymapSource,
     /// Per-seat settings every keyboard is told about.

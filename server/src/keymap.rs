@@ -56,6 +56,12 @@
 //!   (`RUST_LOG=debug` or `RUST_LOG=xkbcommon=debug`): then xkbcommon's
 //!   lines go to stderr as before (and `XKB_LOG_LEVEL` applies). Our error
 //!   says in one line what failed and where the valid names are listed.
+//! - **Unknown options.** xkbcommon ignores an option no rule matches, so
+//!   `--options bogus:opt` used to serve the keymap without it, silently.
+//!   The options are checked first against the rules' own lists
+//!   (`options`): an unknown one is an error naming the list.
+
+mod options;
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -64,6 +70,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use log::warn;
 use nix::fcntl::OFlag;
 
 use waypass_protocol::{SealError, SealedFile};
@@ -221,6 +228,13 @@ pub enum KeymapError {
         /// The names, as resolved (see [`RuleNames`]'s `Display`).
         names: String,
     },
+    /// An XKB option that no rules file defines.
+    UnknownOption {
+        /// The option.
+        option: String,
+        /// The file that lists the valid ones.
+        list: PathBuf,
+    },
     /// Creating the sealed memory file failed.
     Seal(SealError),
 }
@@ -254,6 +268,12 @@ impl fmt::Display for KeymapError {
                  `localectl list-x11-keymap-layouts` (-variants, -models, -options) \
                  or {}/rules/evdev.lst (RUST_LOG=debug shows xkbcommon's messages)",
                 xkb_config_root()
+            ),
+            KeymapError::UnknownOption { option, list } => write!(
+                f,
+                "unknown XKB option {option:?}: {} lists the valid ones \
+                 (as does `localectl list-x11-keymap-options`)",
+                list.display()
             ),
             KeymapError::Seal(_) => f.write_str("cannot create the keymap memory file"),
         }
@@ -375,6 +395,7 @@ fn xkb_context() -> xkb::Context {
 }
 
 fn compile_names(names: &RuleNames) -> Result<String, KeymapError> {
+    check_options(names, &|name| std::env::var(name).ok())?;
     let field = |v: &Option<String>| v.clone().unwrap_or_default();
     let keymap = xkb::Keymap::new_from_names(
         &xkb_context(),
@@ -389,6 +410,47 @@ fn compile_names(names: &RuleNames) -> Result<String, KeymapError> {
         names: names.to_string(),
     })?;
     Ok(keymap.get_as_string(xkb::KEYMAP_FORMAT_TEXT_V1))
+}
+
+/// Refuses an option that no rules file defines (see `options`); with no
+/// rules file to read, warns and lets xkbcommon have them.
+fn check_options(
+    names: &RuleNames,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), KeymapError> {
+    // As xkbcommon resolves them: a flag, else XKB_DEFAULT_*; an empty
+    // --options means none, an empty --rules means unset.
+    let given = match &names.options {
+        Some(options) => options.clone(),
+        None => env("XKB_DEFAULT_OPTIONS").unwrap_or_default(),
+    };
+    if given.trim_matches(|c| c == ',' || c == ' ').is_empty() {
+        return Ok(());
+    }
+    let non_empty = |v: String| (!v.is_empty()).then_some(v);
+    let rules = names
+        .rules
+        .clone()
+        .and_then(non_empty)
+        .or_else(|| env("XKB_DEFAULT_RULES").and_then(non_empty))
+        .unwrap_or_else(|| "evdev".into());
+    let dirs = options::search_path(env);
+    let Some(known) = options::KnownOptions::read(&dirs, &rules) else {
+        warn!(
+            "cannot check the XKB options {given:?}: no rules/{rules}.lst or rules/{rules} \
+             under {}; passing them to xkbcommon unchecked",
+            dirs.last()
+                .map_or(String::new(), |d| d.display().to_string())
+        );
+        return Ok(());
+    };
+    match known.first_unknown(&given) {
+        None => Ok(()),
+        Some(option) => Err(KeymapError::UnknownOption {
+            option: option.into(),
+            list: known.list().into(),
+        }),
+    }
 }
 
 /// Checks that `bytes` is keymap text xkbcommon compiles, and returns it
@@ -412,75 +474,4 @@ fn validate_text(mut bytes: Vec<u8>, what: &str) -> Result<String, KeymapError> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_keymap_compiles() {
-        let text = validate_text(EMBEDDED_US.into(), "embedded").expect("valid");
-        assert!(text.starts_with("xkb_keymap"), "{}", &text[..20]);
-    }
-
-    #[test]
-    fn trailing_nuls_are_cut_interior_ones_refused() {
-        let mut bytes = EMBEDDED_US.as_bytes().to_vec();
-        bytes.extend_from_slice(&[0, 0, 0]);
-        let text = validate_text(bytes, "x").expect("valid");
-        assert_eq!(text, EMBEDDED_US.trim_end_matches('\0'));
-        let r = validate_text(b"xkb_keymap {\0};".to_vec(), "x");
-        assert!(matches!(r, Err(KeymapError::InteriorNul { .. })));
-    }
-
-    #[test]
-    fn garbage_does_not_compile_and_names_its_origin() {
-        let err = validate_text(b"this is not a keymap".to_vec(), "keymap file /x").unwrap_err();
-        assert!(matches!(err, KeymapError::Compile { .. }));
-        assert!(err.to_string().contains("/x"), "{err}");
-    }
-
-    #[test]
-    fn resolved_names_say_where_each_field_comes_from() {
-        let env = |name: &str| match name {
-            "XKB_DEFAULT_LAYOUT" => Some("de".to_string()),
-            "XKB_DEFAULT_VARIANT" => Some("nodeadkeys".to_string()),
-            _ => None,
-        };
-        let names = RuleNames {
-            model: Some("pc104".into()),
-            ..RuleNames::default()
-        };
-        let [r, m, l, v, o] = names.resolved(env);
-        assert_eq!(r, "(default)");
-        assert_eq!(m, "pc104");
-        assert_eq!(l, "de (XKB_DEFAULT_LAYOUT)");
-        assert_eq!(v, "nodeadkeys (XKB_DEFAULT_VARIANT)");
-        assert_eq!(o, "(default)");
-        // A layout flag takes the variant with it.
-        let names = RuleNames {
-            layout: Some("fr".into()),
-            options: Some(String::new()),
-            ..RuleNames::default()
-        };
-        let [_, _, l, v, o] = names.resolved(env);
-        assert_eq!(
-            (l.as_str(), v.as_str(), o.as_str()),
-            ("fr", "(none)", "(none)")
-        );
-    }
-
-    #[test]
-    fn only_regular_files_under_the_cap_are_read() {
-        let err = read_file(Path::new("/dev/zero")).unwrap_err();
-        assert!(matches!(err, KeymapError::NotARegularFile { .. }), "{err}");
-        let err = read_file(Path::new("/")).unwrap_err();
-        assert!(err.to_string().contains("is a directory"), "{err}");
-        let path = std::env::temp_dir().join(format!("wp-keymap-cap-{}", std::process::id()));
-        let file = File::create(&path).unwrap();
-        file.set_len(MAX_KEYMAP_FILE).unwrap();
-        assert_eq!(read_file(&path).unwrap().len() as u64, MAX_KEYMAP_FILE);
-        file.set_len(MAX_KEYMAP_FILE + 1).unwrap();
-        let err = read_file(&path).unwrap_err();
-        assert!(matches!(err, KeymapError::TooLarge { .. }), "{err}");
-        std::fs::remove_file(&path).unwrap();
-    }
-}
+mod tests;

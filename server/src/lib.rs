@@ -9,7 +9,8 @@
 //!
 //! What it is not: a general compositor library. The public surface is
 //! small on purpose: [`ServerConfig`] (with [`Settings`], [`Limits`]
-//! and [`KeymapSource`]) and [`run`]; [`Cli`], the binary's clap front end,
+//! and [`KeymapSource`]) and [`run`]; [`ListenFds`], for a program that
+//! is socket-activated; [`Cli`], the binary's clap front end,
 //! with the default `cli` feature; and, with the `fuzzing` feature,
 //! `fuzzing`, which drives one client's request stream through the real
 //! wakeup code without an event loop. Everything else is private.
@@ -38,10 +39,11 @@
 //!    with), the handlers (`globals`, `seat`, `broker`, `clipboard`) and
 //!    `dispatch` over them. No `recvmsg`, no `sendmsg`, no calloop.
 //! 5. `runtime`: the code that knows sockets and the loop: `listener`,
-//!    `accept`, `core` (the server without its loop: each wakeup's
-//!    receive, dispatch and flush, and the end of each loop pass),
-//!    `source` (a client's calloop source), `server` (the loop's side),
-//!    `signals`, `spawn`. It never decodes a request's arguments.
+//!    `activation` (a socket bound by another process), `accept`, `core`
+//!    (the server without its loop: each wakeup's receive, dispatch and
+//!    flush, and the end of each loop pass), `source` (a client's calloop
+//!    source), `server` (the loop's side), `signals`, `spawn`. It never
+//!    decodes a request's arguments.
 //! 6. `fuzzing` (feature) over `runtime::core`; `cli` (feature) over
 //!    `config`; this file, start-up and shut-down only: the order of the
 //!    steps.
@@ -79,8 +81,9 @@ use crate::ledger::Ledger;
 pub use crate::limits::{Limits, LimitsError};
 use crate::proto::ctx::Shared;
 use crate::runtime::core::Core;
+pub use crate::runtime::activation::{ActivationError, ListenFds};
 use crate::runtime::server::State;
-use crate::runtime::{accept, listener, signals, spawn};
+use crate::runtime::{accept, activation, listener, signals, spawn};
 
 /// Runs the server until SIGINT / SIGTERM (or, with
 /// `exit_with_children`, until the last child exits). The exit code is
@@ -107,7 +110,10 @@ pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
             signals::Request::Stop => state.request_stop(),
         },
     )?;
-    let bound = listener::listen(config.socket.as_deref())?;
+    let bound = match config.listener {
+        Some(inherited) => activation::adopt(inherited, config.socket.as_deref())?,
+        None => listener::listen(config.socket.as_deref())?,
+    };
     // Every fd the server itself needs is open now: the rest is the
     // clients' budget (see `limits`).
     let budgets = limits.budgets(fd_limit, open_fds())?;
@@ -122,6 +128,10 @@ pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
     stdout.flush()?;
     drop(stdout);
 
+    // Before the children: their connections come after it.
+    info!("{keymap_line}");
+    info!("listening on {}", path.display());
+
     // After the path line: children share our stdout.
     state.children.exit_when_done(config.exit_with_children);
     for command in &config.spawn {
@@ -129,8 +139,6 @@ pub fn run(config: ServerConfig) -> Result<ExitCode, Box<dyn Error>> {
         state.children.started(child.creds.pid, command);
         state.add_spawned_client(child.stream, child.creds);
     }
-    info!("{keymap_line}");
-    info!("listening on {}", path.display());
 
     // After each pass: announcements, other clients' flushes, cut-offs.
     event_loop.run(None, &mut state, State::end_of_pass)?;

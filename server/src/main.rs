@@ -1,5 +1,6 @@
 //! `waypass-server`: parses the command line into a
-//! [`waypass_server::ServerConfig`], sets up logging and runs
+//! [`waypass_server::ServerConfig`] (with the socket that socket
+//! activation passed, if any), sets up logging and runs
 //! [`waypass_server::run`]. Everything else lives in the library.
 #![forbid(unsafe_code)]
 
@@ -11,7 +12,12 @@ use waypass_server::{run, Cli};
 fn main() -> ExitCode {
     let cli: Cli = waypass_cli_docs::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match run(cli.config()) {
+    // Before anything could start a thread: it edits the environment.
+    let result = match cli.config_from_environment() {
+        Ok(config) => run(config),
+        Err(e) => Err(e.into()),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             // Not only a log line: RUST_LOG=off must not hide why we quit.

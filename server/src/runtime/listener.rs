@@ -222,17 +222,28 @@ impl std::error::Error for ListenError {
 }
 
 /// The socket and lock files of a running server: removed on drop, if
-/// they are still ours.
+/// they are still ours. An inherited socket
+/// ([`crate::runtime::activation`]) has neither: its path is only shown.
 #[derive(Debug)]
 pub struct SocketFiles {
     socket: PathBuf,
     /// The socket we bound, once bound: only that file is removed.
     bound: Option<FileId>,
     // Held until after both files are removed (fields drop after `drop`).
-    lock: LockFile,
+    lock: Option<LockFile>,
 }
 
 impl SocketFiles {
+    /// The path of a socket another process bound: nothing to lock or
+    /// remove.
+    pub fn inherited(socket: PathBuf) -> SocketFiles {
+        SocketFiles {
+            socket,
+            bound: None,
+            lock: None,
+        }
+    }
+
     /// The socket's path, made absolute.
     pub fn socket(&self) -> &Path {
         &self.socket
@@ -264,7 +275,9 @@ impl SocketFiles {
 impl Drop for SocketFiles {
     fn drop(&mut self) {
         self.remove_socket_if_ours();
-        self.lock.remove_if_ours();
+        if let Some(lock) = &self.lock {
+            lock.remove_if_ours();
+        }
     }
 }
 
@@ -311,7 +324,7 @@ pub fn listen_at(path: PathBuf) -> Result<Bound, ListenError> {
     let mut files = SocketFiles {
         socket,
         bound: None,
-        lock,
+        lock: Some(lock),
     };
     reclaim_stale_socket(&files.socket)?;
     let bind_error = |source| ListenError::Bind {

@@ -23,7 +23,8 @@
 //!   child spawned later, or by another thread, cannot inherit it. It is
 //!   moved to fd 3 or above first, since `Command` puts stdio on 0 to 2.
 //!   Fds the server inherited without `CLOEXEC` are marked too (see
-//!   `inherit_in_child`).
+//!   `inherit_in_child`). Nor does socket activation's `LISTEN_*`: the
+//!   children's environment has none of them.
 //! - **Signals are reset in the child** ([`crate::runtime::signals::reset_in_child`]):
 //!   the server blocks the signals its signalfd reads, and a blocked mask
 //!   survives `exec`.
@@ -54,7 +55,7 @@ use nix::unistd::{getgid, getuid, Pid};
 
 use waypass_protocol::Credentials;
 
-use crate::runtime::signals;
+use crate::runtime::{activation, signals};
 
 /// The lowest fd number the child's end may have: 0 to 2 are stdio.
 const FIRST_FREE_FD: i32 = 3;
@@ -124,6 +125,10 @@ pub fn spawn_client(command: &str) -> Result<Spawned, SpawnError> {
     cmd.arg("-c")
         .arg(command)
         .env("WAYLAND_SOCKET", number.to_string());
+    // Socket activation's variables were for us, not for the children.
+    for name in activation::LISTEN_VARIABLES {
+        cmd.env_remove(name);
+    }
     signals::reset_in_child(&mut cmd);
     inherit_in_child(&mut cmd, Arc::clone(&theirs));
     let child = cmd.spawn().map_err(|source| SpawnError::Start {
