@@ -3,7 +3,8 @@
 # toolchain, and prints how many executions each ran.
 #
 #   FUZZ_SECONDS  seconds per target (default 60)
-#   FUZZ_TARGETS  targets to run (default: wire_decode server_dispatch)
+#   FUZZ_TARGETS  targets to run (default: wire_decode server_dispatch
+#                 server_clients)
 #
 # How it works on stable: cargo-fuzz (installed from crates.io if missing)
 # runs with `-s none`. The sanitizers need `-Zsanitizer`, which is
@@ -21,7 +22,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-wire_decode server_dispatch}"
+targets="${FUZZ_TARGETS:-wire_decode server_dispatch server_clients}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -194,3 +194,70 @@ fn the_clipboard_seed_round_trips_its_paste_fd() {
     assert!(sent.contains(&(8, source::evt::SEND)), "{sent:?}");
     assert_eq!(outcome.fds.len(), 1, "the paste fd, forwarded");
 }
+
+/// (sender, opcode) of every message `outcome` got.
+fn got(outcome: &Outcome) -> Vec<(u32, u16)> {
+    headers(&outcome.sent)
+}
+
+#[test]
+fn the_broker_seed_joins_two_clients() {
+    use waypass_protocol::protocols::broker::{waypass_connection_v1, waypass_name_v1};
+    let seed = include_bytes!("../../../fuzz/seeds/server_clients/broker.bin");
+    let spare = std::fs::File::open("/dev/null").unwrap();
+    let outcomes = dispatch_clients(seed, spare.as_fd()).unwrap();
+    let (owner, requester) = (&outcomes[0], &outcomes[1]);
+    assert!(owner.disconnect.is_none() && requester.disconnect.is_none());
+    assert!(
+        got(owner).contains(&(4, waypass_name_v1::evt::PEER)),
+        "{:?}",
+        got(owner)
+    );
+    assert!(got(requester).contains(&(4, waypass_connection_v1::evt::ESTABLISHED)));
+    // The two ends of one socketpair.
+    assert_eq!((owner.fds.len(), requester.fds.len()), (1, 1));
+    let (a, b) = (&owner.fds[0], &requester.fds[0]);
+    nix::unistd::write(a, b"hi").unwrap();
+    let mut buf = [0u8; 2];
+    nix::unistd::read(b, &mut buf).unwrap();
+    assert_eq!(&buf, b"hi");
+}
+
+#[test]
+fn the_clipboard_seed_forwards_a_paste_to_the_other_client() {
+    use waypass_protocol::protocols::data_control::ext::{
+        ext_data_control_device_v1 as device, ext_data_control_source_v1 as source,
+    };
+    let seed = include_bytes!("../../../fuzz/seeds/server_clients/clipboard.bin");
+    let spare = std::fs::File::open("/dev/null").unwrap();
+    let outcomes = dispatch_clients(seed, spare.as_fd()).unwrap();
+    let (copier, paster) = (&outcomes[0], &outcomes[1]);
+    assert!(copier.disconnect.is_none(), "{:?}", copier.disconnect);
+    assert!(paster.disconnect.is_none(), "{:?}", paster.disconnect);
+    // The paster's device was told of the copier's selection, and the
+    // paster's fd went to the copier.
+    assert!(got(paster).contains(&(5, device::evt::DATA_OFFER)));
+    assert!(
+        got(copier).contains(&(6, source::evt::SEND)),
+        "{:?}",
+        got(copier)
+    );
+    assert_eq!(copier.fds.len(), 1);
+}
+
+#[test]
+fn the_burst_seed_tells_the_watcher_once() {
+    use waypass_protocol::protocols::data_control::ext::ext_data_control_device_v1 as device;
+    let seed = include_bytes!("../../../fuzz/seeds/server_clients/burst.bin");
+    let spare = std::fs::File::open("/dev/null").unwrap();
+    let outcomes = dispatch_clients(seed, spare.as_fd()).unwrap();
+    let watcher = got(&outcomes[1]);
+    let count = |event| watcher.iter().filter(|&&e| e == (5, event)).count();
+    // Three changes, each a source set then destroyed, in one step (one
+    // loop pass): the watcher is told once, of the end state (none), after
+    // its first `selection(null)`. Before, it got three offers and six
+    // selections.
+    assert_eq!(count(device::evt::SELECTION), 2, "{watcher:?}");
+    assert_eq!(count(device::evt::DATA_OFFER), 0, "{watcher:?}");
+    assert!(outcomes[1].disconnect.is_none());
+}
