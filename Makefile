@@ -35,7 +35,7 @@ test: deps-test
 	$(CARGO) test --workspace
 	@# Tests that need root (another uid, a server without capabilities) are
 	@# #[ignore = "needs root: ..."]: run them when we are root, as CI is.
-	@if [ "$$(id -u)" -eq 0 ]; then $(CARGO) test --workspace -- --ignored; \
+	@if [ "$$(id -u)" -eq 0 ]; then $(CARGO) test --workspace --tests -- --ignored; \
 	else echo "not root: the tests marked 'needs root' were not run"; fi
 	CARGO_TARGET_DIR=target/interop WAYPASS_BIN_DIR=$(abspath $(BIN_DIR)) $(CARGO) test --manifest-path interop/Cargo.toml
 	CARGO_TARGET_DIR=target/polling $(CARGO) test --manifest-path vendor/polling/Cargo.toml --test notify_race

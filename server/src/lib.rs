@@ -80,8 +80,8 @@ pub use crate::keymap::{KeymapSource, RuleNames};
 use crate::ledger::Ledger;
 pub use crate::limits::{Limits, LimitsError};
 use crate::proto::ctx::Shared;
-use crate::runtime::core::Core;
 pub use crate::runtime::activation::{ActivationError, ListenFds};
+use crate::runtime::core::Core;
 use crate::runtime::server::State;
 use crate::runtime::{accept, activation, listener, signals, spawn};
 
