@@ -221,7 +221,10 @@ impl Ledger {
     pub fn new(limits: &Limits, budgets: Budgets, server_uid: u32) -> Ledger {
         let connections = budgets.connections;
         let quota = |resource: Resource, per_connection: u64, total: u64| {
-            let base = base(resource).min(per_connection);
+            // Every connection's base must fit in the budget.
+            let base = base(resource)
+                .min(per_connection)
+                .min(total / connections.max(1));
             Quota {
                 per_connection,
                 base,

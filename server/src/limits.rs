@@ -128,7 +128,7 @@ impl Default for Limits {
             total_connections: 0,
             total_fds: 0,
             total_fds_in_flight: 0,
-            total_output_bytes: 256 * 1024 * 1024,
+            total_output_bytes: 64 * 1024 * 1024,
             total_names: 65_536,
             total_objects: 4 * 1024 * 1024,
         }

@@ -159,3 +159,21 @@ fn connections_past_the_budget_are_refused() {
     let err = ledger.open(SERVER).unwrap_err();
     assert_eq!(err.resource, Resource::Connections);
 }
+
+#[test]
+fn bases_never_add_up_past_a_budget() {
+    // A million connections (an fd limit of ~1.6 M) against 64 MiB of
+    // output: the share-free base shrinks so that all of them fit.
+    let limits = Limits::default();
+    let budgets = limits.budgets(1 << 21, 10).unwrap();
+    let ledger = Ledger::new(&limits, budgets, SERVER);
+    let output = ledger.quotas[Resource::OutputBytes.index()];
+    assert!(
+        output.base * ledger.connections <= budgets.output_bytes,
+        "{output:?}"
+    );
+    for resource in Resource::ALL {
+        let quota = ledger.quotas[resource.index()];
+        assert!(quota.base <= quota.per_connection, "{resource:?}");
+    }
+}
