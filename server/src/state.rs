@@ -1,7 +1,7 @@
 //! Per-client state that both layers share: a client's connection, its
-//! objects and its peer credentials ([`Client`]), what each object id stands
-//! for ([`Object`]), and the client's share of the broker
-//! ([`BrokerSession`]).
+//! objects, its peer credentials and its ledger account ([`Client`]), what
+//! each object id stands for ([`Object`]), the client's share of the broker
+//! ([`BrokerSession`]), and the table of every client ([`Clients`]).
 //!
 //! What it is not: a handler of requests (the [`crate::proto`] layer reads
 //! and changes this state) or an event source (the [`crate::runtime`] layer
@@ -21,8 +21,8 @@
 //!   `ETOOMANYREFS`), and stays charged while the client keeps its socket
 //!   open, unread, even after we close ours. Each client's connection
 //!   counts them ([`Connection::fds_in_flight`], from `SIOCOUTQ` and a log
-//!   of its recent `sendmsg`s), and a send past
-//!   [`MAX_FDS_IN_FLIGHT`](crate::config::MAX_FDS_IN_FLIGHT) is refused by
+//!   of its recent `sendmsg`s), and the ledger charges them to it
+//!   ([`crate::ledger`]): a send past its limit or its share is refused by
 //!   the protocol layer's context.
 
 use std::io;
