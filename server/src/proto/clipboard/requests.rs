@@ -321,7 +321,10 @@ fn announce(
                     "too many live data offers (the limit is {MAX_OFFERS_PER_CLIENT}): destroy old ones"
                 )));
             }
-            let offer_id = cx.objects.allocate(Object::DataOffer { flavor, version });
+            let offer_id = cx
+                .objects
+                .allocate(Object::DataOffer { flavor, version })
+                .ok_or_else(|| no_memory("no free server object id".into()))?;
             clipboard.offers.insert((cx.key, offer_id), Some(source));
             cx.send(
                 device,
