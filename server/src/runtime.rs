@@ -4,7 +4,8 @@
 //! accepting ([`accept`]), each client's calloop source ([`source`]), one
 //! wakeup's receive, dispatch and flush ([`wakeup`]), the client table and
 //! output for clients other than the one being served ([`server`]), signals
-//! ([`signals`]) and `--spawn` children ([`spawn`]).
+//! ([`signals`]), `--spawn` children ([`spawn`]), and giving the heap of
+//! clients that left back to the system ([`trim`]).
 //!
 //! What it is not: a decoder. It hands a client with received bytes to
 //! [`crate::proto::dispatch`] and acts on what comes back (flush, or post
@@ -18,4 +19,5 @@ pub mod server;
 pub mod signals;
 pub mod source;
 pub mod spawn;
+pub mod trim;
 pub mod wakeup;

@@ -221,6 +221,7 @@ impl State {
     /// [`Next::Close`], which closes the socket and every queued fd.
     fn close(&mut self, client: &Client, reason: Disconnect) -> Next {
         self.clients.remove(&client.key);
+        crate::runtime::trim::client_left(client.conn.heap_bytes() + client.objects.heap_bytes());
         release(client, &mut self.broker, &mut self.clipboard);
         log_disconnect(&client.who(), &reason);
         // Its selection, if it held one, is cleared for everyone else.
@@ -368,6 +369,9 @@ impl State {
             // SAFETY: `client_mut`'s contract: read only, until the
             // source is removed below.
             let client = unsafe { source.client_mut() };
+            crate::runtime::trim::client_left(
+                client.conn.heap_bytes() + client.objects.heap_bytes(),
+            );
             log_disconnect(&client.who(), &reason);
             // What this clears for others is delivered by the caller's
             // `deliver_clipboard`.
