@@ -197,34 +197,3 @@ fn errors_display_lowercase_without_repeating_the_io_error() {
     }
     assert!(all[0].source().is_none());
 }
-
-#[test]
-fn a_queue_that_drained_to_a_few_chunks_holds_little_more_than_them() {
-    let (x, mut reader) = UnixStream::pair().unwrap();
-    let mut a = Connection::new(x).unwrap();
-    // Close to the 1 MiB cap: about 256 chunks, without a flush.
-    let blob = [7u8; 4000];
-    while a.split().1.queued_bytes() + 8192 < Limits::default().max_out_bytes {
-        a.send(1, 0, &BLOB, &[Arg::Array(&blob)]).unwrap();
-    }
-    let full = a.heap_bytes();
-    reader.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 4096];
-    while a.split().1.queued_bytes() > 8192 {
-        let _ = a.flush().unwrap();
-        let _ = reader.read(&mut buf);
-    }
-    let queued = a.split().1.queued_bytes();
-    // What is queued (at most three chunks, partly sent), the two spare
-    // chunks kept while output is pending, and the queues' small change.
-    let bound = 5 * 4096 + 1024;
-    println!(
-        "{} heap bytes for {queued} queued (full: {full})",
-        a.heap_bytes()
-    );
-    assert!(
-        a.heap_bytes() <= bound,
-        "{} heap bytes for {queued} queued (full: {full})",
-        a.heap_bytes()
-    );
-}
