@@ -215,7 +215,7 @@ impl Broker {
     /// within its deadline.
     fn queue_register(&mut self, name: &str) -> Result<NameHandle, BrokerError> {
         let text = wire_name(name, Request::Register)?;
-        let id = self.session.new_object(&waypass_name_v1::INTERFACE, 1);
+        let id = self.session.new_object(&waypass_name_v1::INTERFACE, 1)?;
         self.session.send_request(
             self.broker,
             waypass_broker_v1::req::REGISTER,
@@ -370,7 +370,7 @@ impl Broker {
     ) -> Result<Result<Peer, Failure>, BrokerError> {
         let id = self
             .session
-            .new_object(&waypass_connection_v1::INTERFACE, 1);
+            .new_object(&waypass_connection_v1::INTERFACE, 1)?;
         self.session.send_request(
             self.broker,
             waypass_broker_v1::req::CONNECT,

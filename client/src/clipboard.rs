@@ -195,7 +195,7 @@ impl Clipboard {
         let version = version.min(manager_iface.version);
         let seat = bind_seat(&mut session, registry, &seats, seat, deadline)?;
         let manager = session.bind(registry, name, manager_iface, version)?;
-        let device = session.new_object(device_iface, version);
+        let device = session.new_object(device_iface, version)?;
         session.send_request(
             manager,
             manager::req::GET_DATA_DEVICE,
@@ -296,7 +296,7 @@ impl Clipboard {
         } else {
             let source_iface = self.flavor.tables()[2];
             let version = self.session.object(self.manager).map_or(1, |o| o.version);
-            let id = self.session.new_object(source_iface, version);
+            let id = self.session.new_object(source_iface, version)?;
             self.session.send_request(
                 self.manager,
                 manager::req::CREATE_DATA_SOURCE,

@@ -83,6 +83,9 @@ pub enum SessionError {
         /// The id.
         id: u32,
     },
+    /// Every client id up to [`waypass_protocol::MAX_CLIENT_ID`] is live:
+    /// no new object can be created.
+    NoFreeId,
     /// A request opcode does not exist on the object at its version.
     UnknownRequest {
         /// The object.
@@ -121,6 +124,11 @@ impl fmt::Display for SessionError {
             SessionError::Malformed(_) => write!(f, "malformed message from the server"),
             SessionError::Decode(_) => write!(f, "undecodable event from the server"),
             SessionError::NoSuchObject { id } => write!(f, "request on dead object id {id}"),
+            SessionError::NoFreeId => write!(
+                f,
+                "no free object id: every id up to {} is in use",
+                waypass_protocol::MAX_CLIENT_ID
+            ),
             SessionError::UnknownRequest {
                 object,
                 interface,

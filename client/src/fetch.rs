@@ -156,7 +156,9 @@ impl KeymapWatcher {
             failed: false,
         };
         watcher.wait_for_keyboard(deadline)?;
-        let keyboard = watcher.session.new_object(&wl_keyboard::INTERFACE, version);
+        let keyboard = watcher
+            .session
+            .new_object(&wl_keyboard::INTERFACE, version)?;
         watcher
             .session
             .send_request(seat, wl_seat::req::GET_KEYBOARD, &[Arg::NewId(keyboard)])?;

@@ -124,7 +124,7 @@ impl Session {
             version: 1,
             alive: true,
         });
-        debug_assert_eq!(display, DISPLAY_ID);
+        debug_assert_eq!(display, Some(DISPLAY_ID));
         Ok(Session {
             conn,
             objects,
@@ -156,13 +156,19 @@ impl Session {
     }
 
     /// Allocates a client id for a new object, to pass as the `new_id`
-    /// argument of the request that creates it.
-    pub fn new_object(&mut self, interface: &'static Interface, version: u32) -> u32 {
-        self.objects.allocate(ObjectInfo {
+    /// argument of the request that creates it. [`SessionError::NoFreeId`]
+    /// if every id up to [`waypass_protocol::MAX_CLIENT_ID`] is live.
+    pub fn new_object(
+        &mut self,
+        interface: &'static Interface,
+        version: u32,
+    ) -> Result<u32, SessionError> {
+        let info = ObjectInfo {
             interface,
             version,
             alive: true,
-        })
+        };
+        self.objects.allocate(info).ok_or(SessionError::NoFreeId)
     }
 
     /// Queues request `opcode` on `object`. A destructor request makes the
@@ -202,7 +208,7 @@ impl Session {
 
     /// Sends `wl_display.get_registry`; returns the registry's id.
     pub fn get_registry(&mut self) -> Result<u32, SessionError> {
-        let id = self.new_object(&wl_registry::INTERFACE, 1);
+        let id = self.new_object(&wl_registry::INTERFACE, 1)?;
         self.send_request(DISPLAY_ID, wl_display::req::GET_REGISTRY, &[Arg::NewId(id)])?;
         Ok(id)
     }
@@ -216,7 +222,7 @@ impl Session {
         interface: &'static Interface,
         version: u32,
     ) -> Result<u32, SessionError> {
-        let id = self.new_object(interface, version);
+        let id = self.new_object(interface, version)?;
         let iface_name =
             std::ffi::CString::new(interface.name).expect("interface names have no NUL");
         let args = [
@@ -231,7 +237,7 @@ impl Session {
 
     /// Sends `wl_display.sync`; returns the callback's id.
     pub fn sync(&mut self) -> Result<u32, SessionError> {
-        let id = self.new_object(&wl_callback::INTERFACE, 1);
+        let id = self.new_object(&wl_callback::INTERFACE, 1)?;
         self.send_request(DISPLAY_ID, wl_display::req::SYNC, &[Arg::NewId(id)])?;
         Ok(id)
     }

@@ -122,6 +122,8 @@ pub use display::{
 };
 pub use error_chain::error_chain;
 pub use interface::{ArgDesc, ArgKind, Interface, LookupError, MessageDesc};
-pub use map::{InsertError, ObjectMap, Side, DISPLAY_ID, SERVER_ID_START};
+pub use map::{
+    InsertError, ObjectMap, Side, DISPLAY_ID, MAX_CLIENT_ID, MAX_SERVER_ID, SERVER_ID_START,
+};
 pub use sealed::{inspect_fd, FdInfo, ReadOnlyMap, SealError, SealedFile, Seals};
 pub use wire::{Arg, Args, DecodeError, EncodeError, Fixed, Header, Malformed, Message};

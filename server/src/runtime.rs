@@ -5,7 +5,8 @@
 //! ([`accept`]), the server without its loop: the client table and each
 //! wakeup's receive, dispatch and flush ([`core`]), each client's calloop
 //! source ([`source`]), the loop's side of it all ([`server`]), signals
-//! ([`signals`]) and `--spawn` children ([`spawn`]).
+//! ([`signals`]), `--spawn` children ([`spawn`]), and giving the heap of
+//! clients that left back to the system ([`trim`]).
 //!
 //! What it is not: a decoder. It hands a client with received bytes to
 //! [`crate::proto::dispatch`] and acts on what comes back (flush, or post
@@ -21,3 +22,4 @@ pub mod server;
 pub mod signals;
 pub mod source;
 pub mod spawn;
+pub mod trim;

@@ -9,9 +9,18 @@
 //!
 //! # Implementation notes
 //!
-//! Byte positions are counted from the start of the stream (`u64`, never
-//! wrapping in practice), so a message's fd mark stays valid however the
-//! chunks in front of it are sent and recycled.
+//! - Byte positions are counted from the start of the stream (`u64`, never
+//!   wrapping in practice), so a message's fd mark stays valid however the
+//!   chunks in front of it are sent and recycled.
+//! - Memory follows what is queued: a chunk is freed once sent (up to
+//!   `FREE_CHUNKS_MAX` are kept for reuse while output is pending), a queue
+//!   that drained to a quarter of its room gives most of the room back at
+//!   the end of a wakeup that leaves output queued (`shrink_queues`, from
+//!   `return_chunks`: never on the path of a reply that leaves at once),
+//!   and an empty queue frees everything unless told to keep it. Measured
+//!   over a server's wakeups: a queue drained from 1 MiB to 1,136 bytes
+//!   holds 4,608 heap bytes (its chunk and 512 bytes of queue room), where
+//!   it held 20,480 before `shrink_queues` (16 KiB of room for 512 chunks).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,6 +42,8 @@ const CHUNK_SIZE: usize = MAX_MESSAGE_SIZE;
 const FREE_CHUNKS_MAX: usize = 2;
 /// The most iovecs one `sendmsg` gets (128 KiB of chunks).
 const MAX_IOV: usize = 32;
+/// Entries a queue keeps room for however far it drains (see `shrink_queue`).
+const QUEUE_FLOOR: usize = 16;
 
 /// One chunk of the byte queue; `bytes[start..end]` is still to be sent.
 pub(super) struct Chunk {
@@ -363,6 +374,16 @@ impl Outgoing {
         }
     }
 
+    /// Gives back the room of queues that drained most of the way. Called
+    /// when a wakeup leaves output queued (the peer reads slowly, if at
+    /// all); a queue that empties is freed whole instead.
+    #[cold]
+    fn shrink_queues(&mut self) {
+        shrink_queue(&mut self.chunks);
+        shrink_queue(&mut self.fds);
+        shrink_queue(&mut self.marks);
+    }
+
     /// One `sendmsg` of what `plan` says, from any number of chunks.
     fn send_planned(&self, socket: BorrowedFd<'_>, plan: Plan) -> Result<usize, SendOutcome> {
         let mut iov = [IoSlice::new(&[]); MAX_IOV];
@@ -554,6 +575,8 @@ impl Outgoing {
         }
         if self.queued_bytes() == 0 {
             self.release();
+        } else {
+            self.shrink_queues();
         }
     }
 
@@ -610,6 +633,17 @@ impl fmt::Debug for SharedChunks {
             .field("free", &self.free.len())
             .field("queue_capacity", &self.queue.capacity())
             .finish()
+    }
+}
+
+/// Gives back most of a queue's room once it holds under a quarter of
+/// what it has room for: a queue that drained from hundreds of entries to
+/// a few does not keep room for the hundreds until it is empty. Each
+/// shrink halves the room at least, so its cost is paid by the pops
+/// before it.
+fn shrink_queue<T>(queue: &mut VecDeque<T>) {
+    if queue.capacity() > QUEUE_FLOOR && queue.capacity() > 4 * queue.len() {
+        queue.shrink_to((2 * queue.len()).max(QUEUE_FLOOR));
     }
 }
 

@@ -399,7 +399,9 @@ impl<'a> Ctx<'a> {
     /// Creates `object` at a server-allocated id.
     pub fn allocate(&mut self, object: Object) -> Result<u32, Stop> {
         self.charge_object()?;
-        Ok(self.objects.allocate(object))
+        self.objects
+            .allocate(object)
+            .ok_or_else(|| no_memory("no free server object id"))
     }
 
     /// Charges one more object, after re-reading the live count (every

@@ -54,6 +54,7 @@ use crate::proto::clipboard::{self, Clipboard};
 use crate::proto::ctx::{post_error, Ctx, ProtocolError, Shared, Stop, World};
 use crate::proto::dispatch::dispatch_pending;
 use crate::proto::seat;
+use crate::runtime::trim;
 use crate::state::{Client, ClientKey, Clients};
 
 /// Why a client went away.
@@ -402,6 +403,7 @@ impl Core {
     pub fn close_one(&mut self, key: ClientKey) {
         if let Some(mut client) = self.clients.remove(key) {
             self.ledger.close(&mut client.account);
+            trim::client_left(client.conn.heap_bytes() + client.objects.heap_bytes());
         }
     }
 

@@ -9,6 +9,7 @@ use crate::interface::{arg, msg, ArgKind, MessageDesc};
 use crate::wire::Arg;
 
 static PING: MessageDesc = msg("ping", 1, &[arg("n", ArgKind::Uint)]);
+static BLOB: MessageDesc = msg("blob", 1, &[arg("a", ArgKind::Array)]);
 
 fn ping(n: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -82,4 +83,39 @@ fn a_half_received_message_keeps_only_its_own_bytes() {
     peer.read_exact(&mut answer).unwrap();
     assert_eq!(u32::from_ne_bytes(answer[8..12].try_into().unwrap()), 6);
     assert_eq!(conn.heap_bytes(), 0);
+}
+
+#[test]
+fn a_queue_that_drained_to_a_few_chunks_holds_little_more_than_them() {
+    let mut shared = SharedBuffers::default();
+    let (x, mut reader) = UnixStream::pair().unwrap();
+    let mut a = Connection::new(x).unwrap();
+    // One wakeup queues close to the 1 MiB cap: about 260 chunks.
+    a.borrow_buffers(&mut shared);
+    let blob = [7u8; 4000];
+    while a.split().1.queued_bytes() + 8192 < super::super::Limits::default().max_out_bytes {
+        a.send(1, 0, &BLOB, &[Arg::Array(&blob)]).unwrap();
+    }
+    a.flush().unwrap();
+    a.return_buffers(&mut shared);
+    let full = a.heap_bytes();
+    // Wakeups as the peer reads, until about one chunk is left.
+    reader.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    while a.split().1.queued_bytes() > 8192 {
+        let _ = reader.read(&mut buf);
+        a.borrow_buffers(&mut shared);
+        a.flush().unwrap();
+        a.return_buffers(&mut shared);
+    }
+    let queued = a.split().1.queued_bytes();
+    // What is queued (at most three chunks, partly sent) and the queues'
+    // small change; the spare chunks went back with the shared buffers.
+    // Without the shrink, the chunk queue alone kept 16 KiB of room.
+    let bound = 3 * 4096 + 1024;
+    assert!(
+        a.heap_bytes() <= bound,
+        "{} heap bytes for {queued} queued (full: {full})",
+        a.heap_bytes()
+    );
 }
