@@ -206,8 +206,9 @@ const fn base(resource: Resource) -> u64 {
         Resource::Fds => 0,
         // The keymap.
         Resource::FdsInFlight => 1,
-        // A few replies not yet read.
-        Resource::OutputBytes => 4096,
+        // A few replies not yet read (the socket's own buffer, some
+        // 200 KiB, takes what a reading client is sent).
+        Resource::OutputBytes => 1024,
         // One name.
         Resource::Names => 1,
         // wl_display, a registry, a seat, a keyboard and a few more.

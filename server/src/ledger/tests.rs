@@ -87,7 +87,7 @@ fn shares_shrink_as_takers_come_and_grow_back_as_they_go() {
 #[test]
 fn the_base_is_always_there() {
     // However the shared pool is used, a new connection gets its base:
-    // one fd in flight (its keymap), 4 KiB of output, 16 objects.
+    // one fd in flight (its keymap), 1 KiB of output, 16 objects.
     let mut ledger = ledger(20_000);
     let _hogs = greedy(&mut ledger, SERVER, 5000, Resource::FdsInFlight, 128);
     let mut good = ledger.open(SERVER).unwrap();
