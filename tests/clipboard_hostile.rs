@@ -214,8 +214,7 @@ fn a_client_that_hoards_offers_gets_no_new_ones_until_it_destroys_one() {
             .unwrap();
     }
     // Not cut off: it just stops being told, at its limit of live offers.
-    hoarder.send(&msg(1, 0, &[u(7)]));
-    let events = read_until_done(&mut hoarder, 7);
+    let events = hoarder.roundtrip(7);
     let offers = |events: &[raw::Event]| {
         events
             .iter()
@@ -230,41 +229,12 @@ fn a_client_that_hoards_offers_gets_no_new_ones_until_it_destroys_one() {
     );
     // One destroyed: it is told of the latest selection, once.
     hoarder.send(&msg(FIRST_SERVER_ID, 1, &[])); // offer.destroy
-    hoarder.send(&msg(1, 0, &[u(8)]));
-    let events = read_until_done(&mut hoarder, 8);
+    let events = hoarder.roundtrip(8);
     assert_eq!(offers(&events), 1, "{events:?}");
     assert!(copier.types(waypass_client::Selection::Regular).is_some());
 }
 
-/// Reads what the server sends `raw` until `wl_callback@callback.done`.
-fn read_until_done(raw: &mut Raw, callback: u32) -> Vec<raw::Event> {
-    raw.stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut bytes = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = raw.stream.read(&mut buf).expect("the server answers");
-        assert!(n > 0, "the server hung up");
-        bytes.extend_from_slice(&buf[..n]);
-        let events = raw::parse_events(&bytes[..whole_messages(&bytes)]);
-        if events.iter().any(|e| (e.sender, e.opcode) == (callback, 0)) {
-            return events;
-        }
-    }
-}
 
-/// The length of the whole messages at the start of `bytes`.
-fn whole_messages(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while bytes.len() >= at + 8 {
-        let word = u32::from_ne_bytes(bytes[at + 4..at + 8].try_into().unwrap());
-        let size = (word >> 16) as usize;
-        if size < 8 || at + size > bytes.len() {
-            break;
-        }
-        at += size;
-    }
-    at
-}
 
 /// Reads what the server sends `raw` for `for_how_long`, returning whether
 /// the connection is still open at the end (no EOF, no reset).

@@ -97,7 +97,7 @@ fn setting_an_empty_selection_to_none_again_tells_nobody() {
     let nulls: Vec<u8> = (0..341).flat_map(|_| msg(5, 0, &[u(0)])).collect();
     let mut attacker = raw_with_manager(&server, &msg(4, 1, &[u(5), u(3)]));
     attacker.send(&nulls);
-    roundtrip(&mut attacker, 6);
+    attacker.roundtrip(6);
     for (w, before) in watchers.iter().zip(before) {
         assert!(w.sync(), "a watcher was cut off: {:?}", w.told().gone);
         // Before: 341 selection(null) for each of its 16 devices.
@@ -115,7 +115,7 @@ fn a_burst_of_selection_changes_costs_each_device_a_few_offers_not_one_each() {
     let mut attacker = raw_with_manager(&server, &msg(4, 1, &[u(5), u(3)]));
     // 100 changes in 5.6 KB: two reads of 4 KiB by the server.
     attacker.send(&burst(CHANGES));
-    roundtrip(&mut attacker, 7);
+    attacker.roundtrip(7);
     for w in &watchers {
         assert!(w.sync(), "a watcher was cut off: {:?}", w.told().gone);
         let told = w.told();
@@ -130,37 +130,7 @@ fn a_burst_of_selection_changes_costs_each_device_a_few_offers_not_one_each() {
     }
 }
 
-/// `wl_display.sync(callback)` on `raw`, and everything read until its
-/// `done`.
-fn roundtrip(raw: &mut Raw, callback: u32) -> Vec<raw::Event> {
-    raw.send(&msg(1, 0, &[u(callback)]));
-    let mut bytes = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = std::io::Read::read(&mut raw.stream, &mut buf).expect("the server answers");
-        assert!(n > 0, "the server hung up");
-        bytes.extend_from_slice(&buf[..n]);
-        let whole = whole_messages(&bytes);
-        let events = raw::parse_events(&bytes[..whole]);
-        if events.iter().any(|e| (e.sender, e.opcode) == (callback, 0)) {
-            return events;
-        }
-    }
-}
 
-/// The length of the whole messages at the start of `bytes`.
-fn whole_messages(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while bytes.len() >= at + 8 {
-        let word = u32::from_ne_bytes(bytes[at + 4..at + 8].try_into().unwrap());
-        let size = (word >> 16) as usize;
-        if size < 8 || at + size > bytes.len() {
-            break;
-        }
-        at += size;
-    }
-    at
-}
 
 #[test]
 fn a_burst_from_six_clients_disconnects_no_watcher() {
@@ -191,7 +161,7 @@ fn a_burst_from_six_clients_disconnects_no_watcher() {
         raw.send(&changes);
     }
     for raw in &mut attackers {
-        roundtrip(raw, 7);
+        raw.roundtrip(7);
     }
     // Before: every watcher, even the perfect reader, was cut off with
     // "too many live data offers".
@@ -242,7 +212,7 @@ fn offers_of_64_long_types_from_32_sources_do_not_cut_off_a_fast_reader() {
         .flat_map(|source| msg(5, 0, &[u(source)]))
         .collect();
     attacker.send(&sets);
-    roundtrip(&mut attacker, 39);
+    attacker.roundtrip(39);
     assert!(reader.sync(), "cut off: {:?}", reader.told().gone);
     let told = reader.told();
     println!(

@@ -139,6 +139,37 @@ impl Raw {
         }
         parse_events(&bytes)
     }
+
+    /// `wl_display.sync(callback)`, then reads until its `done`: every
+    /// event the server sent before it.
+    pub fn roundtrip(&mut self, callback: u32) -> Vec<Event> {
+        self.send(&msg(1, 0, &[u(callback)]));
+        let mut bytes = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = self.stream.read(&mut buf).expect("the server answers");
+            assert!(n > 0, "the server hung up");
+            bytes.extend_from_slice(&buf[..n]);
+            let events = parse_events(&bytes[..whole_messages(&bytes)]);
+            if events.iter().any(|e| (e.sender, e.opcode) == (callback, 0)) {
+                return events;
+            }
+        }
+    }
+}
+
+/// The length of the whole messages at the start of `bytes`.
+pub fn whole_messages(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while bytes.len() >= at + 8 {
+        let word = u32::from_ne_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+        let size = (word >> 16) as usize;
+        if size < 8 || at + size > bytes.len() {
+            break;
+        }
+        at += size;
+    }
+    at
 }
 
 /// Splits a byte stream into events.

@@ -61,6 +61,10 @@ pub(super) fn copy(pipe: &mut File, out: &mut impl Write) -> Result<u64, CliErro
         bar.set_position(total);
         if !shown && total >= PROGRESS_THRESHOLD {
             bar.set_draw_target(ProgressDrawTarget::stderr());
+            // Drawn now: `set_position` draws only when its rate limit
+            // allows, and the next read may be long in coming (a copier
+            // that holds its pipe open).
+            bar.tick();
             shown = true;
         }
     }
