@@ -345,6 +345,9 @@ impl Core {
         };
         let who = client.who();
         log_disconnect(&who, &reason);
+        // Its heap is freed now (its output and objects), and given back
+        // to the system once enough was (`trim`).
+        trim::client_left(client.conn.heap_bytes() + client.objects.heap_bytes());
         // What was not sent never will be: its fds close now.
         client.conn.discard();
         let in_flight = client.refresh_in_flight();
@@ -403,7 +406,6 @@ impl Core {
     pub fn close_one(&mut self, key: ClientKey) {
         if let Some(mut client) = self.clients.remove(key) {
             self.ledger.close(&mut client.account);
-            trim::client_left(client.conn.heap_bytes() + client.objects.heap_bytes());
         }
     }
 
