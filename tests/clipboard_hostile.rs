@@ -234,8 +234,6 @@ fn a_client_that_hoards_offers_gets_no_new_ones_until_it_destroys_one() {
     assert!(copier.types(waypass_client::Selection::Regular).is_some());
 }
 
-
-
 /// Reads what the server sends `raw` for `for_how_long`, returning whether
 /// the connection is still open at the end (no EOF, no reset).
 fn still_connected(raw: &mut Raw, for_how_long: Duration) -> bool {

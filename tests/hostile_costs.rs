@@ -130,8 +130,6 @@ fn a_burst_of_selection_changes_costs_each_device_a_few_offers_not_one_each() {
     }
 }
 
-
-
 #[test]
 fn a_burst_from_six_clients_disconnects_no_watcher() {
     let server = Server::start(&[]);
