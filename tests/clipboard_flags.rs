@@ -303,10 +303,11 @@ fn paste_w_watch_runs_for_each_selection_and_skips_empty_ones() {
             .expect("spawn the watcher");
         let read = || fs::read_to_string(&seen).unwrap_or_default();
         tool.copies(server, &[], b"one");
-        eventually("one", || read().contains("one"));
+        // The command's whole output: `cat`, then `echo`'s newline.
+        eventually("one", || read().contains("one\n"));
         tool.copies(server, &["-c"], b"");
         tool.copies(server, &["-t", "image/png"], b"two");
-        eventually("two", || read().contains("two"));
+        eventually("two", || read().contains("two\n"));
         // In order, nothing for the empty start nor for the clear.
         assert_eq!(read(), "one\ntwo\n");
         assert!(watcher.try_wait().unwrap().is_none(), "the watcher exited");
