@@ -41,6 +41,7 @@ mod report;
 mod runner;
 mod servers;
 mod stats;
+mod sway;
 mod wire_env;
 mod wl_client;
 
