@@ -13,6 +13,7 @@
 //! medians of this run alone; a `--quick` run judges none.
 
 mod clipboard;
+mod fanout;
 mod round_trips;
 mod run_info;
 
@@ -24,6 +25,7 @@ use crate::machine::Machine;
 use crate::measure_broker::Comparison;
 use crate::measure_clients::{ConnectResults, MemoryResult};
 use crate::measure_clipboard::ClipboardResults;
+use crate::measure_fanout::BurstCell;
 use crate::measure_wire::{RoundTripSide, WireResults};
 use crate::runner::Plan;
 use crate::servers::ServerKind;
@@ -43,6 +45,8 @@ pub struct Results {
     pub files: Vec<Comparison>,
     /// The clipboard: throughput and latency.
     pub clipboard: ClipboardResults,
+    /// The clipboard's fan-out: bursts against devices.
+    pub fanout: Vec<BurstCell>,
 }
 
 /// The markers around the targets table, which bench/run.sh copies into
@@ -84,6 +88,7 @@ pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) 
         comparison_section(&mut out, FIRST_COMPARISON + i, comparison);
     }
     clipboard::section(&mut out, clipboard_section(results), &results.clipboard);
+    fanout::section(&mut out, clipboard_section(results) + 1, &results.fanout);
     out
 }
 
@@ -482,6 +487,8 @@ fn targets(results: &Results) -> Vec<Target> {
         |r| r >= 0.95,
         why,
     ));
+    let section = clipboard_section(results);
+    list.extend(fanout::targets(section + 1, &results.fanout));
     list
 }
 
