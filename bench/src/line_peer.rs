@@ -53,6 +53,18 @@ impl LinePeer {
         })
     }
 
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) it.
+    pub fn pause(&self, paused: bool) -> Result<(), String> {
+        use nix::sys::signal::{kill, Signal};
+        let signal = if paused {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        kill(pid, signal).map_err(|e| format!("cannot signal the {}: {e}", self.what))
+    }
+
     /// Sends one command line.
     pub fn send(&mut self, line: &str) -> Result<(), String> {
         let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
@@ -81,6 +93,22 @@ impl LinePeer {
             Some(rest) => Ok(rest.trim().to_string()),
             None => Err(format!("the {} said {line:?}, not {word:?}", self.what)),
         }
+    }
+
+    /// A line it has said already that starts with `word`, if any: the
+    /// rest of it (no waiting).
+    pub fn try_expect(&mut self, word: &str) -> Option<String> {
+        while let Ok(line) = self.lines.try_recv() {
+            if let Some(rest) = line.strip_prefix(word) {
+                return Some(rest.trim().to_string());
+            }
+        }
+        None
+    }
+
+    /// Ends it: stdin closed, then killed, and waited for.
+    pub fn stop(mut self) {
+        self.end();
     }
 
     fn end(&mut self) {

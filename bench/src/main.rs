@@ -7,10 +7,11 @@
 //! libwayland server, each in its own process; then channels brokered by
 //! waypass-server and files passed over them, against the same raw
 //! references; the clipboard, against a plain pipe and sway; what a burst
-//! of selection changes costs with thousands of devices, against sway;. It prints a Markdown report where
+//! of selection changes costs with thousands of devices, against sway; and
+//! what hostile clients cost a good one. It prints a Markdown report where
 //! every figure is a median (or a percentile) with its ratio to a reference
 //! measured in the same run. Hidden subcommands turn the same binary into
-//! those peer processes (servers, device farm).
+//! those peer processes (servers, device farm, attackers).
 //!
 //! What it is not: a test. Targets are reported, never asserted; the exit
 //! status is non-zero only if the bench itself cannot run.
@@ -23,6 +24,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod attackers;
 mod bare_server;
 mod broker_peer;
 mod c_client;
@@ -31,6 +33,7 @@ mod device_farm;
 mod keymap;
 mod line_peer;
 mod machine;
+mod measure_attacks;
 mod measure_broker;
 mod measure_clients;
 mod measure_clipboard;
@@ -180,6 +183,19 @@ enum Peer {
         #[arg(long)]
         per_connection: usize,
     },
+    /// Runs one attack against a server until killed (see `attackers`).
+    #[command(hide = true, name = "peer-attacker")]
+    Attacker {
+        /// Which attack.
+        #[arg(long, value_enum)]
+        attack: attackers::Attack,
+        /// The server's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// Its size: connections, owners or readers.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
     /// Splices the data file into stdout (the clipboard's reference).
     #[command(hide = true, name = "peer-pipe-writer")]
     PipeWriter {
@@ -225,6 +241,11 @@ fn run_peer(peer: Peer) -> ExitCode {
             devices,
             per_connection,
         } => device_farm::serve(&socket, devices, per_connection),
+        Peer::Attacker {
+            attack,
+            socket,
+            count,
+        } => attackers::run(attack, &socket, count),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -268,6 +289,11 @@ fn run_bench(args: RunArgs) -> ExitCode {
         fanout_devices: vec![1_000 / scale, 10_000 / scale],
         fanout_bursts: vec![1, 100 / scale, 1_000 / scale],
         fanout_budget: Duration::from_secs(8),
+        attack_devices: 2_000 / scale,
+        attack_owners: 8_000 / scale as usize,
+        attack_readers: 1_000 / scale as usize,
+        attack_syncs: 2_000 / scale,
+        attack_phase: Duration::from_secs(5),
     };
     let servers = ServerSet::new(
         args.waypass_server.as_deref(),
@@ -283,6 +309,7 @@ fn run_bench(args: RunArgs) -> ExitCode {
         files: measure_files::measure(&plan, &servers),
         clipboard: measure_clipboard::measure(&plan, &servers),
         fanout: measure_fanout::measure(&plan, &servers),
+        attacks: measure_attacks::measure(&plan, &servers),
     };
     let text = report::render(&machine, &command, &plan, &results);
     print!("{text}");

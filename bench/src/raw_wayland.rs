@@ -110,6 +110,18 @@ impl RawClient {
         id
     }
 
+    /// The lowest id this connection has never used: where a writer of
+    /// raw `new_id`s that are each "the next one" starts.
+    pub fn next_unused_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// The socket, for raw reads and writes once the requests queued
+    /// here are flushed.
+    pub fn stream(&self) -> &UnixStream {
+        self.conn.stream()
+    }
+
     /// Queues a request to object `id` (sent at the next flush).
     pub fn request(
         &mut self,

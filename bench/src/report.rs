@@ -12,6 +12,7 @@
 //! What it is not: a judge of noise. A target is "hit" or "missed" on the
 //! medians of this run alone; a `--quick` run judges none.
 
+mod attacks;
 mod clipboard;
 mod fanout;
 mod round_trips;
@@ -22,6 +23,7 @@ use round_trips::{cpu_ratio, rate_ratio};
 use std::fmt::Write;
 
 use crate::machine::Machine;
+use crate::measure_attacks::AttackResult;
 use crate::measure_broker::Comparison;
 use crate::measure_clients::{ConnectResults, MemoryResult};
 use crate::measure_clipboard::ClipboardResults;
@@ -47,6 +49,8 @@ pub struct Results {
     pub clipboard: ClipboardResults,
     /// The clipboard's fan-out: bursts against devices.
     pub fanout: Vec<BurstCell>,
+    /// The attacks: a good client's round trips, the server's memory.
+    pub attacks: Vec<(String, Result<AttackResult, String>)>,
 }
 
 /// The markers around the targets table, which bench/run.sh copies into
@@ -89,6 +93,12 @@ pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) 
     }
     clipboard::section(&mut out, clipboard_section(results), &results.clipboard);
     fanout::section(&mut out, clipboard_section(results) + 1, &results.fanout);
+    attacks::section(
+        &mut out,
+        clipboard_section(results) + 2,
+        plan,
+        &results.attacks,
+    );
     out
 }
 
@@ -489,6 +499,7 @@ fn targets(results: &Results) -> Vec<Target> {
     ));
     let section = clipboard_section(results);
     list.extend(fanout::targets(section + 1, &results.fanout));
+    list.extend(attacks::targets(section + 2, &results.attacks));
     list
 }
 

@@ -51,6 +51,16 @@ pub struct Plan {
     /// Time after which a fan-out cell records no more rounds (it keeps
     /// at least one).
     pub fanout_budget: Duration,
+    /// Devices connected during the clipboard attacks.
+    pub attack_devices: u64,
+    /// Name owners of attack 4.
+    pub attack_owners: usize,
+    /// Connections that never read, attack 8.
+    pub attack_readers: usize,
+    /// Good-client round trips per phase of the attack measurement.
+    pub attack_syncs: u64,
+    /// The longest a phase of the attack measurement takes.
+    pub attack_phase: Duration,
 }
 
 /// One side of a measurement: its label, its live state (or why it has
