@@ -2,17 +2,27 @@
 //! answers on its stdout, each answer awaited with a deadline.
 //!
 //! What it is: the handle the fan-out and attack measurements keep on the
-//! device farm and the attackers. The peer runs at a lower priority
-//! (`nice -n 10`): it shares the bench's CPU, and when the good client
-//! wakes up to time its round trip, it must not wait behind the crowd it
-//! is measured against. What it is not: the server processes
-//! (`process::ServerProcess`), which report one line and are read no more.
+//! device farm and the attackers. A peer may run at a lower priority
+//! ([`Priority::Low`], `nice -n 10`): it shares the bench's CPU, and when
+//! the good client wakes up to time its round trip, it must not wait
+//! behind the crowd it is measured against. What it is not: the server
+//! processes (`process::ServerProcess`), which report one line and are
+//! read no more.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
+
+/// The peer's scheduling priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// The bench's own.
+    Same,
+    /// `nice -n 10`: behind the bench when both want the CPU.
+    Low,
+}
 
 /// A running peer, killed on drop.
 pub struct LinePeer {
@@ -23,11 +33,16 @@ pub struct LinePeer {
 }
 
 impl LinePeer {
-    /// Runs `nice -n 10 <this binary> <args>`; `what` names it in errors.
-    pub fn start(what: &str, args: &[OsString]) -> Result<LinePeer, String> {
+    /// Runs `nice -n N <this binary> <args>` (N: 0 or 10, by `priority`);
+    /// `what` names it in errors.
+    pub fn start(what: &str, args: &[OsString], priority: Priority) -> Result<LinePeer, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let niceness = match priority {
+            Priority::Same => "0",
+            Priority::Low => "10",
+        };
         let mut child = Command::new("nice")
-            .args(["-n", "10"])
+            .args(["-n", niceness])
             .arg(exe)
             .args(args)
             .stdin(Stdio::piped())

@@ -28,7 +28,7 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use crate::attackers::Attack;
-use crate::line_peer::LinePeer;
+use crate::line_peer::{LinePeer, Priority};
 use crate::measure_fanout::farm_args;
 use crate::procfs;
 use crate::runner::Plan;
@@ -146,8 +146,12 @@ fn one(
     }
     let failed = |e: String| format!("failed: {e}");
     let farm = if devices > 0 {
-        let mut farm =
-            LinePeer::start("device farm", &farm_args(server.socket(), devices)).map_err(failed)?;
+        let mut farm = LinePeer::start(
+            "device farm",
+            &farm_args(server.socket(), devices),
+            Priority::Low,
+        )
+        .map_err(failed)?;
         farm.expect("ready", SETUP_PATIENCE).map_err(failed)?;
         Some(farm)
     } else {
@@ -168,7 +172,7 @@ fn one(
     let (detail, [idle, attacked], [before, during], mut attacker) = if is_state(attack) {
         let idle = phase(&mut good, plan.attack_syncs, plan.attack_phase).map_err(failed)?;
         let before = usage(pid);
-        let mut attacker = LinePeer::start("attacker", &args).map_err(failed)?;
+        let mut attacker = LinePeer::start("attacker", &args, Priority::Low).map_err(failed)?;
         let detail = attacker
             .expect("attacking", SETUP_PATIENCE)
             .map_err(failed)?;
@@ -176,7 +180,7 @@ fn one(
         (detail, [idle, attacked], [before, usage(pid)], attacker)
     } else {
         let before = usage(pid);
-        let mut attacker = LinePeer::start("attacker", &args).map_err(failed)?;
+        let mut attacker = LinePeer::start("attacker", &args, Priority::Low).map_err(failed)?;
         let detail = attacker
             .expect("attacking", SETUP_PATIENCE)
             .map_err(failed)?;
@@ -252,13 +256,15 @@ fn alternate(
 }
 
 /// Waits (2 s at most) until the server has used less than 1 ms of CPU
-/// time in 20 ms.
+/// time in 20 ms (each reading taken at rest: see
+/// [`procfs::cpu_time_at_rest`]).
 fn wait_quiet(pid: u32) {
+    let patience = Duration::from_secs(2);
     let started = Instant::now();
-    let mut last = procfs::cpu_time(pid).ok();
-    while started.elapsed() < Duration::from_secs(2) {
+    let mut last = procfs::cpu_time_at_rest(pid, patience).ok();
+    while started.elapsed() < patience {
         std::thread::sleep(Duration::from_millis(20));
-        let now = procfs::cpu_time(pid).ok();
+        let now = procfs::cpu_time_at_rest(pid, patience).ok();
         match (last, now) {
             (Some(a), Some(b)) if b.saturating_sub(a) < Duration::from_millis(1) => return,
             (None, _) | (_, None) => return,

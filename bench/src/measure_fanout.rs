@@ -11,8 +11,9 @@
 //! at once; the good client at once sends `wl_display.sync` and times its
 //! `done` (the stall); then the bench waits until every device has been
 //! told of the last change. The server's CPU time from before the write
-//! to that moment is the burst's cost. The farm counts the offers its
-//! devices got. What it is not: a measure of how fast devices learn (they
+//! to that moment, read each time once the server is at rest (so the
+//! destroys of replaced offers count too), is the burst's cost. The farm
+//! counts the offers its devices got. What it is not: a measure of how fast devices learn (they
 //! only need the latest selection).
 //!
 //! # Implementation notes
@@ -26,6 +27,13 @@
 //!   round. The report gives each cell's round count.
 //! - The copier reads what it was told (its own device's offers, its
 //!   sources' `cancelled`) after each round, outside the measured window.
+//! - wlroots (libwayland before 1.23) closes a client whose socket stays
+//!   full: a farm that falls behind a long burst loses devices. The round
+//!   in which that happens is recorded with the count, measures the server
+//!   only until the devices still connected were told, and ends the
+//!   session: its later cells say why they were not measured. The farm
+//!   runs at the bench's priority, so that it falls behind as rarely as
+//!   this machine allows.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -39,7 +47,7 @@ use waypass_protocol::protocols::wayland::wl_seat;
 use waypass_protocol::Arg;
 
 use crate::device_farm::mime_for;
-use crate::line_peer::LinePeer;
+use crate::line_peer::{LinePeer, Priority};
 use crate::procfs;
 use crate::raw_wayland::RawClient;
 use crate::runner::Plan;
@@ -51,6 +59,8 @@ use crate::wl_client::SyncClient;
 
 /// Devices per farm connection (waypass-server's default limit).
 pub const DEVICES_PER_CONNECTION: usize = 16;
+/// How long the server may take to come to rest around a burst.
+const REST_PATIENCE: Duration = Duration::from_secs(5);
 /// How long the farm may take to connect, or to hear of a burst.
 const FARM_PATIENCE: Duration = Duration::from_secs(120);
 
@@ -97,6 +107,13 @@ impl BurstCell {
         self.figure(|s| s.offers as f64 / s.live.max(1) as f64)
     }
 
+    /// Whether the server closed device connections during the cell.
+    pub fn was_cut(&self) -> bool {
+        self.samples
+            .as_ref()
+            .is_ok_and(|s| s.iter().any(|s| s.closed > 0))
+    }
+
     fn figure(&self, f: impl Fn(&BurstSample) -> f64) -> Option<f64> {
         let samples = self.samples.as_ref().ok()?;
         Some(median(samples.iter().map(f).collect()))
@@ -126,6 +143,13 @@ pub fn measure(plan: &Plan, servers: &ServerSet) -> Vec<BurstCell> {
                     log::warn!("fan-out: {server} @ {devices} devices, burst {burst}: {why}");
                     // Its state is unknown now: the next cells say why.
                     session = Err(why.clone());
+                }
+                if let Some(closed) = session.as_ref().ok().map(|s| s.closed).filter(|&n| n > 0) {
+                    log::warn!("fan-out: {server} closed {closed} device connections");
+                    session = Err(format!(
+                        "not measured: {server} had closed {closed} device connections \
+                         in a shorter burst"
+                    ));
                 }
                 cells.push(BurstCell {
                     server,
@@ -169,6 +193,9 @@ struct Session {
     good: SyncClient,
     host: Host,
     devices: u64,
+    /// Device connections the server has closed (the farm could not read
+    /// fast enough): the session measures no more.
+    closed: u64,
 }
 
 impl Session {
@@ -188,7 +215,9 @@ impl Session {
         }
         log::info!("fan-out: {server}: connecting {devices} devices");
         let args = farm_args(host.socket(), devices);
-        let mut farm = LinePeer::start("device farm", &args)?;
+        // At the bench's priority: a farm that falls behind a flood is cut off
+        // by wlroots, and the figures would measure the farm.
+        let mut farm = LinePeer::start("device farm", &args, Priority::Same)?;
         farm.expect("ready", FARM_PATIENCE)?;
         let copier = Copier::connect(host.socket())?;
         let good = SyncClient::connect(host.socket()).map_err(|e| format!("good client: {e}"))?;
@@ -198,6 +227,7 @@ impl Session {
             good,
             host,
             devices,
+            closed: 0,
         })
     }
 
@@ -214,9 +244,15 @@ impl Session {
             let sample = self.round(burst)?;
             let spent = started.elapsed() > plan.fanout_budget;
             // A warm-up round that alone took the budget is recorded: a
-            // round that long has nothing left to warm up.
-            if round >= plan.warmup || spent {
+            // round that long has nothing left to warm up. So is the round
+            // in which the server closed devices: it is the cell's last.
+            let cut = sample.closed > 0;
+            if round >= plan.warmup || spent || cut {
                 samples.push(sample);
+            }
+            if cut {
+                self.closed = sample.closed;
+                break;
             }
             if spent {
                 break;
@@ -228,7 +264,7 @@ impl Session {
     fn round(&mut self, burst: u64) -> Result<BurstSample, String> {
         let last = self.copier.queue_burst(burst)?;
         let pid = self.host.pid();
-        let before = procfs::cpu_time(pid).map_err(|e| e.to_string())?;
+        let before = procfs::cpu_time_at_rest(pid, REST_PATIENCE).map_err(|e| e.to_string())?;
         self.copier.client.flush_all()?;
         let stall = self
             .good
@@ -236,7 +272,8 @@ impl Session {
             .map_err(|e| format!("good client: {e}"))?;
         self.farm.send(&format!("wait {last}"))?;
         let done = self.farm.expect("done", FARM_PATIENCE)?;
-        let after = procfs::cpu_time(pid).map_err(|e| e.to_string())?;
+        // At rest: the destroys of the replaced offers are the burst's too.
+        let after = procfs::cpu_time_at_rest(pid, REST_PATIENCE).map_err(|e| e.to_string())?;
         self.copier.catch_up()?;
         let words: Vec<u64> = done
             .split_whitespace()
@@ -245,13 +282,15 @@ impl Session {
         let [offers, live, closed] = words[..] else {
             return Err(format!("the farm said {done:?}"));
         };
-        Ok(BurstSample {
+        let sample = BurstSample {
             cpu: after.saturating_sub(before),
             stall,
             offers,
             live,
             closed,
-        })
+        };
+        log::debug!("fan-out: burst of {burst}: {sample:?}");
+        Ok(sample)
     }
 }
 

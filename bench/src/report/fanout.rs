@@ -52,7 +52,10 @@ pub fn section(out: &mut String, n: usize, cells: &[BurstCell]) {
          is written until every device has been told of its last change. Offers per device: \
          what each device was sent for the burst (the latest selection is all a device \
          needs). Both servers ran with the bench on one CPU and the server on the other; \
-         ratios are to sway's cell of the same size in this run.\n"
+         ratios are to sway's cell of the same size in this run. A server that closed \
+         device connections (wlroots closes a client whose socket stays full) was measured \
+         only until the devices still connected had been told: its CPU is then marked ≥, \
+         and its later cells were not measured.\n"
     );
     let rows: Vec<Vec<String>> = cells
         .iter()
@@ -81,7 +84,10 @@ pub fn section(out: &mut String, n: usize, cells: &[BurstCell]) {
             vec![
                 label,
                 burst,
-                cell.cpu().map_or("n/a".into(), fmt_secs),
+                cell.cpu().map_or("n/a".into(), |cpu| {
+                    let bound = if closed > 0 { "≥ " } else { "" };
+                    format!("{bound}{}", fmt_secs(cpu))
+                }),
                 ratio(cell.cpu(), sway.and_then(BurstCell::cpu)),
                 cell.stall().map_or("n/a".into(), fmt_secs),
                 ratio(cell.stall(), sway.and_then(BurstCell::stall)),
@@ -167,6 +173,18 @@ pub fn targets(n: usize, cells: &[BurstCell]) -> Vec<Target> {
                     let worst = r.iter().copied().fold(f64::NAN, f64::max);
                     let mut t = compare_with(n, &goal, Some(worst), |r| r < 1.0, String::new());
                     t.measured = format!("{} at worst", fmt_ratio(worst));
+                    let cut: Vec<String> = bursts
+                        .iter()
+                        .filter(|&&b| at(SWAY, b).is_some_and(BurstCell::was_cut))
+                        .map(|&b| fmt_count(b as f64))
+                        .collect();
+                    if !cut.is_empty() {
+                        t.measured.push_str(&format!(
+                            " (sway closed devices in its burst of {}: its figure there is a \
+                             lower bound)",
+                            cut.join(", ")
+                        ));
+                    }
                     t
                 }
                 None => {
