@@ -6,10 +6,12 @@
 //! and memory per client, against waypass-server, a wayland-rs server and a
 //! libwayland server, each in its own process; then channels brokered by
 //! waypass-server and files passed over them, against the same raw
-//! references; and prints a Markdown report
-//! where every figure is a median with its ratio to a reference measured in
-//! the same run. Hidden subcommands turn the same binary into those peer
-//! processes.
+//! references; the clipboard, against a plain pipe and sway; what a burst
+//! of selection changes costs with thousands of devices, against sway; and
+//! what hostile clients cost a good one. It prints a Markdown report where
+//! every figure is a median (or a percentile) with its ratio to a reference
+//! measured in the same run. Hidden subcommands turn the same binary into
+//! those peer processes (servers, device farm, attackers).
 //!
 //! What it is not: a test. Targets are reported, never asserted; the exit
 //! status is non-zero only if the bench itself cannot run.
@@ -22,25 +24,32 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod attackers;
 mod bare_server;
 mod broker_peer;
 mod c_client;
 mod callgrind;
+mod device_farm;
 mod keymap;
+mod line_peer;
 mod machine;
+mod measure_attacks;
 mod measure_broker;
 mod measure_clients;
 mod measure_clipboard;
+mod measure_fanout;
 mod measure_files;
 mod measure_wire;
 mod peer_server;
 mod process;
 mod procfs;
 mod raw;
+mod raw_wayland;
 mod report;
 mod runner;
 mod servers;
 mod stats;
+mod sway;
 mod wire_env;
 mod wl_client;
 
@@ -49,6 +58,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -159,6 +169,33 @@ enum Peer {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Holds data-control devices on a server and reads what they are
+    /// told (see `device_farm`).
+    #[command(hide = true, name = "peer-devices")]
+    Devices {
+        /// The server's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// How many devices.
+        #[arg(long)]
+        devices: usize,
+        /// Devices per connection.
+        #[arg(long)]
+        per_connection: usize,
+    },
+    /// Runs one attack against a server until killed (see `attackers`).
+    #[command(hide = true, name = "peer-attacker")]
+    Attacker {
+        /// Which attack.
+        #[arg(long, value_enum)]
+        attack: attackers::Attack,
+        /// The server's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// Its size: connections, owners or readers.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
     /// Splices the data file into stdout (the clipboard's reference).
     #[command(hide = true, name = "peer-pipe-writer")]
     PipeWriter {
@@ -199,6 +236,16 @@ fn run_peer(peer: Peer) -> ExitCode {
         Peer::Broker { server, name, mode } => broker_peer::serve(&server, &name, mode),
         Peer::Copier { socket, data } => measure_clipboard::copier(&socket, &data),
         Peer::PipeWriter { data } => measure_clipboard::pipe_writer(&data),
+        Peer::Devices {
+            socket,
+            devices,
+            per_connection,
+        } => device_farm::serve(&socket, devices, per_connection),
+        Peer::Attacker {
+            attack,
+            socket,
+            count,
+        } => attackers::run(attack, &socket, count),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -239,6 +286,14 @@ fn run_bench(args: RunArgs) -> ExitCode {
         big_handovers: 1_000 / scale,
         clipboard_bytes: (1 << 30) / scale,
         clipboard_rounds: 200 / scale,
+        fanout_devices: vec![1_000 / scale, 10_000 / scale],
+        fanout_bursts: vec![1, 100 / scale, 1_000 / scale],
+        fanout_budget: Duration::from_secs(8),
+        attack_devices: 2_000 / scale,
+        attack_owners: 8_000 / scale as usize,
+        attack_readers: 1_000 / scale as usize,
+        attack_syncs: 2_000 / scale,
+        attack_phase: Duration::from_secs(5),
     };
     let servers = ServerSet::new(
         args.waypass_server.as_deref(),
@@ -253,6 +308,8 @@ fn run_bench(args: RunArgs) -> ExitCode {
         broker: measure_broker::measure(&plan, &servers),
         files: measure_files::measure(&plan, &servers),
         clipboard: measure_clipboard::measure(&plan, &servers),
+        fanout: measure_fanout::measure(&plan, &servers),
+        attacks: measure_attacks::measure(&plan, &servers),
     };
     let text = report::render(&machine, &command, &plan, &results);
     print!("{text}");

@@ -18,10 +18,8 @@
 //!   pipe write) to the first byte read from the paste's pipe: the copier's
 //!   `set_selection`, the server's offer to the paster, the paster's
 //!   `receive`, the server's `send` to the copier, and the first write.
-//! - sway refuses to run as root: it runs as `nobody` through `setpriv`,
-//!   with `WLR_BACKENDS=headless WLR_RENDERER=pixman` and an empty config,
-//!   in a runtime directory made for it. Without sway or setpriv its side is
-//!   reported as not measured, with the reason.
+//! - sway is started by [`crate::sway::Sway`]; without sway or setpriv its
+//!   side is reported as not measured, with the reason.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -34,11 +32,11 @@ use nix::errno::Errno;
 use nix::fcntl::{splice, SpliceFFlags};
 use waypass_client::{Clipboard, Selection};
 
-use crate::process::TempDir;
 use crate::procfs;
 use crate::runner::{interleave, Plan, Side};
 use crate::servers::{ServerKind, ServerSet};
 use crate::stats::{Run, Series};
+use crate::sway::Sway;
 
 /// The MIME type the copier offers.
 const MIME: &str = "application/x-waypass-bench";
@@ -156,7 +154,7 @@ fn latency(plan: &Plan, servers: &ServerSet) -> Vec<(String, Result<LatencyResul
     let sway = Sway::start().and_then(|sway| {
         let result = latency_on(plan, &sway.socket, &small);
         result.map(|mut r| {
-            r.server_rss_kib = procfs::rss_kib(sway.child.id()).ok();
+            r.server_rss_kib = procfs::rss_kib(sway.pid()).ok();
             r
         })
     });
@@ -362,85 +360,6 @@ impl DataFile {
             path,
             bytes,
         })
-    }
-}
-
-/// sway 1.7, headless, as `nobody`, killed on drop.
-struct Sway {
-    child: Child,
-    socket: PathBuf,
-    _dir: TempDir,
-}
-
-impl Sway {
-    fn start() -> Result<Sway, String> {
-        let found = |p: &str| Path::new(p).exists();
-        if !found("/usr/bin/sway") || !found("/usr/bin/setpriv") {
-            return Err(
-                "not measured: sway or setpriv is not installed (make deps-bench installs sway)"
-                    .into(),
-            );
-        }
-        let dir = TempDir::new("sway").map_err(|e| e.to_string())?;
-        let runtime = dir.join("run");
-        std::fs::create_dir(&runtime).map_err(|e| e.to_string())?;
-        let nobody = nix::unistd::User::from_name("nobody")
-            .ok()
-            .flatten()
-            .ok_or("not measured: no user nobody")?;
-        nix::unistd::chown(&runtime, Some(nobody.uid), Some(nobody.gid))
-            .map_err(|e| e.to_string())?;
-        let log = File::create(dir.join("sway.log")).map_err(|e| e.to_string())?;
-        let mut child = Command::new("/usr/bin/setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-            .args(["/usr/bin/sway", "-c", "/dev/null"])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("WLR_BACKENDS", "headless")
-            .env("WLR_RENDERER", "pixman")
-            .env("WLR_LIBINPUT_NO_DEVICES", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("failed: cannot start sway: {e}"))?;
-        let started = Instant::now();
-        let socket = loop {
-            let found = std::fs::read_dir(&runtime).ok().and_then(|entries| {
-                entries.flatten().map(|e| e.path()).find(|p| {
-                    p.file_name().is_some_and(|n| {
-                        n.to_string_lossy().starts_with("wayland-")
-                            && !n.to_string_lossy().ends_with(".lock")
-                    })
-                })
-            });
-            if let Some(socket) = found {
-                break socket;
-            }
-            if started.elapsed() > Duration::from_secs(10)
-                || matches!(child.try_wait(), Ok(Some(_)))
-            {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(
-                    "failed: sway did not start (see its log in the bench's temp dir)".into(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Ok(Sway {
-            child,
-            socket,
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for Sway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -94,6 +94,41 @@ pub fn cpu_time(pid: u32) -> Result<Duration, ProcError> {
     }
 }
 
+/// [`cpu_time`] once no thread of `pid` is running (each sleeps or is
+/// stopped), waiting `patience` at most. Another process's CPU clock
+/// counts a running thread's time only up to the scheduler's last update
+/// (its last tick or switch): a read while the server runs can miss a few
+/// milliseconds, and a window opened and closed while it ran all along
+/// can read as zero. A sleeping thread's count is exact.
+pub fn cpu_time_at_rest(pid: u32, patience: Duration) -> Result<Duration, ProcError> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < patience && is_running(pid)? {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    cpu_time(pid)
+}
+
+/// Whether a thread of `pid` is running or runnable (state `R`).
+fn is_running(pid: u32) -> Result<bool, ProcError> {
+    let dir = PathBuf::from(format!("/proc/{pid}/task"));
+    let tasks = fs::read_dir(&dir).map_err(|source| ProcError::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    for task in tasks.flatten() {
+        let Ok((text, _)) = read(task.path().join("stat")) else {
+            continue; // a thread that ended meanwhile
+        };
+        let state = text
+            .rfind(')')
+            .and_then(|end| text[end + 1..].split_whitespace().next());
+        if state == Some("R") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// User + system CPU time of process `pid`, all threads, from `/proc/PID/stat`.
 pub fn cpu_time_from_stat(pid: u32) -> Result<Duration, ProcError> {
     let (text, path) = read(PathBuf::from(format!("/proc/{pid}/stat")))?;

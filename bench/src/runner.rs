@@ -8,6 +8,8 @@
 //! What it is not: aware of what is measured. A side's state (a server
 //! process, a connected client) and the timed operation are the caller's.
 
+use std::time::Duration;
+
 use crate::stats::{Run, Series};
 
 /// How many rounds and operations each measurement does: fixed counts, so
@@ -42,6 +44,23 @@ pub struct Plan {
     pub clipboard_bytes: u64,
     /// Copy-to-first-byte pastes (and `sync`s) per run.
     pub clipboard_rounds: u64,
+    /// Data-control devices connected in the fan-out measurement.
+    pub fanout_devices: Vec<u64>,
+    /// Selection changes per burst in the fan-out measurement.
+    pub fanout_bursts: Vec<u64>,
+    /// Time after which a fan-out cell records no more rounds (it keeps
+    /// at least one).
+    pub fanout_budget: Duration,
+    /// Devices connected during the clipboard attacks.
+    pub attack_devices: u64,
+    /// Name owners of attack 4.
+    pub attack_owners: usize,
+    /// Connections that never read, attack 8.
+    pub attack_readers: usize,
+    /// Good-client round trips per phase of the attack measurement.
+    pub attack_syncs: u64,
+    /// The longest a phase of the attack measurement takes.
+    pub attack_phase: Duration,
 }
 
 /// One side of a measurement: its label, its live state (or why it has
@@ -139,7 +158,6 @@ pub fn interleave<T, R: Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn warm_up_is_not_recorded_and_a_failure_stops_a_side() {

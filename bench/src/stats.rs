@@ -80,6 +80,18 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// The `q` quantile (`0 < q ≤ 1`) of `values` by nearest rank: the
+/// smallest value with at least a fraction `q` of them at or below it
+/// (p99 of 2,000 round trips is the 1,980th fastest). NaN for an empty list.
+pub fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = (q * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
 /// `1234567.8` as `1,234,568`.
 pub fn fmt_count(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
@@ -140,6 +152,16 @@ mod tests {
         assert_eq!(median(vec![5.0, 1.0, 3.0]), 3.0);
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
         assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let values: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(quantile(values.clone(), 0.5), 100.0);
+        assert_eq!(quantile(values.clone(), 0.99), 198.0);
+        assert_eq!(quantile(values, 1.0), 200.0);
+        assert_eq!(quantile(vec![3.0], 0.99), 3.0);
+        assert!(quantile(Vec::new(), 0.5).is_nan());
     }
 
     #[test]

@@ -20,6 +20,11 @@ use crate::stats::{fmt_count, fmt_ratio, fmt_secs, Series};
 /// target: the strace pass also sees a few calls of its own start and end.
 const SYSCALLS_SLACK: f64 = 3.05;
 
+/// waypass-server's user-space instructions per round trip before the
+/// server core was rewritten (callgrind, the run of record of 2026-12-02):
+/// the rewrite must not cost the round trip more.
+const INSTRUCTIONS_BEFORE: f64 = 2_357.0;
+
 /// The same client's side against another server.
 fn same_client(side: RoundTripSide, server: ServerKind) -> Option<RoundTripSide> {
     match side {
@@ -194,8 +199,32 @@ pub fn targets(wire: &WireResults) -> Vec<Target> {
             verdict: Verdict::Pending(why),
         },
     };
+    let instructions = wire.instructions_of(ServerKind::Ours);
+    let instructions = match instructions {
+        Ok(n) => Target {
+            section: 2,
+            goal: format!(
+                "waypass-server: user-space instructions per round trip ≤ {} (callgrind; \
+                 the count before the core rewrite)",
+                fmt_count(INSTRUCTIONS_BEFORE)
+            ),
+            measured: fmt_count(n),
+            verdict: if n <= INSTRUCTIONS_BEFORE {
+                Verdict::Hit
+            } else {
+                Verdict::Missed
+            },
+        },
+        Err(why) => Target {
+            section: 2,
+            goal: "waypass-server: user-space instructions per round trip (callgrind)".into(),
+            measured: String::new(),
+            verdict: Verdict::Pending(why),
+        },
+    };
     vec![
         syscalls,
+        instructions,
         compare(
             2,
             "libwayland C client: server CPU per round trip ≤ 1.10× the bare epoll server's",
