@@ -325,7 +325,27 @@ impl Ledger {
 
     /// Charges `amount` more of `resource` to `account`, or refuses it
     /// whole.
+    #[inline]
     pub fn charge(
+        &mut self,
+        account: &mut Account,
+        resource: Resource,
+        amount: u64,
+    ) -> Result<(), OverBudget> {
+        let i = resource.index();
+        let held = account.held[i];
+        // Within the share-free base (the case of every well-behaved
+        // client): nothing to share out.
+        if held + amount <= self.quotas[i].base && account.open {
+            account.held[i] = held + amount;
+            return Ok(());
+        }
+        self.charge_shared(account, resource, amount)
+    }
+
+    /// [`Ledger::charge`] past the base: the shares decide.
+    #[cold]
+    fn charge_shared(
         &mut self,
         account: &mut Account,
         resource: Resource,
@@ -361,7 +381,23 @@ impl Ledger {
     /// Records that `account` holds `value` of `resource`, as measured,
     /// with no check (for what changes without a request: output a client
     /// has read, fds it has received).
+    #[inline]
     pub fn set(&mut self, account: &mut Account, resource: Resource, value: u64) {
+        let i = resource.index();
+        let base = self.quotas[i].base;
+        // Unchanged, or moving within the base: only the account changes.
+        if account.held[i] == value || (account.held[i] <= base && value <= base) {
+            if account.open && resource != Resource::Connections {
+                account.held[i] = value;
+            }
+            return;
+        }
+        self.set_shared(account, resource, value);
+    }
+
+    /// [`Ledger::set`] across or above the base: the pools change.
+    #[cold]
+    fn set_shared(&mut self, account: &mut Account, resource: Resource, value: u64) {
         if !account.open || resource == Resource::Connections {
             return;
         }
@@ -395,7 +431,21 @@ impl Ledger {
     }
 
     /// How much more of `resource` `account` may take now.
+    #[inline]
     pub fn allowance(&self, account: &Account, resource: Resource) -> u64 {
+        let i = resource.index();
+        let quota = self.quotas[i];
+        // The shares cannot bind while what is left would give every taker
+        // and one more the whole per-client limit: the common case. (An
+        // upper bound of the takers, both levels counted together.)
+        let remaining = quota.shared.saturating_sub(self.shared_used[i]);
+        let takers = self.takers[i] + self.foreign_takers[i] + 2;
+        if account.open
+            && resource != Resource::Connections
+            && remaining / takers >= quota.per_connection
+        {
+            return quota.per_connection.saturating_sub(account.held[i]);
+        }
         self.allowance_with_scope(account, resource).0
     }
 
@@ -407,6 +457,7 @@ impl Ledger {
     }
 
     /// The allowance and the bound that sets it.
+    #[cold]
     fn allowance_with_scope(&self, account: &Account, resource: Resource) -> (u64, Scope) {
         let i = resource.index();
         let quota = self.quotas[i];

@@ -177,3 +177,58 @@ fn bases_never_add_up_past_a_budget() {
         assert!(quota.base <= quota.per_connection, "{resource:?}");
     }
 }
+
+#[test]
+fn the_fast_paths_agree_with_the_shares() {
+    // charge/set/allowance skip the share arithmetic when it cannot bind:
+    // whatever the state, they must answer as the full rule does.
+    let mut ledger = ledger(2_000);
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut seed = 12345u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for step in 0..5_000 {
+        let uid = if next() % 3 == 0 { OTHER } else { SERVER };
+        if accounts.len() < 300 && next() % 4 == 0 {
+            if let Ok(a) = ledger.open(uid) {
+                accounts.push(a);
+            }
+        }
+        if accounts.is_empty() {
+            continue;
+        }
+        let k = (next() as usize) % accounts.len();
+        let resource = Resource::ALL[1 + (next() as usize) % 5];
+        let amount = next() % 64;
+        match next() % 3 {
+            0 => {
+                let _ = ledger.charge(&mut accounts[k], resource, amount);
+            }
+            1 => ledger.release(&mut accounts[k], resource, amount),
+            _ => ledger.set(&mut accounts[k], resource, amount),
+        }
+        for a in &accounts {
+            for r in Resource::ALL {
+                assert_eq!(
+                    ledger.allowance(a, r),
+                    ledger.allowance_with_scope(a, r).0,
+                    "step {step}, {r:?}"
+                );
+            }
+        }
+        if step % 97 == 0 {
+            let mut gone = accounts.swap_remove(k);
+            ledger.close(&mut gone);
+        }
+    }
+    for a in &mut accounts {
+        ledger.close(a);
+    }
+    assert_eq!(ledger.shared_used, [0; COUNT]);
+    assert_eq!(ledger.takers, [0; COUNT]);
+    assert_eq!(ledger.foreign_takers, [0; COUNT]);
+}
