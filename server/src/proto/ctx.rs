@@ -406,6 +406,7 @@ impl<'a> Ctx<'a> {
 
     /// Charges one more object, after re-reading the live count (every
     /// removal path gives its objects back this way).
+    #[inline]
     fn charge_object(&mut self) -> Result<(), Stop> {
         let live = self.objects.len() as u64;
         let ledger = &mut *self.world.ledger;

@@ -45,6 +45,7 @@ use waypass_protocol::{
 };
 
 use waypass_protocol::protocols::wayland::wl_display;
+use waypass_protocol::wire::MAX_MESSAGE_SIZE;
 use waypass_protocol::DISPLAY_ID;
 
 use crate::keymap::Keymap;
@@ -56,6 +57,12 @@ use crate::proto::dispatch::dispatch_pending;
 use crate::proto::seat;
 use crate::runtime::trim;
 use crate::state::{Client, ClientKey, Clients};
+
+/// Loop passes in a row whose round of announcements may wait for a burst
+/// of selection changes that is still arriving (a client that changed the
+/// selection and filled its 4 KiB read): a burst of any length costs each
+/// device at most one announcement per this many passes, plus one.
+pub const MAX_DEFERRED_ROUNDS: u32 = 16;
 
 /// Why a client went away.
 #[derive(Debug)]
@@ -142,6 +149,10 @@ pub struct Core {
     /// Why each client left, for a harness that asks
     /// ([`Core::record_departures`]).
     departures: Option<Vec<(ClientKey, Disconnect)>>,
+    /// This pass, a client changed the selection and filled its read.
+    burst: bool,
+    /// Passes in a row whose announcements waited for a burst.
+    deferred_rounds: u32,
 }
 
 impl Core {
@@ -157,6 +168,8 @@ impl Core {
             tracer,
             condemned: Vec::new(),
             departures: None,
+            burst: false,
+            deferred_rounds: 0,
         }
     }
 
@@ -253,7 +266,8 @@ impl Core {
             caught_up.map_err(|stop| post_stop(client, &self.shared, &mut world, stop))?;
         }
         if readable {
-            client.conn.recv().map_err(Disconnect::Recv)?;
+            let received = client.conn.recv().map_err(Disconnect::Recv)?;
+            let generation = self.clipboard.generation();
             // A spurious wakeup (nothing new) dispatches nothing.
             let dispatched = dispatch_pending(
                 client,
@@ -263,6 +277,12 @@ impl Core {
                 &mut self.clipboard,
             );
             dispatched.map_err(|stop| post_stop(client, &self.shared, &mut world, stop))?;
+            // It changed the selection and filled the read: more of a burst
+            // is likely on its way.
+            if received == Recv::Data(MAX_MESSAGE_SIZE) && self.clipboard.generation() != generation
+            {
+                self.burst = true;
+            }
         }
         let writable = flush(client).map_err(Disconnect::Send)?;
         settle(client, &mut self.ledger);
@@ -270,6 +290,7 @@ impl Core {
     }
 
     /// Sets `client`'s caps for one wakeup from its shares.
+    #[inline]
     fn open_caps(&mut self, client: &mut Client) {
         let ledger = &mut self.ledger;
         let waiting = client.conn.split().0.queued_fds() as u64;
@@ -285,15 +306,40 @@ impl Core {
     /// every client with output queued by others is flushed, and every
     /// condemned client cut off. Returns what the loop must change for
     /// clients other than the ones it just served.
+    #[inline]
     pub fn end_of_pass(&mut self) -> Vec<(ClientKey, Next)> {
+        // The common pass: a client served, nothing for anyone else.
+        if !self.clipboard.has_changed()
+            && !self.burst
+            && self.condemned.is_empty()
+            && !self.clients.has_unflushed()
+        {
+            return Vec::new();
+        }
+        self.others_after_pass()
+    }
+
+    /// [`Core::end_of_pass`] when there is something to do.
+    fn others_after_pass(&mut self) -> Vec<(ClientKey, Next)> {
         let mut changes = Vec::new();
+        // A burst still arriving is announced once it has, or after
+        // MAX_DEFERRED_ROUNDS passes.
+        let burst = std::mem::take(&mut self.burst);
+        let announce = !burst || self.deferred_rounds >= MAX_DEFERRED_ROUNDS;
+        self.deferred_rounds = if announce {
+            0
+        } else {
+            self.deferred_rounds + 1
+        };
         loop {
             let mut world = World {
                 clients: &mut self.clients,
                 ledger: &mut self.ledger,
                 condemned: &mut self.condemned,
             };
-            clipboard::deliver_round(&mut self.clipboard, &self.shared, &mut world);
+            if announce {
+                clipboard::deliver_round(&mut self.clipboard, &self.shared, &mut world);
+            }
             let condemned = std::mem::take(&mut self.condemned);
             for (key, stop) in condemned {
                 if let Some(reason) = self.post_stop_other(key, stop) {
@@ -316,7 +362,7 @@ impl Core {
                 }
             }
             // Leaving may clear a selection or condemn more: once more.
-            if self.condemned.is_empty() && !self.clipboard.has_changed() {
+            if self.condemned.is_empty() && !(announce && self.clipboard.has_changed()) {
                 return changes;
             }
         }

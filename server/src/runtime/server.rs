@@ -140,7 +140,9 @@ impl State {
     /// The end of a loop pass (calloop's per-dispatch callback).
     pub fn end_of_pass(&mut self) {
         let changes = self.core.end_of_pass();
-        self.apply(changes);
+        if !changes.is_empty() {
+            self.apply(changes);
+        }
     }
 
     /// Applies what the core says of clients outside their own callback.

@@ -83,16 +83,18 @@ impl Clients {
 
     /// Takes client `key` out to serve it; [`Clients::restore`] puts it
     /// back.
+    #[inline]
     pub fn take(&mut self, key: ClientKey) -> Option<Box<Client>> {
         self.slot_mut(key)?.client.take()
     }
 
     /// Puts back a client that [`Clients::take`] took out.
+    #[inline]
     pub fn restore(&mut self, client: Box<Client>) {
         let key = client.key;
         match self.slot_mut(key) {
             Some(slot) if slot.client.is_none() => slot.client = Some(client),
-            _ => log::error!("bug: client slot {key:?} was not waiting for its client"),
+            _ => not_waiting(key),
         }
     }
 
@@ -141,6 +143,12 @@ impl Clients {
         }
     }
 
+    /// Whether some client was marked since the last
+    /// [`Clients::take_unflushed`].
+    pub fn has_unflushed(&self) -> bool {
+        !self.unflushed.is_empty()
+    }
+
     /// The clients marked since the last call, each once, unmarked.
     pub fn take_unflushed(&mut self) -> Vec<ClientKey> {
         let keys = std::mem::take(&mut self.unflushed);
@@ -152,11 +160,19 @@ impl Clients {
         keys
     }
 
+    #[inline]
     fn slot_mut(&mut self, key: ClientKey) -> Option<&mut Slot> {
         self.slots
             .get_mut(key.slot as usize)
             .filter(|s| s.occupied && s.generation == key.generation)
     }
+}
+
+/// A client put back where none was taken out: a bug of ours; the client
+/// is dropped (its socket closes).
+#[cold]
+fn not_waiting(key: ClientKey) {
+    log::error!("bug: client slot {key:?} was not waiting for its client");
 }
 
 #[cfg(test)]
