@@ -261,3 +261,54 @@ fn the_burst_seed_tells_the_watcher_once() {
     assert_eq!(count(device::evt::DATA_OFFER), 0, "{watcher:?}");
     assert!(outcomes[1].disconnect.is_none());
 }
+
+/// A client with a seat at 3, an ext manager at 4 and `devices` devices
+/// from 5.
+fn clipboard_client(devices: u32) -> Vec<u8> {
+    let mut bytes = [
+        message(1, 1, &[word(2)]),
+        message(2, 0, &[word(1), string("wl_seat"), word(2), word(3)]),
+        message(
+            2,
+            0,
+            &[
+                word(3),
+                string("ext_data_control_manager_v1"),
+                word(1),
+                word(4),
+            ],
+        ),
+    ]
+    .concat();
+    for d in 0..devices {
+        bytes.extend(message(4, 1, &[word(5 + d), word(3)]));
+    }
+    bytes
+}
+
+#[test]
+fn a_burst_arriving_over_many_reads_is_announced_once_or_twice() {
+    use waypass_protocol::protocols::data_control::ext::ext_data_control_device_v1 as device;
+    let mut server = FuzzServer::new().unwrap();
+    let watcher = server.connect().unwrap();
+    assert!(server.feed(watcher, &clipboard_client(1), Vec::new()));
+    let copier = server.connect().unwrap();
+    // 1,000 changes, 76 KB: the server reads it 4 KiB per wakeup, 19
+    // wakeups, each one loop pass.
+    let mut burst = clipboard_client(1);
+    for i in 0..1000u32 {
+        burst.extend(message(4, 0, &[word(6)])); // create_data_source
+        burst.extend(message(6, 0, &[string(&format!("text/x-{i}"))]));
+        burst.extend(message(5, 0, &[word(6)])); // set_selection
+        burst.extend(message(6, 1, &[])); // destroy
+    }
+    assert!(server.feed(copier, &burst, Vec::new()));
+    let told = headers(&server.outcome(watcher).sent)
+        .iter()
+        .filter(|&&e| e == (5, device::evt::SELECTION))
+        .count();
+    // Its first selection(null), then the burst. Without waiting for the
+    // rest of a burst: once per read (19).
+    assert!(told <= 1 + 2, "told {told} times");
+    assert!(server.is_connected(watcher));
+}

@@ -31,13 +31,14 @@
 //!   nobody, as in wlroots.
 //! - **Coalesced announcements.** Only the latest selection matters to a
 //!   device. A change bumps the selection's generation; each device
-//!   remembers the generation it was last told of. Devices are told at
-//!   three moments: the actor's own devices at once (so that its `sync`
-//!   after `set_selection` answers after them), any client's devices
-//!   before its requests are dispatched (so that what it asks after a
-//!   change sees the change), and every device once per loop pass
-//!   ([`announce::deliver_round`]). A burst of N changes inside one pass
-//!   costs one offer per device, not N.
+//!   remembers the generation it was last told of. The actor's own devices
+//!   are told at once (so that its `sync` after `set_selection` answers
+//!   after them); every other device once per loop pass
+//!   ([`announce::deliver_round`]), or, while a burst of changes is still
+//!   arriving (its client filled its read), once per 17 passes at most
+//!   (`runtime::core`). A burst of N changes costs each device one or two
+//!   announcements, not N. A device skipped for lack of room is told at
+//!   its client's next wakeup.
 //! - **The actor pays, never the recipient.** A device whose client holds
 //!   [`Limits::data_offers`](crate::limits::Limits) live offers, or whose
 //!   share of the output budget cannot take the announcement, is not told
@@ -62,6 +63,8 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 use waypass_protocol::protocols::data_control::ext;
 
@@ -161,8 +164,8 @@ struct Member {
     devices: Vec<Device>,
     /// Its live sources' ids.
     sources: Vec<u32>,
-    /// Its live offers, by id.
-    offers: HashMap<u32, Offer>,
+    /// Its live offers, by (server-allocated) id.
+    offers: FxHashMap<u32, Offer>,
 }
 
 impl Member {
@@ -178,8 +181,12 @@ impl Member {
 /// offers, and the two selections with their generations.
 #[derive(Debug, Default)]
 pub struct Clipboard {
+    /// By client and client-chosen id: SipHash, as for anything a peer
+    /// picks.
     sources: HashMap<SourceKey, Source>,
-    members: HashMap<ClientKey, Member>,
+    /// By the server's own client keys: a fast hash (looked up on every
+    /// wakeup, and per device in a round).
+    members: FxHashMap<ClientKey, Member>,
     selection: [Option<SourceKey>; 2],
     /// Bumped at each change of the selection.
     generation: [u64; 2],
@@ -197,6 +204,11 @@ impl Clipboard {
     /// The current selection's source, if any.
     pub fn selection(&self, which: Which) -> Option<SourceKey> {
         self.selection[which.index()]
+    }
+
+    /// A number that changes whenever either selection does.
+    pub fn generation(&self) -> u64 {
+        self.total_generation()
     }
 
     /// Both generations in one number, for a client's `selection_seen`.

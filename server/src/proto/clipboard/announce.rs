@@ -17,18 +17,26 @@ use crate::proto::ctx::{Ctx, Shared, Stop, World};
 use crate::state::{ClientKey, Object};
 
 /// Whether client `key` has devices that were not told of the latest
-/// selections: one lookup, on every wakeup.
+/// selections and that no round is about to tell: a client that was
+/// skipped for lack of room, at its next wakeup. One check, and a lookup
+/// only when no round is pending, on every wakeup.
 pub fn is_behind(clipboard: &Clipboard, key: ClientKey) -> bool {
-    clipboard
-        .members
-        .get(&key)
-        .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.total_generation())
+    !clipboard.changed
+        && !clipboard.members.is_empty()
+        && clipboard
+            .members
+            .get(&key)
+            .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.total_generation())
 }
 
 /// Tells every device of `cx`'s client that is behind what the selections
 /// are now, as far as its room allows; the rest wait for the next chance.
 pub fn catch_up(cx: &mut Ctx<'_>, clipboard: &mut Clipboard) -> Result<(), Stop> {
-    if !is_behind(clipboard, cx.key) {
+    let behind = clipboard
+        .members
+        .get(&cx.key)
+        .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.total_generation());
+    if !behind {
         return Ok(());
     }
     let total = clipboard.total_generation();

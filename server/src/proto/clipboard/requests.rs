@@ -14,7 +14,7 @@ use log::debug;
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{Arg, Message, DISPLAY_ID};
 
-use super::announce::catch_up;
+use super::announce::{catch_up, is_behind};
 use super::{device, manager, offer, source, Clipboard, Device, Source, SourceKey, Which};
 use crate::ledger::Resource;
 use crate::proto::ctx::{bug, no_memory, Ctx, ProtocolError, Stop};
@@ -100,8 +100,11 @@ pub fn request(
             clipboard.tidy(cx.key);
             // A server-created id: freed with no delete_id, as libwayland.
             cx.objects.remove(id);
-            // Room for an offer it was owed.
-            catch_up(cx, clipboard)
+            // Room for an offer it was owed (unless a round will tell it).
+            if is_behind(clipboard, cx.key) {
+                catch_up(cx, clipboard)?;
+            }
+            Ok(())
         }
         _ => Err(no_handler(obj, id, msg.opcode)),
     }
