@@ -49,6 +49,7 @@ use std::fmt;
 
 use log::{debug, info};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use rustc_hash::FxHashMap;
 use waypass_protocol::protocols::broker::{
     waypass_broker_v1::failure, waypass_connection_v1, waypass_name_v1,
 };
@@ -76,8 +77,9 @@ struct Owner {
 #[derive(Debug, Default)]
 pub struct Broker {
     owners: HashMap<(u32, Box<str>), Owner>,
-    /// Per owner, the channels handed over that it may not have read.
-    backlog: HashMap<ClientKey, u64>,
+    /// Per owner, the channels handed over that it may not have read (by
+    /// the server's own keys: a fast hash, looked up on every wakeup).
+    backlog: FxHashMap<ClientKey, u64>,
 }
 
 impl Broker {
