@@ -393,7 +393,8 @@ impl Core {
         log_disconnect(&who, &reason);
         // Its heap is freed now (its output and objects), and given back
         // to the system once enough was (`trim`).
-        trim::client_left(client.conn.heap_bytes() + client.objects.heap_bytes());
+        let held = std::mem::size_of::<Client>() + client.conn.heap_bytes();
+        trim::client_left(held + client.objects.heap_bytes());
         // What was not sent never will be: its fds close now.
         client.conn.discard();
         let in_flight = client.refresh_in_flight();
