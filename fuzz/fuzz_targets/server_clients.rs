@@ -26,7 +26,7 @@ fn spare() -> &'static File {
 
 fuzz_target!(|data: &[u8]| {
     let outcomes = dispatch_clients(data, spare().as_fd()).expect("harness");
-    for outcome in outcomes {
+    for (_, outcome) in outcomes {
         let mut rest = &outcome.sent[..];
         let mut last = None;
         while !rest.is_empty() {

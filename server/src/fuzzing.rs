@@ -408,21 +408,22 @@ pub fn dispatch_stream(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Outcome, Harne
 }
 
 /// Runs a script of several clients' inputs against a fresh set of
-/// clients of this thread's [`FuzzServer`], and returns what each of the
-/// [`SCRIPT_CLIENTS`] clients got.
+/// clients of this thread's [`FuzzServer`], and returns what each
+/// connection got, in the order they connected, with the script's client
+/// (`0..SCRIPT_CLIENTS`) it was.
 ///
 /// The script is a sequence of steps `[op, len, bytes…]`: `op & 3` names
 /// the client, `(op >> 2) & 7` is how many fds (copies of `spare`) ride
 /// with its `len` bytes, and `op & 0x80` makes it hang up instead (a later
-/// step for it connects it again). A step cut short by the end of the
-/// script feeds what is there.
+/// step for it connects it again, as a new connection). A step cut short
+/// by the end of the script feeds what is there.
 pub fn dispatch_clients(
     script: &[u8],
     spare: std::os::fd::BorrowedFd<'_>,
-) -> Result<Vec<Outcome>, HarnessError> {
+) -> Result<Vec<(usize, Outcome)>, HarnessError> {
     with_server(|server| {
         let mut slots: Vec<Option<usize>> = vec![None; SCRIPT_CLIENTS];
-        let mut outcomes: Vec<Outcome> = (0..SCRIPT_CLIENTS).map(|_| Outcome::default()).collect();
+        let mut connections: Vec<usize> = Vec::new();
         let mut rest = script;
         while let Some((&op, tail)) = rest.split_first() {
             let client = usize::from(op & 3);
@@ -433,18 +434,16 @@ pub fn dispatch_clients(
             rest = tail;
             if op & 0x80 != 0 {
                 if let Some(peer) = slots[client].take() {
-                    merge(&mut outcomes[client], server.finish(peer));
+                    server.hang_up(peer);
                 }
                 continue;
             }
             let peer = match slots[client] {
                 Some(peer) if server.is_connected(peer) => peer,
-                old => {
-                    if let Some(peer) = old {
-                        merge(&mut outcomes[client], server.finish(peer));
-                    }
+                _ => {
                     let peer = server.connect()?;
                     slots[client] = Some(peer);
+                    connections.push(client);
                     peer
                 }
             };
@@ -453,23 +452,13 @@ pub fn dispatch_clients(
                 .collect();
             server.feed(peer, bytes, fds);
         }
-        for (client, slot) in slots.into_iter().enumerate() {
-            if let Some(peer) = slot {
-                merge(&mut outcomes[client], server.finish(peer));
-            }
-        }
+        let outcomes = connections
+            .into_iter()
+            .enumerate()
+            .map(|(peer, client)| (client, server.finish(peer)))
+            .collect();
         Ok(outcomes)
     })
-}
-
-/// Appends what a client's later connection got to what its earlier ones
-/// got.
-fn merge(into: &mut Outcome, from: Outcome) {
-    into.sent.extend(from.sent);
-    into.fds.extend(from.fds);
-    if from.disconnect.is_some() {
-        into.disconnect = from.disconnect;
-    }
 }
 
 thread_local! {
