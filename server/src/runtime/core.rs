@@ -511,16 +511,19 @@ fn settle(client: &mut Client, ledger: &mut Ledger) {
     ledger.set(account, Resource::Objects, client.objects.len() as u64);
 }
 
-/// Reads and drops what a cut-off client sends (its fds close); whether
-/// it has hung up.
+/// Reads and drops what a cut-off client sends (its fds close), one
+/// `recvmsg` per wakeup as for any client (the level-triggered source
+/// wakes again for the rest, so a flood cannot hold the loop); whether it
+/// has hung up.
 fn drain(client: &mut Client) -> bool {
-    loop {
-        match client.conn.recv() {
-            // Nothing it sends is read any more: drop it whole.
-            Ok(Recv::Data(_)) => client.conn.discard(),
-            Ok(Recv::WouldBlock) => return false,
-            Err(_) => return true,
+    match client.conn.recv() {
+        // Nothing it sends is read any more: drop it whole.
+        Ok(Recv::Data(_)) => {
+            client.conn.discard();
+            false
         }
+        Ok(Recv::WouldBlock) => false,
+        Err(_) => true,
     }
 }
 
