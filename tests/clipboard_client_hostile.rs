@@ -17,29 +17,13 @@ use std::process::{Child, Stdio};
 use clipboard_support::{client, copy_with, eventually, ok, output, wl};
 use common::{fd_count, Server};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use raw::{msg, s, u, Raw};
+use raw::{msg, raw_with_device, s, u};
 use waypass_client::{Clipboard, Selection, MAX_PASTES};
 
-/// Our server's global name of `ext_data_control_manager_v1`.
-const EXT_MANAGER: u32 = 3;
 /// The first id the server gives an object it creates for a client: a
 /// new device's first offer (the current selection).
 const FIRST_SERVER_ID: u32 = 0xff00_0000;
 const MIME: &str = "application/x-waypass-test";
-
-/// A raw client with a seat (3), an ext manager (4) and a device (5).
-fn raw_with_device(server: &Server) -> Raw {
-    let mut raw = Raw::connect(&server.socket);
-    raw.send(&msg(1, 1, &[u(2)])); // get_registry -> 2
-    raw.send(&msg(2, 0, &[u(1), s("wl_seat"), u(2), u(3)]));
-    raw.send(&msg(
-        2,
-        0,
-        &[u(EXT_MANAGER), s("ext_data_control_manager_v1"), u(1), u(4)],
-    ));
-    raw.send(&msg(4, 1, &[u(5), u(3)])); // get_data_device(5, seat 3)
-    raw
-}
 
 /// `waypass-client copy --foreground ARGS` serving `data` as [`MIME`],
 /// once the selection is set.
@@ -99,7 +83,7 @@ fn paste_watch_skips_a_selection_that_offers_no_type() {
         .spawn()
         .expect("spawn the watcher");
         // A source that offers nothing becomes the selection.
-        let mut hostile = raw_with_device(&server);
+        let mut hostile = raw_with_device(&server.socket);
         hostile.send(&msg(4, 0, &[u(6)])); // create_data_source(6), no offer
         hostile.send(&msg(5, 0, &[u(6)])); // set_selection(6)
         hostile.send(&msg(1, 0, &[u(7)])); // sync: it is set
@@ -132,7 +116,7 @@ fn a_read_only_fd_from_a_paster_ends_that_paste_only() {
     let path = server.dir.join("read-only");
     File::create(&path).unwrap();
     let read_only = File::open(&path).unwrap();
-    let mut hostile = raw_with_device(&server);
+    let mut hostile = raw_with_device(&server.socket);
     hostile.send_with_fds(
         &msg(FIRST_SERVER_ID, 0, &[s(MIME)]), // receive(MIME, fd)
         &[read_only.as_fd()],

@@ -17,26 +17,10 @@ use std::time::{Duration, Instant};
 
 use clipboard_support::eventually;
 use common::{bin, run_with_patience, Server, PATIENCE};
-use raw::{display_error, msg, s, u, Raw};
+use raw::{display_error, msg, raw_with_device, s, u, Raw};
 
-/// Our server's globals: 1 wl_seat, 2 broker, 3 ext manager, 4 wlr manager.
-const EXT_MANAGER: u32 = 3;
 /// The first id the server gives an object it creates for a client.
 const FIRST_SERVER_ID: u32 = 0xff00_0000;
-
-/// A raw client with a seat (3), an ext manager (4) and a device (5).
-fn raw_with_device(server: &Server) -> Raw {
-    let mut raw = Raw::connect(&server.socket);
-    raw.send(&msg(1, 1, &[u(2)])); // get_registry -> 2
-    raw.send(&msg(2, 0, &[u(1), s("wl_seat"), u(2), u(3)]));
-    raw.send(&msg(
-        2,
-        0,
-        &[u(EXT_MANAGER), s("ext_data_control_manager_v1"), u(1), u(4)],
-    ));
-    raw.send(&msg(4, 1, &[u(5), u(3)])); // get_data_device(5, seat 3)
-    raw
-}
 
 fn copy_foreground(server: &Server, data: &[u8]) -> Child {
     let mut child = Command::new(bin("waypass-client"))
@@ -73,7 +57,7 @@ fn paste(server: &Server) -> Option<Vec<u8>> {
 fn a_receive_without_its_fd_is_a_protocol_error_for_that_client_only() {
     let server = Server::start(&[]);
     let mut copier = copy_foreground(&server, b"kept");
-    let mut raw = raw_with_device(&server);
+    let mut raw = raw_with_device(&server.socket);
     // The device's first offer is the server's first id for this client.
     raw.send(&msg(FIRST_SERVER_ID, 0, &[s("text/plain")]));
     let err = display_error(&raw.read_until_hangup()).expect("an error");
@@ -89,7 +73,7 @@ fn an_fd_that_is_not_a_pipe_is_forwarded_and_only_the_paster_gets_it() {
     let server = Server::start(&[]);
     let baseline = server.fd_count();
     let mut copier = copy_foreground(&server, b"into a file");
-    let mut raw = raw_with_device(&server);
+    let mut raw = raw_with_device(&server.socket);
     let path = server.dir.join("not-a-pipe");
     let file = File::create(&path).unwrap();
     raw.send_with_fds(
@@ -113,7 +97,7 @@ fn an_fd_that_is_not_a_pipe_is_forwarded_and_only_the_paster_gets_it() {
 fn a_source_that_never_writes_costs_only_its_paster() {
     let server = Server::start(&[]);
     // The silent source: offers text/plain, sets the selection, never reads.
-    let mut source = raw_with_device(&server);
+    let mut source = raw_with_device(&server.socket);
     source.send(&msg(4, 0, &[u(6)])); // create_data_source(6)
     source.send(&msg(6, 0, &[s("text/plain")]));
     source.send(&msg(5, 0, &[u(6)])); // set_selection(6)
@@ -183,7 +167,7 @@ fn too_many_mime_types_or_sources_or_a_long_type_end_only_that_client() {
         ),
     ];
     for (expected, requests) in cases {
-        let mut raw = raw_with_device(&server);
+        let mut raw = raw_with_device(&server.socket);
         for r in &requests {
             raw.send(r);
         }
@@ -205,7 +189,7 @@ fn a_client_that_hoards_offers_gets_no_new_ones_until_it_destroys_one() {
     const OFFERS_MAX: usize = 256;
     let server = Server::start(&[]);
     // A device that never destroys the offers it is given.
-    let mut hoarder = raw_with_device(&server);
+    let mut hoarder = raw_with_device(&server.socket);
     hoarder.send(&msg(1, 0, &[u(6)])); // sync: the device exists
     let mut copier = waypass_client::Clipboard::connect(server.socket.to_str()).unwrap();
     for _ in 0..300 {
@@ -261,11 +245,11 @@ fn still_connected(raw: &mut Raw, for_how_long: Duration) -> bool {
 fn a_flood_of_receives_never_costs_the_copier_its_connection() {
     let server = Server::start(&[]);
     // A source whose client does not read (yet): it sets the selection.
-    let mut source = raw_with_device(&server);
+    let mut source = raw_with_device(&server.socket);
     source.send(&msg(4, 0, &[u(6)])); // create_data_source(6)
     source.send(&msg(6, 0, &[s("text/plain")]));
     source.send(&msg(5, 0, &[u(6)])); // set_selection(6)
-    let mut paster = raw_with_device(&server);
+    let mut paster = raw_with_device(&server.socket);
     paster.send(&msg(1, 0, &[u(6)])); // sync
     thread::sleep(Duration::from_millis(200));
     let baseline = server.fd_count();

@@ -28,23 +28,15 @@ use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 
 use common::{bin, eventually, Server, TempDir};
-use raw::{display_error, msg, s, u, Raw};
-use watcher::{Watcher, EXT_MANAGER};
+use raw::{display_error, ext_manager_setup, msg, s, u, Raw};
+use watcher::Watcher;
 use wlrs_client::WlClient;
 
 /// A raw client with a seat (3) and an ext manager (4), and `extra`
 /// requests after those.
 fn raw_with_manager(server: &Server, extra: &[u8]) -> Raw {
     let mut raw = Raw::connect(&server.socket);
-    let mut bytes = msg(1, 1, &[u(2)]);
-    bytes.extend(msg(2, 0, &[u(1), s("wl_seat"), u(2), u(3)]));
-    bytes.extend(msg(
-        2,
-        0,
-        &[u(EXT_MANAGER), s("ext_data_control_manager_v1"), u(1), u(4)],
-    ));
-    bytes.extend_from_slice(extra);
-    raw.send(&bytes);
+    raw.send(&[ext_manager_setup(), extra.to_vec()].concat());
     raw
 }
 

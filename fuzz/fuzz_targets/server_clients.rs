@@ -16,7 +16,10 @@ use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use waypass_protocol::wire;
+
+#[path = "check.rs"]
+mod check;
+use check::check;
 use waypass_server::fuzzing::dispatch_clients;
 
 fn spare() -> &'static File {
@@ -27,17 +30,6 @@ fn spare() -> &'static File {
 fuzz_target!(|data: &[u8]| {
     let outcomes = dispatch_clients(data, spare().as_fd()).expect("harness");
     for (_, outcome) in outcomes {
-        let mut rest = &outcome.sent[..];
-        let mut last = None;
-        while !rest.is_empty() {
-            let (h, _) = wire::split_message(rest)
-                .expect("the server sends well-formed messages")
-                .expect("the server sends whole messages");
-            last = Some((h.sender, h.opcode));
-            rest = &rest[usize::from(h.size)..];
-        }
-        if outcome.protocol_error().is_some() {
-            assert_eq!(last, Some((1, 0)), "wl_display.error comes last");
-        }
+        check(&outcome);
     }
 });

@@ -13,7 +13,10 @@ use std::os::fd::AsFd;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use waypass_protocol::wire;
+
+#[path = "check.rs"]
+mod check;
+use check::check;
 use waypass_server::fuzzing::dispatch_stream;
 
 fn spare() -> &'static File {
@@ -29,16 +32,5 @@ fuzz_target!(|data: &[u8]| {
         .map(|_| spare().as_fd().try_clone_to_owned().expect("dup"))
         .collect();
     let outcome = dispatch_stream(bytes, fds).expect("harness");
-    let mut rest = &outcome.sent[..];
-    let mut last = None;
-    while !rest.is_empty() {
-        let (h, _) = wire::split_message(rest)
-            .expect("the server sends well-formed messages")
-            .expect("the server sends whole messages");
-        last = Some((h.sender, h.opcode));
-        rest = &rest[usize::from(h.size)..];
-    }
-    if outcome.protocol_error().is_some() {
-        assert_eq!(last, Some((1, 0)), "wl_display.error comes last");
-    }
+    check(&outcome);
 });

@@ -15,10 +15,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::common::PATIENCE;
-use crate::raw::{msg, s, u};
+use crate::raw::{ext_manager_setup, msg, u};
 
-/// Our server's ext data-control manager global.
-pub const EXT_MANAGER: u32 = 3;
 /// The first device's id; a watcher's devices follow.
 pub const FIRST_DEVICE: u32 = 5;
 
@@ -53,13 +51,7 @@ impl Watcher {
     /// devices, and waits until the server has answered all that.
     pub fn start(socket: &Path, devices: u32) -> Watcher {
         let stream = UnixStream::connect(socket).expect("connect");
-        let mut setup = msg(1, 1, &[u(2)]); // get_registry -> 2
-        setup.extend(msg(2, 0, &[u(1), s("wl_seat"), u(2), u(3)]));
-        setup.extend(msg(
-            2,
-            0,
-            &[u(EXT_MANAGER), s("ext_data_control_manager_v1"), u(1), u(4)],
-        ));
+        let mut setup = ext_manager_setup();
         for d in 0..devices {
             setup.extend(msg(4, 1, &[u(FIRST_DEVICE + d), u(3)])); // get_data_device
         }

@@ -158,6 +158,32 @@ impl Raw {
     }
 }
 
+/// Our server's ext data-control manager global (1 `wl_seat`, 2 the
+/// broker, 3 ext, 4 wlr).
+pub const EXT_MANAGER: u32 = 3;
+
+/// The requests of a clipboard client: a registry (2), the seat (3, v2)
+/// and an ext data-control manager (4).
+pub fn ext_manager_setup() -> Vec<u8> {
+    let mut bytes = msg(1, 1, &[u(2)]); // get_registry -> 2
+    bytes.extend(msg(2, 0, &[u(1), s("wl_seat"), u(2), u(3)]));
+    bytes.extend(msg(
+        2,
+        0,
+        &[u(EXT_MANAGER), s("ext_data_control_manager_v1"), u(1), u(4)],
+    ));
+    bytes
+}
+
+/// A raw client with a seat (3), an ext manager (4) and a device (5).
+pub fn raw_with_device(socket: &Path) -> Raw {
+    let mut raw = Raw::connect(socket);
+    let mut bytes = ext_manager_setup();
+    bytes.extend(msg(4, 1, &[u(5), u(3)])); // get_data_device(5, seat 3)
+    raw.send(&bytes);
+    raw
+}
+
 /// The length of the whole messages at the start of `bytes`.
 pub fn whole_messages(bytes: &[u8]) -> usize {
     let mut at = 0;

@@ -206,13 +206,9 @@ impl Clipboard {
         self.selection[which.index()]
     }
 
-    /// A number that changes whenever either selection does.
+    /// Both generations in one number: it changes whenever either
+    /// selection does.
     pub fn generation(&self) -> u64 {
-        self.total_generation()
-    }
-
-    /// Both generations in one number, for a client's `selection_seen`.
-    fn total_generation(&self) -> u64 {
         self.generation[0].wrapping_add(self.generation[1])
     }
 

@@ -26,7 +26,7 @@ pub fn is_behind(clipboard: &Clipboard, key: ClientKey) -> bool {
         && clipboard
             .members
             .get(&key)
-            .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.total_generation())
+            .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.generation())
 }
 
 /// Tells every device of `cx`'s client that is behind what the selections
@@ -35,11 +35,11 @@ pub fn catch_up(cx: &mut Ctx<'_>, clipboard: &mut Clipboard) -> Result<(), Stop>
     let behind = clipboard
         .members
         .get(&cx.key)
-        .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.total_generation());
+        .is_some_and(|m| !m.devices.is_empty() && m.seen != clipboard.generation());
     if !behind {
         return Ok(());
     }
-    let total = clipboard.total_generation();
+    let total = clipboard.generation();
     let count = clipboard
         .members
         .get(&cx.key)
