@@ -23,9 +23,11 @@ use std::os::unix::net::UnixListener;
 use crate::keymap::KeymapSource;
 use crate::limits::Limits;
 
-/// Everything `run` needs to start a server. Not `Clone`: it may hold a
-/// listening socket.
+/// Everything [`crate::ServerBuilder`] needs to start a server. Not
+/// `Clone`: it may hold a listening socket. Built from
+/// `ServerConfig::default()` and field sets (it may gain fields).
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Socket to listen on: a name under `$XDG_RUNTIME_DIR` or an absolute
     /// path; `None` for the first free `wayland-N`.
@@ -35,7 +37,8 @@ pub struct ServerConfig {
     /// `AF_UNIX` stream socket. The server takes no lock file for it and
     /// leaves its path at exit; `socket`, if set, must name the same path.
     pub listener: Option<UnixListener>,
-    /// Where the keymap comes from (and is reloaded from on SIGHUP).
+    /// Where the keymap comes from (and is reloaded from on SIGHUP, with
+    /// [`crate::ServerBuilder::handle_signals`]).
     pub keymap: KeymapSource,
     /// Per-seat settings every keyboard is told about.
     pub settings: Settings,
@@ -43,12 +46,15 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Commands to run as clients over `WAYLAND_SOCKET` (`/bin/sh -c`).
     pub spawn: Vec<String>,
-    /// Stop once every spawned child has exited.
+    /// Stop once every spawned child has exited (noticed through each
+    /// child's pidfd, with or without signal handling).
     pub exit_with_children: bool,
 }
 
-/// Per-seat settings every keyboard is told about.
+/// Per-seat settings every keyboard is told about. Built from
+/// `Settings::default()` and field sets (it may gain fields).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Settings {
     /// `wl_keyboard.repeat_info` rate, in characters per second.
     pub repeat_rate: i32,

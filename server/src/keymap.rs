@@ -94,6 +94,7 @@ const ENV_NAMES: [&str; 5] = [
 
 /// RMLVO names; `None` means "unset: use `XKB_DEFAULT_*` or the default".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuleNames {
     /// `--rules`.
     pub rules: Option<String>,
@@ -164,6 +165,7 @@ impl fmt::Display for RuleNames {
 
 /// Where the keymap comes from. SIGHUP reloads from the same source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeymapSource {
     /// Compiled from RMLVO names with xkbcommon.
     Names(RuleNames),
@@ -187,6 +189,7 @@ impl fmt::Display for KeymapSource {
 
 /// Why a keymap could not be loaded.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum KeymapError {
     /// Opening, `fstat`ing or reading the `--keymap` file failed.
     ReadFile {

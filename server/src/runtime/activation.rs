@@ -52,6 +52,7 @@ pub const LISTEN_VARIABLES: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDN
 
 /// Why an inherited listening socket cannot be served.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ActivationError {
     /// `LISTEN_PID` or `LISTEN_FDS` is not a number.
     BadVariable {

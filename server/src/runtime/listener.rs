@@ -78,6 +78,7 @@ impl FileId {
 
 /// Why the listening socket could not be set up.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ListenError {
     /// A relative `--socket` path could not be made absolute.
     CurrentDir(io::Error),

@@ -9,7 +9,8 @@
 //! stop watching, or check a cut-off client again later. It does not
 //! decode requests, accept connections ([`crate::runtime::accept`]),
 //! handle signals ([`crate::runtime::signals`]) or start children
-//! ([`crate::runtime::spawn`]).
+//! ([`crate::runtime::spawn`]); it registers a started child's socket and
+//! the pidfd that tells its exit.
 //!
 //! # Implementation notes
 //!
@@ -25,18 +26,22 @@
 //!   with a back-off from [`CUT_OFF_FIRST_CHECK`] to [`CUT_OFF_LAST_CHECK`].
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use calloop::generic::Generic;
 use calloop::timer::{TimeoutAction, Timer};
-use calloop::{Dispatcher, LoopHandle, LoopSignal, Readiness, RegistrationToken};
+use calloop::{
+    Dispatcher, Interest, LoopHandle, LoopSignal, Mode, PostAction, Readiness, RegistrationToken,
+};
 use log::{error, info, warn};
 use waypass_protocol::{error_chain, Credentials};
 
 use crate::keymap::{Keymap, KeymapSource};
 use crate::runtime::core::{Core, Next};
 use crate::runtime::source::ClientSource;
-use crate::runtime::spawn::Children;
+use crate::runtime::spawn::{self, Children, SpawnError};
 use crate::state::{peer_credentials, ClientKey};
 
 /// The first look at a cut-off client, after it was cut off.
@@ -95,9 +100,40 @@ impl State {
         self.admit(stream, creds);
     }
 
+    /// Starts `/bin/sh -c command` as a client over a socketpair, and
+    /// watches for its exit.
+    pub fn spawn_child(&mut self, command: &str) -> Result<(), SpawnError> {
+        let child = spawn::spawn_client(command)?;
+        let pid = child.creds.pid;
+        self.children.started(pid, command);
+        if let Some(exited) = child.exited {
+            self.watch_exit(pid, exited);
+        }
+        self.add_spawned_client(child.stream, child.creds);
+        Ok(())
+    }
+
+    /// Reaps child `pid` when its pidfd `exited` becomes readable: with or
+    /// without signal handling, the server sees its own children exit.
+    fn watch_exit(&self, pid: i32, exited: OwnedFd) {
+        let source = Generic::new(exited, Interest::READ, Mode::Level);
+        let inserted = self.handle.insert_source(source, move |_, _, state| {
+            state.reap_children();
+            // Dropping the source closes the pidfd.
+            Ok(if state.children.is_running(pid) {
+                PostAction::Continue
+            } else {
+                PostAction::Remove
+            })
+        });
+        if let Err(e) = inserted {
+            warn!("cannot watch child {pid}'s exit: {}", e.error);
+        }
+    }
+
     /// Takes in the server's end of a spawned child's socketpair, with the
     /// child's credentials (`SO_PEERCRED` would name the server).
-    pub fn add_spawned_client(&mut self, stream: UnixStream, creds: Credentials) {
+    fn add_spawned_client(&mut self, stream: UnixStream, creds: Credentials) {
         self.admit(stream, Some(creds));
     }
 
@@ -229,8 +265,8 @@ impl State {
         );
     }
 
-    /// SIGCHLD: reaps exited children; with `--exit-with-children`, stops
-    /// the loop once none is left.
+    /// A child's pidfd, or SIGCHLD: reaps our exited children; with
+    /// `--exit-with-children`, stops the loop once none is left.
     pub fn reap_children(&mut self) {
         if self.children.reap() {
             info!("every spawned child has exited: shutting down");
@@ -238,7 +274,7 @@ impl State {
         }
     }
 
-    /// SIGINT / SIGTERM: leave the loop.
+    /// SIGINT / SIGTERM, or a [`crate::StopHandle`]: leave the loop.
     pub fn request_stop(&mut self) {
         self.stop.stop();
     }

@@ -1,11 +1,12 @@
 //! `--spawn CMD`: starting a child as a client over a socketpair (the
-//! `WAYLAND_SOCKET` way), and reaping children on SIGCHLD.
+//! `WAYLAND_SOCKET` way), and reaping those children, and no others.
 //!
 //! This module starts processes and collects their exit statuses. It does
 //! not serve the connection (the server's end becomes an ordinary client,
-//! see [`crate::runtime::server::State::add_spawned_client`]) and does not receive
-//! signals ([`crate::runtime::signals`] turns SIGCHLD into a call to
-//! [`crate::runtime::server::State::reap_children`]).
+//! see [`crate::runtime::server::State::spawn_child`]) and does not
+//! watch for exits: that method registers each child's pidfd with the loop, and
+//! [`crate::runtime::signals`] turns SIGCHLD (when the binary asks for
+//! signals) into a call to [`crate::runtime::server::State::reap_children`].
 //!
 //! # Implementation notes
 //!
@@ -28,10 +29,17 @@
 //! - **Signals are reset in the child** ([`crate::runtime::signals::reset_in_child`]):
 //!   the server blocks the signals its signalfd reads, and a blocked mask
 //!   survives `exec`.
-//! - **Reaping** is a `waitpid(-1, WNOHANG)` loop on each SIGCHLD (signals
-//!   coalesce: one SIGCHLD may stand for several exits). Every exit status
-//!   is logged. The server does not kill its children when it stops: they
-//!   see their socket hang up.
+//! - **Reaping only our own children.** The server may run in a thread of
+//!   a host program that has children of its own, so it never calls
+//!   `waitpid(-1)`: [`Children::reap`] calls `waitpid(pid, WNOHANG)` for
+//!   each child it spawned and has not reaped yet. It runs when a child's
+//!   pidfd (`pidfd_open(2)`, Linux 5.3) becomes readable, which needs no
+//!   signal handling, and on SIGCHLD where the binary handles signals (one
+//!   SIGCHLD may stand for several exits; a kernel without pidfds relies on
+//!   it alone). Every exit status is logged. A child that someone else
+//!   reaped (a host's own `waitpid(-1)`) counts as failed: its status is
+//!   lost. The server does not kill its children when it stops: they see
+//!   their socket hang up.
 //! - **`--exit-with-children`**: when the last child has been reaped, the
 //!   server stops as on SIGTERM (removing its socket and lock file) and
 //!   exits 0 if every child exited with status 0, else 1 (a signal or a
@@ -40,7 +48,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -62,6 +70,7 @@ const FIRST_FREE_FD: i32 = 3;
 
 /// Why a child could not be started.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// `socketpair` failed.
     Socketpair(io::Error),
@@ -95,13 +104,16 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// A started child: its pid and the server's end of its socket.
+/// A started child: its pid, the server's end of its socket and a pidfd.
 #[derive(Debug)]
 pub struct Spawned {
     /// The child's pid and our uid / gid (it runs as us).
     pub creds: Credentials,
     /// The server's end, to serve as a client.
     pub stream: UnixStream,
+    /// Readable once the child has exited; `None` where the kernel has no
+    /// `pidfd_open` (then only SIGCHLD tells, if the binary handles it).
+    pub exited: Option<OwnedFd>,
 }
 
 /// Starts `/bin/sh -c command` with `WAYLAND_SOCKET` set to its end of a
@@ -139,8 +151,16 @@ pub fn spawn_client(command: &str) -> Result<Spawned, SpawnError> {
     drop(cmd);
     drop(theirs);
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    // `Child` neither waits nor kills on drop: SIGCHLD reaping does that.
+    // `Child` neither waits nor kills on drop: `Children::reap` does that.
     drop(child);
+    // Not reaped yet, so `pid` is still this child's and no other's.
+    let exited = match pidfd_open(pid) {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            warn!("cannot watch child {pid} with a pidfd ({e}): only SIGCHLD tells its exit");
+            None
+        }
+    };
     let creds = Credentials {
         pid,
         uid: getuid().as_raw(),
@@ -149,7 +169,21 @@ pub fn spawn_client(command: &str) -> Result<Spawned, SpawnError> {
     Ok(Spawned {
         creds,
         stream: UnixStream::from(ours),
+        exited,
     })
+}
+
+/// A pidfd for `pid` (`pidfd_open(2)`, Linux 5.3): readable once that
+/// process has exited, and close-on-exec. nix 0.30 has no `pidfd_open`,
+/// hence the raw system call.
+fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers (a pid and no flags) and
+    // touches no memory of ours.
+    let ret = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    let fd = Errno::result(ret)?;
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from(Errno::EBADF))?;
+    // SAFETY: the kernel just returned this new fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// In the child only, between fork and exec: marks every fd above stdio
@@ -176,7 +210,7 @@ fn inherit_in_child(cmd: &mut Command, fd: Arc<OwnedFd>) {
     }
 }
 
-/// The children started with `--spawn` that have not exited yet.
+/// The children started with `--spawn` that have not been reaped yet.
 #[derive(Debug, Default)]
 pub struct Children {
     running: HashMap<i32, String>,
@@ -199,37 +233,49 @@ impl Children {
         self.spawned += 1;
     }
 
-    /// Reaps every exited child. Returns `true` when the server should
-    /// stop: `--exit-with-children` is set and no child is left.
+    /// Reaps every exited child of ours (never `waitpid(-1)`: see the
+    /// module's notes). Returns `true` when the server should stop:
+    /// `exit_with_children` is set and no child is left.
     pub fn reap(&mut self) -> bool {
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    self.exited(pid, code == 0, &format!("exited with status {code}"))
-                }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.exited(pid, false, &format!("killed by {sig}"))
-                }
-                // Children still running.
-                Ok(WaitStatus::StillAlive) => break,
-                // Stops and continues are not asked for (no WUNTRACED).
-                Ok(other) => warn!("unexpected wait status {other:?}"),
-                // No child at all.
-                Err(Errno::ECHILD) => break,
-                // A signal arrived meanwhile: try again.
-                Err(Errno::EINTR) => {}
-                Err(e) => {
-                    error!("waitpid failed: {e}");
-                    break;
-                }
-            }
+        let pids: Vec<i32> = self.running.keys().copied().collect();
+        for pid in pids {
+            self.reap_one(Pid::from_raw(pid));
         }
         self.exit_when_done && self.spawned > 0 && self.running.is_empty()
     }
 
+    /// Whether child `pid` is still running (not reaped yet).
+    pub fn is_running(&self, pid: i32) -> bool {
+        self.running.contains_key(&pid)
+    }
+
+    fn reap_one(&mut self, pid: Pid) {
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return self.exited(pid, code == 0, &format!("exited with status {code}"))
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    return self.exited(pid, false, &format!("killed by {sig}"))
+                }
+                // Still running.
+                Ok(WaitStatus::StillAlive) => return,
+                // Stops and continues are not asked for (no WUNTRACED).
+                Ok(other) => return warn!("unexpected wait status {other:?}"),
+                // A signal arrived meanwhile: try again.
+                Err(Errno::EINTR) => {}
+                // Not our child any more: someone else in this process
+                // reaped it (a host's `waitpid(-1)`), and its status with it.
+                Err(Errno::ECHILD) => {
+                    return self.exited(pid, false, "was reaped by someone else: status unknown")
+                }
+                Err(e) => return error!("waitpid({pid}) failed: {e}"),
+            }
+        }
+    }
+
     fn exited(&mut self, pid: Pid, success: bool, how: &str) {
-        let command = self.running.remove(&pid.as_raw());
-        let command = command.as_deref().unwrap_or("(not spawned by --spawn)");
+        let command = self.running.remove(&pid.as_raw()).unwrap_or_default();
         if success {
             info!("child {pid} `{command}` {how}");
         } else {
