@@ -6,7 +6,8 @@
 //!   no clap, env_logger or sha2, and `-p waypass-server` no clap,
 //!   env_logger or waypass-cli-docs; with the default `cli` feature they
 //!   do (so the check measures something). An embedding program builds a
-//!   `waypass_server::ServerConfig` and calls `waypass_server::run`.
+//!   `waypass_server::ServerConfig` and starts it with
+//!   `waypass_server::ServerBuilder` (server/tests/embed.rs).
 //! - `waypass_client::{waypass_protocol, xkbcommon}` and the protocol types
 //!   of its signatures (`Arg`, `Interface`, `Tracer`, `FdInfo`, ...) name
 //!   the same types as the protocol crate's own paths.

@@ -2,7 +2,7 @@
 //!
 //! This module only describes and parses options and turns them into a
 //! [`ServerConfig`] ([`Cli::config`]), the one thing the library's
-//! [`run`](crate::run) takes; [`Cli::config_from_environment`] adds the
+//! [`ServerBuilder`](crate::ServerBuilder) takes; [`Cli::config_from_environment`] adds the
 //! socket that socket activation passed (`LISTEN_*`), the one place the
 //! server reads those variables. It does not open sockets or compile
 //! keymaps, and a program embedding the server does not need it (or

@@ -205,7 +205,7 @@ pub enum KeymapError {
         /// What it is instead ("a FIFO", ...).
         kind: &'static str,
     },
-    /// The `--keymap` file is larger than [`MAX_KEYMAP_FILE`].
+    /// The `--keymap` file is larger than 4 MiB (`MAX_KEYMAP_FILE`).
     TooLarge {
         /// The file.
         path: PathBuf,

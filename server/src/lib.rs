@@ -12,7 +12,7 @@
 //! [`ServerConfig`] (with [`Settings`], [`Limits`] and [`KeymapSource`]),
 //! on the caller's thread or in a thread of its own ([`RunningServer`]),
 //! and a [`StopHandle`] that stops it; [`ListenFds`], for a program that
-//! is socket-activated; [`Cli`], the binary's clap front end, with the
+//! is socket-activated; `Cli`, the binary's clap front end, with the
 //! default `cli` feature; and, with the `fuzzing` feature, `fuzzing`,
 //! which drives one client's request stream through the real wakeup code
 //! without an event loop. Everything else is private.
