@@ -4,9 +4,14 @@
 //! [`interfaces!`] reads a protocol XML file and expands, where it is
 //! called, to one module per interface: `INTERFACE` (the
 //! `waypass_protocol::Interface` table the codec, the tracer and the
-//! dispatchers read), `req` and `evt` opcode constants, and a module of
-//! `u32` constants per enum, each documented from the XML's
-//! `<description>`s; plus `INTERFACES`, all of them in document order.
+//! dispatchers read), `req` and `evt` opcode and `*_SINCE` constants, and
+//! a module of `u32` constants per enum; beside them, typed code: a marker
+//! type (`WlSeat`, for `ObjectId<WlSeat>`), `Request` and `Event` enums
+//! with one variant per message and its arguments as named, typed fields
+//! (implementing `waypass_protocol::TypedMessage`), and a type per enum
+//! (a Rust enum keeping unknown values, or a flag set for a bitfield).
+//! Everything is documented from the XML's `<description>`s. At the top
+//! comes `INTERFACES`, every `INTERFACE` in document order.
 //! waypass-protocol builds its own tables (`wayland.xml`,
 //! `waypass-broker-v1.xml`) this way, and so can a crate with its own
 //! extension.
@@ -31,14 +36,17 @@
 //! ```
 //!
 //! It is what wayland-scanner (C) and wayland-rs' `wayland-scanner` are for
-//! their libraries, in the shape this crate's codec reads: static tables,
+//! their libraries, in the shape this crate's codec reads: static tables
+//! and typed messages that convert to and from its positional arguments,
 //! not generated dispatch code.
 //!
 //! # Implementation notes
 //!
 //! - `model` reads the XML (roxmltree), `doc` turns descriptions into
-//!   rustdoc, `emit` writes the Rust source as text (so it is unit-tested
-//!   as text), and the macro parses that text into tokens. The macro's own
+//!   rustdoc, `names` turns XML names into Rust ones, `emit` writes the
+//!   Rust source as text (so it is unit-tested as text; `emit::messages`
+//!   and `emit::enums` the typed code), and the macro parses that text
+//!   into tokens. The macro's own
 //!   input is a handful of tokens, read by hand rather than with syn.
 //! - The generated code names the library as `::waypass_protocol`;
 //!   waypass-protocol itself declares `extern crate self as
@@ -51,6 +59,7 @@
 mod doc;
 mod emit;
 mod model;
+mod names;
 
 use std::path::PathBuf;
 
