@@ -308,3 +308,92 @@ pub fn fmt_flags(
     }
     f.write_str(")")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::os::fd::OwnedFd;
+
+    use super::*;
+    use crate::protocols::wayland::{wl_display, wl_registry, wl_seat};
+    use crate::wire;
+
+    /// typed → `with_args` → `wire::encode` → `wire::decode` →
+    /// `from_args`, for messages without fds.
+    fn round_trip<'b, M: TypedMessage<'b, OwnedFd>>(msg: &M, buf: &'b mut [u8]) -> M {
+        let n = msg
+            .with_args(|opcode, args| wire::encode(3, opcode, msg.desc(), args, buf))
+            .expect("encodes");
+        let (header, bytes) = wire::split_message(&buf[..n]).unwrap().unwrap();
+        let decoded = wire::decode(header, bytes, msg.desc(), &mut VecDeque::new()).unwrap();
+        M::from_args(decoded.opcode, decoded.args).expect("the codec's args match")
+    }
+
+    /// Equal by `Debug` (`OwnedFd` has no `PartialEq`, so neither has a
+    /// message type with `Fd = OwnedFd`).
+    fn same(a: &impl fmt::Debug, b: &impl fmt::Debug) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    #[test]
+    fn round_trips_through_the_codec() {
+        let sync = wl_display::Request::Sync {
+            callback: NewId::from_raw(5),
+        };
+        assert!(same(&round_trip(&sync, &mut [0; 64]), &sync));
+        assert_eq!(
+            (sync.name(), sync.since(), sync.is_destructor()),
+            ("sync", 1, false)
+        );
+
+        let bind = wl_registry::Request::Bind {
+            name: 1,
+            id: AnyNewId {
+                interface: c"wl_seat",
+                version: 7,
+                id: 9,
+            },
+        };
+        let mut buf = [0; 64];
+        let back = round_trip(&bind, &mut buf);
+        assert!(same(&back, &bind));
+        // Bind is the only request: the hidden variant is uninhabited.
+        let wl_registry::Request::Bind { id, .. } = back;
+        assert_eq!(id.typed::<wl_seat::WlSeat>(), Some(NewId::from_raw(9)));
+        assert_eq!(id.typed::<wl_display::WlDisplay>(), None);
+
+        let release = wl_seat::Request::<OwnedFd>::Release;
+        assert!(round_trip(&release, &mut [0; 8]).is_destructor());
+    }
+
+    #[test]
+    fn ids_print_as_wayland_debug_does() {
+        let seat: ObjectId<wl_seat::WlSeat> = ObjectId::from_raw(3);
+        assert_eq!(format!("{seat:?}"), "wl_seat@3");
+        let new: NewId<wl_seat::WlSeat> = NewId::from_raw(4);
+        assert_eq!(format!("{new:?}"), "new id wl_seat@4");
+        assert_eq!(ObjectId::<wl_seat::WlSeat>::new(0), None);
+        assert_eq!(ObjectId::from(new), new.id());
+    }
+
+    #[test]
+    fn mismatched_args_are_an_error_not_a_panic() {
+        let args = [Arg::<OwnedFd>::Uint(1)];
+        let err = wl_display::Request::from_args(wl_display::req::SYNC, args).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "arguments do not match the signature of wl_display.sync"
+        );
+        let err = wl_display::Request::<OwnedFd>::from_args(9, []).unwrap_err();
+        assert_eq!(err.to_string(), "wl_display has no message with opcode 9");
+        // A null where the protocol allows none; an extra argument.
+        use crate::protocols::data_control::ext::ext_data_control_manager_v1 as manager;
+        let get = manager::req::GET_DATA_DEVICE;
+        let seat = [Arg::<OwnedFd>::NewId(2), Arg::Object(1)];
+        assert!(manager::Request::from_args(get, seat).is_ok());
+        let null = [Arg::<OwnedFd>::NewId(2), Arg::Object(0)];
+        assert!(manager::Request::from_args(get, null).is_err());
+        let extra = [Arg::<OwnedFd>::NewId(2), Arg::Uint(1)];
+        assert!(wl_display::Request::from_args(wl_display::req::SYNC, extra).is_err());
+    }
+}
