@@ -132,6 +132,7 @@ pub use map::{
 };
 pub use sealed::{inspect_fd, FdInfo, ReadOnlyMap, SealError, SealedFile, Seals};
 pub use typed::{AnyNewId, ArgsMismatch, InterfaceType, NewId, ObjectId, TypedMessage};
+pub use waypass_scanner::interfaces;
 pub use wire::{Arg, Args, DecodeError, EncodeError, Fixed, Header, Malformed, Message};
 
 /// What the scanner's generated code calls and nothing else should: not

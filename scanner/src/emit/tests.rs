@@ -157,3 +157,16 @@ fn type_names_that_would_collide_are_errors() {
     let err = generate(&parse(&xml).unwrap(), &Options::default()).unwrap_err();
     assert!(err.to_string().contains("its type Event"), "{err}");
 }
+
+#[test]
+fn crate_option_replaces_every_path_of_the_library() {
+    let options = Options {
+        krate: Some("crate::toolkit::protocol".into()),
+        ..Options::default()
+    };
+    for c in [code(&options), typed_code(&options)] {
+        assert!(!c.contains("waypass_protocol"), "{c}");
+        assert!(c.contains("crate::toolkit::protocol::Interface"));
+    }
+    assert!(typed_code(&options).contains("crate::toolkit::protocol::__generated::fmt_flags("));
+}
