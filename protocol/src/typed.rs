@@ -53,9 +53,12 @@ pub trait InterfaceType: 'static {
 pub trait TypedMessage<'a, Fd>: Sized {
     /// The interface the message belongs to.
     const INTERFACE: &'static Interface;
-    /// The table of its direction: `INTERFACE.requests` or
-    /// `INTERFACE.events`, indexed by opcode.
-    const MESSAGES: &'static [MessageDesc];
+
+    /// The table of its direction, `INTERFACE.requests` or
+    /// `INTERFACE.events`, indexed by opcode. (A function, not a constant:
+    /// a constant's pointee may be copied into each crate that uses it,
+    /// and a table should have one address.)
+    fn messages() -> &'static [MessageDesc];
 
     /// The message's opcode.
     fn opcode(&self) -> u16;
@@ -80,7 +83,7 @@ pub trait TypedMessage<'a, Fd>: Sized {
 
     /// The message's entry in its interface's table.
     fn desc(&self) -> &'static MessageDesc {
-        &Self::MESSAGES[usize::from(self.opcode())]
+        &Self::messages()[usize::from(self.opcode())]
     }
 
     /// The interface version that introduced the message.

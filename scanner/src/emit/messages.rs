@@ -92,6 +92,9 @@ pub fn typed(out: &mut String, iface: &InterfaceDef, dir: Dir, scope: &Scope<'_>
         String::new(),
         "`Fd` is the type of fd arguments: `OwnedFd` (the default) in a decoded message,".into(),
         "`BorrowedFd` or `OwnedFd` in one to send.".into(),
+        String::new(),
+        "A `match` on a message by value needs an arm per message and no more; through a".into(),
+        format!("reference it also needs the hidden variant's: `{ty}::__Unused(never, _) => match *never {{}}`."),
     ];
     out.push_str(&doc::attrs(&lines, "    "));
     // Variant names are the XML's: a shared prefix is the protocol's choice.
@@ -115,7 +118,9 @@ pub fn typed(out: &mut String, iface: &InterfaceDef, dir: Dir, scope: &Scope<'_>
         out,
         "    impl<'a, Fd> {krate}::TypedMessage<'a, Fd> for {ty}<'a, Fd> {{
         const INTERFACE: &'static {krate}::Interface = &INTERFACE;
-        const MESSAGES: &'static [{krate}::MessageDesc] = INTERFACE.{table};"
+        fn messages() -> &'static [{krate}::MessageDesc] {{
+            INTERFACE.{table}
+        }}"
     );
     if messages.is_empty() {
         let _ = writeln!(
