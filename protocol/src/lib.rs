@@ -17,12 +17,16 @@
 //!
 //! Each layer uses only the ones above it in this list.
 //!
-//! - [`interface`] and [`protocols`]: static tables describing interfaces
-//!   and the signature of every request and event (`wl_display`,
-//!   `wl_registry`, `wl_seat`, `wl_keyboard`, ... and waypass's own broker
-//!   extension). Data only.
+//! - [`interface`]: the types of the static tables that describe
+//!   interfaces and the signature of every request and event. Data only.
 //! - [`wire`]: the codec. Messages to bytes and back over plain slices and
 //!   an fd queue; no I/O.
+//! - [`TypedMessage`], [`ObjectId`], [`NewId`], [`AnyNewId`] and
+//!   [`InterfaceType`]: what typed messages (named fields instead of
+//!   positional [`Arg`]s) stand on.
+//! - [`protocols`]: the tables and typed messages generated from the XML
+//!   (`wl_display`, `wl_registry`, `wl_seat`, `wl_keyboard`, ... and
+//!   waypass's own broker extension and the clipboard protocols).
 //! - [`Connection`]: a non-blocking Unix stream socket with `sendmsg` /
 //!   `recvmsg`, the buffers between the socket and the codec, and caps on
 //!   everything buffered. Outgoing messages borrow fds, incoming ones own
@@ -106,6 +110,7 @@ pub mod interface;
 mod map;
 pub mod protocols;
 mod sealed;
+mod typed;
 pub mod wire;
 
 pub use channel::{
@@ -126,4 +131,13 @@ pub use map::{
     InsertError, ObjectMap, Side, DISPLAY_ID, MAX_CLIENT_ID, MAX_SERVER_ID, SERVER_ID_START,
 };
 pub use sealed::{inspect_fd, FdInfo, ReadOnlyMap, SealError, SealedFile, Seals};
+pub use typed::{AnyNewId, ArgsMismatch, InterfaceType, NewId, ObjectId, TypedMessage};
+pub use waypass_scanner::interfaces;
 pub use wire::{Arg, Args, DecodeError, EncodeError, Fixed, Header, Malformed, Message};
+
+/// What the scanner's generated code calls and nothing else should: not
+/// a stable API.
+#[doc(hidden)]
+pub mod __generated {
+    pub use crate::typed::fmt_flags;
+}

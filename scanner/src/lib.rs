@@ -4,45 +4,41 @@
 //! [`interfaces!`] reads a protocol XML file and expands, where it is
 //! called, to one module per interface: `INTERFACE` (the
 //! `waypass_protocol::Interface` table the codec, the tracer and the
-//! dispatchers read), `req` and `evt` opcode constants, and a module of
-//! `u32` constants per enum, each documented from the XML's
-//! `<description>`s; plus `INTERFACES`, all of them in document order.
+//! dispatchers read), `req` and `evt` opcode and `*_SINCE` constants, and
+//! a module of `u32` constants per enum; beside them, typed code: a marker
+//! type (`WlSeat`, for `ObjectId<WlSeat>`), `Request` and `Event` enums
+//! with one variant per message and its arguments as named, typed fields
+//! (implementing `waypass_protocol::TypedMessage`), and a type per enum
+//! (a Rust enum keeping unknown values, or a flag set for a bitfield).
+//! Everything is documented from the XML's `<description>`s. At the top
+//! comes `INTERFACES`, every `INTERFACE` in document order.
 //! waypass-protocol builds its own tables (`wayland.xml`,
 //! `waypass-broker-v1.xml`) this way, and so can a crate with its own
 //! extension.
 //!
-//! ```ignore
-//! // In a crate that depends on waypass-protocol and waypass-scanner:
-//! pub mod hello {
-//!     // The path is relative to the crate's Cargo.toml.
-//!     waypass_scanner::interfaces!("protocols/hello-v1.xml");
-//! }
-//! pub mod core {
-//!     // Only some interfaces of a large file.
-//!     waypass_scanner::interfaces!("wayland.xml", only = [wl_display, wl_registry, wl_callback]);
-//! }
-//! pub mod data_control {
-//!     // Arguments of interfaces from another file, by the module that holds them.
-//!     waypass_scanner::interfaces!(
-//!         "ext-data-control-v1.xml",
-//!         external = [wl_seat = crate::core::wl_seat]
-//!     );
-//! }
-//! ```
+//! [`interfaces!`] has an example; waypass-protocol re-exports the macro
+//! as `waypass_protocol::interfaces!`, and
+//! `waypass-protocol/examples/hello_server.rs` serves a protocol of its
+//! own with it.
 //!
 //! It is what wayland-scanner (C) and wayland-rs' `wayland-scanner` are for
-//! their libraries, in the shape this crate's codec reads: static tables,
+//! their libraries, in the shape this crate's codec reads: static tables
+//! and typed messages that convert to and from its positional arguments,
 //! not generated dispatch code.
 //!
 //! # Implementation notes
 //!
 //! - `model` reads the XML (roxmltree), `doc` turns descriptions into
-//!   rustdoc, `emit` writes the Rust source as text (so it is unit-tested
-//!   as text), and the macro parses that text into tokens. The macro's own
+//!   rustdoc, `names` turns XML names into Rust ones, `emit` writes the
+//!   Rust source as text (so it is unit-tested as text; `emit::messages`
+//!   and `emit::enums` the typed code), and the macro parses that text
+//!   into tokens. The macro's own
 //!   input is a handful of tokens, read by hand rather than with syn.
-//! - The generated code names the library as `::waypass_protocol`;
-//!   waypass-protocol itself declares `extern crate self as
-//!   waypass_protocol` for that.
+//! - The generated code names the library as `::waypass_protocol`
+//!   (waypass-protocol itself declares `extern crate self as
+//!   waypass_protocol` for that), or by the path `crate = path` gives.
+//!   The code is written as text and parsed, so the path is taken as
+//!   written: `$crate` from a `macro_rules!` caller would not resolve.
 //! - The expansion ends with `include_bytes!` of the XML file, so that
 //!   cargo rebuilds the calling crate when the file changes.
 #![forbid(unsafe_code)]
@@ -51,6 +47,7 @@
 mod doc;
 mod emit;
 mod model;
+mod names;
 
 use std::path::PathBuf;
 
@@ -58,15 +55,75 @@ use proc_macro::{Delimiter, TokenStream, TokenTree};
 
 use emit::Options;
 
-/// Expands to the interface tables of a protocol XML file.
+/// Expands to the interface tables and typed messages of a protocol XML
+/// file.
 ///
 /// `interfaces!("path.xml")`, with the path relative to the calling
 /// crate's `Cargo.toml`, optionally followed by
-/// `only = [iface, ...]` (generate just these interfaces) and
-/// `external = [iface = path::to::module, ...]` (where the `INTERFACE` of
-/// an interface from another file lives, for arguments that name it; an
-/// interface neither generated nor mapped appears as `interface: None`).
-/// See the crate documentation for an example.
+/// - `only = [iface, ...]`: generate just these interfaces;
+/// - `external = [iface = path::to::module, ...]`: where the module of an
+///   interface from another file lives (its `INTERFACE`, marker type and
+///   enum types), for arguments that name it; an interface neither
+///   generated nor mapped appears as `interface: None` in the tables and
+///   as a bare `u32` id in typed messages;
+/// - `crate = path::to::waypass_protocol`: the path the generated code
+///   names waypass-protocol by, for a crate that reaches it only through
+///   a re-export (`::waypass_protocol` by default).
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+///
+/// use waypass_protocol::{Arg, TypedMessage};
+///
+/// pub mod greeter {
+///     // The path is relative to the crate's Cargo.toml.
+///     waypass_scanner::interfaces!(
+///         "tests/greeter-v1.xml",
+///         external = [wl_seat = waypass_protocol::protocols::wayland::wl_seat]
+///     );
+/// }
+///
+/// /// A library that wraps waypass-protocol and re-exports it.
+/// pub mod toolkit {
+///     pub use waypass_protocol as protocol;
+/// }
+///
+/// pub mod greeter_again {
+///     // Through the re-export (waypass-protocol re-exports the macro too).
+///     crate::toolkit::protocol::interfaces!(
+///         "tests/greeter-v1.xml",
+///         crate = crate::toolkit::protocol
+///     );
+/// }
+///
+/// fn main() {
+///     use greeter::greeter_v1;
+///     use waypass_protocol::ObjectId;
+///
+///     let greet: greeter_v1::Request<'_, OwnedFd> = greeter_v1::Request::Greet {
+///         name: c"alice",
+///         seat: ObjectId::new(4),
+///         tone: greeter_v1::Tone::Warm,
+///     };
+///     assert_eq!(greet.opcode(), greeter_v1::req::GREET);
+///     // The positional arguments the codec reads, in wire order.
+///     greet.with_args(|_opcode, args| {
+///         assert!(matches!(
+///             args,
+///             [Arg::Str(Some(_)), Arg::Object(4), Arg::Uint(greeter_v1::tone::WARM)]
+///         ));
+///     });
+///     // Without `external`, the seat is a bare id (0 for none).
+///     use greeter_again::greeter_v1 as again;
+///     let plain: again::Request<'_, OwnedFd> = again::Request::Greet {
+///         name: c"bob",
+///         seat: 0,
+///         tone: again::Tone::Plain,
+///     };
+///     assert_eq!(plain.name(), "greet");
+///     assert_eq!(greeter_v1::req::DESTROY_SINCE, 2);
+/// }
+/// ```
 #[proc_macro]
 pub fn interfaces(input: TokenStream) -> TokenStream {
     match expand(input) {
@@ -127,18 +184,24 @@ fn parse_input(input: TokenStream) -> Result<(String, Options), String> {
         };
     let mut options = Options::default();
     for part in parts {
-        let (key, list) = match part.as_slice() {
+        let (key, value) = match part.as_slice() {
             [] => continue, // a trailing comma
-            [TokenTree::Ident(key), TokenTree::Punct(eq), TokenTree::Group(list)]
-                if eq.as_char() == '=' && list.delimiter() == Delimiter::Bracket =>
+            [TokenTree::Ident(key), TokenTree::Punct(eq), value @ ..]
+                if eq.as_char() == '=' && !value.is_empty() =>
             {
-                (key.to_string(), list.stream())
+                (key.to_string(), value)
             }
-            _ => return Err("expected `only = [...]` or `external = [...]`".into()),
+            _ => {
+                return Err("expected `only = [...]`, `external = [...]` or `crate = path`".into())
+            }
+        };
+        let list = || match value {
+            [TokenTree::Group(list)] if list.delimiter() == Delimiter::Bracket => Ok(list.stream()),
+            _ => Err(format!("`{key} = [...]` takes a list in brackets")),
         };
         match key.as_str() {
             "only" => {
-                let names = split_commas(list)
+                let names = split_commas(list()?)
                     .into_iter()
                     .filter(|item| !item.is_empty())
                     .map(|item| match item.as_slice() {
@@ -149,7 +212,7 @@ fn parse_input(input: TokenStream) -> Result<(String, Options), String> {
                 options.only = Some(names);
             }
             "external" => {
-                for item in split_commas(list).into_iter().filter(|i| !i.is_empty()) {
+                for item in split_commas(list()?).into_iter().filter(|i| !i.is_empty()) {
                     match item.as_slice() {
                         [TokenTree::Ident(name), TokenTree::Punct(eq), path @ ..]
                             if eq.as_char() == '=' && !path.is_empty() =>
@@ -166,9 +229,13 @@ fn parse_input(input: TokenStream) -> Result<(String, Options), String> {
                     }
                 }
             }
+            "crate" => {
+                let path: TokenStream = value.iter().cloned().collect();
+                options.krate = Some(path.to_string());
+            }
             other => {
                 return Err(format!(
-                    "unknown option `{other}` (expected `only` or `external`)"
+                    "unknown option `{other}` (expected `only`, `external` or `crate`)"
                 ))
             }
         }

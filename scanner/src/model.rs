@@ -173,6 +173,10 @@ pub struct ArgDef {
     pub enum_name: Option<String>,
     /// The `summary` attribute.
     pub summary: Option<String>,
+    /// One of the `interface` and `version` arguments written before an
+    /// untyped `new_id`: on the wire, not in the XML (typed code folds
+    /// the three into one field).
+    pub spelled_out: bool,
 }
 
 /// One `<request>` or `<event>`.
@@ -273,6 +277,7 @@ fn message(node: Node<'_, '_>) -> Result<MessageDef, ScanError> {
                     interface: None,
                     enum_name: None,
                     summary: None,
+                    spelled_out: true,
                 });
             }
         }
@@ -283,6 +288,7 @@ fn message(node: Node<'_, '_>) -> Result<MessageDef, ScanError> {
             interface,
             enum_name: a.attribute("enum").map(str::to_owned),
             summary,
+            spelled_out: false,
         });
     }
     Ok(MessageDef {
@@ -431,6 +437,11 @@ mod tests {
                 ("id", Kind::NewId)
             ]
         );
+        let spelled_out = p.interfaces[0].requests[0]
+            .args
+            .iter()
+            .map(|a| a.spelled_out);
+        assert!(spelled_out.eq([false, true, true, false]));
     }
 
     #[test]
