@@ -26,7 +26,8 @@ pub mod wlrs_server;
 
 pub use binaries::{bin, bin_dir, workspace_root};
 pub use process::{
-    eventually, run_client, run_client_with, run_with_patience, wait_timeout, PATIENCE,
+    eventually, first_line, run_client, run_client_with, run_with_patience, wait_timeout,
+    FirstLineError, PATIENCE,
 };
 pub use procfs::{fd_count, rss_kib};
 pub use running::Running;

@@ -3,6 +3,7 @@
 //! polling a condition until it holds. No timing is asserted here: a wait
 //! that runs out is a hang, not a slow machine.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -78,4 +79,35 @@ pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(20));
     }
     cond()
+}
+
+/// Why a child's first stdout line did not come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstLineError {
+    /// Nothing within [`PATIENCE`].
+    Timeout,
+    /// Its stdout closed first (or was not piped).
+    Closed,
+}
+
+/// Waits up to [`PATIENCE`] for the first line `child` writes on its piped
+/// stdout (a server's socket path), and keeps draining the rest on a
+/// thread so that the child never blocks on a full pipe.
+pub fn first_line(child: &mut Child) -> Result<String, FirstLineError> {
+    let Some(stdout) = child.stdout.take() else {
+        return Err(FirstLineError::Closed);
+    };
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        for _ in lines {}
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(line) => Ok(line),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(FirstLineError::Timeout),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(FirstLineError::Closed),
+    }
 }

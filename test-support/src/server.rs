@@ -4,16 +4,13 @@
 //! finding, nothing restarts it.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{bin, fd_count, rss_kib, wait_timeout, TempDir, PATIENCE};
+use crate::{bin, fd_count, first_line, rss_kib, wait_timeout, TempDir, PATIENCE};
 
 /// A running `waypass-server`, killed on drop.
 pub struct Server {
@@ -64,26 +61,13 @@ impl Server {
         }
         adjust(&mut cmd);
         let mut child = cmd.spawn().expect("spawn waypass-server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(PATIENCE) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "server printed no socket path; log:\n{}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
+        let Ok(line) = first_line(&mut child) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server printed no socket path; log:\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
         };
         Server {
             child: Some(child),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// A private temporary directory, removed on drop: a thin wrapper over
 /// [`tempfile::TempDir`] that names it after the test and keeps the
 /// `path`/`join` calls the tests use.
+#[derive(Debug)]
 pub struct TempDir {
     dir: tempfile::TempDir,
 }
