@@ -17,14 +17,11 @@
 //! `waypass_test_support::bin` builds them from the current sources first.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
 
 use waypass_protocol::{parse_trace_line, TraceLine};
-use waypass_test_support::{bin, run_with_patience, TempDir, PATIENCE};
+use waypass_test_support::{bin, first_line, run_with_patience, TempDir};
 
 /// A server process that printed its socket path; killed on drop.
 struct Peer {
@@ -41,16 +38,7 @@ impl Peer {
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).expect("stderr file"));
         let mut child = cmd.spawn().expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let Ok(socket) = rx.recv_timeout(PATIENCE) else {
+        let Ok(socket) = first_line(&mut child) else {
             let _ = child.kill();
             panic!("{}", fs::read_to_string(&stderr).unwrap_or_default());
         };

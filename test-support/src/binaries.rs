@@ -1,6 +1,6 @@
 //! Finding the workspace's binaries (`waypass-server`, `waypass-client`,
-//! the helper programs) for the end-to-end tests, built from the current
-//! sources: a test never runs a stale binary.
+//! the helper programs, the examples) for the end-to-end tests, built
+//! from the current sources: a test never runs a stale binary.
 //!
 //! What it is not: a build system. It asks cargo, once per test process,
 //! to bring the workspace's binaries up to date, and cargo decides what to
@@ -13,12 +13,12 @@
 //! `deps/` subdirectory, or `WAYPASS_BIN_DIR` names it (interop/, a
 //! separate workspace with its own target directory, runs the root's
 //! binaries that way). The first [`bin`] call runs `$CARGO build
-//! --workspace --bins` on the root workspace with `--target-dir` set to
-//! that directory's parent, under a [`OnceLock`] so concurrent tests wait
-//! for one build. `cargo test` has released its build lock by the time
-//! tests run, so the nested cargo does not wait for its parent.
-//! `WAYPASS_NO_BUILD=1` skips the build (for a read-only checkout); the
-//! binaries must then exist.
+//! --workspace --bins --examples` on the root workspace, with
+//! `--target-dir` set to that directory's parent, under a [`OnceLock`] so
+//! that concurrent tests wait for one build. `cargo test` has released its
+//! build lock by the time tests run, so the nested cargo does not wait for
+//! its parent. `WAYPASS_NO_BUILD=1` skips the build (for a read-only
+//! checkout); the binaries must then exist.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,7 +42,8 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// The path of a workspace binary (`waypass-server`, `waypass-client`,
-/// `hostile-keymaps`, ...), built from the current sources first.
+/// `hostile-keymaps`, `examples/hello_server`, ...), built from the
+/// current sources first.
 pub fn bin(name: &str) -> PathBuf {
     let dir = bin_dir();
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -58,8 +59,9 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// `$CARGO build --workspace --bins` into `bin_dir`'s target directory,
-/// with the profile that directory is named after.
+/// `$CARGO build --workspace --bins --examples` into `bin_dir`'s target
+/// directory, with the profile that directory is named after (the client's
+/// and the scanner's examples are run as programs too).
 fn build(bin_dir: &Path) -> Result<(), String> {
     if std::env::var_os("WAYPASS_NO_BUILD").is_some_and(|v| v == "1") {
         return Ok(());
@@ -72,7 +74,13 @@ fn build(bin_dir: &Path) -> Result<(), String> {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"))
-        .args(["--workspace", "--bins", "--quiet", "--target-dir"])
+        .args([
+            "--workspace",
+            "--bins",
+            "--examples",
+            "--quiet",
+            "--target-dir",
+        ])
         .arg(target_dir);
     match profile.to_str() {
         Some("debug") => {}
