@@ -21,8 +21,11 @@ deps: deps-test
 build: deps-demo
 	$(CARGO) build --workspace --bins
 
-# The end-to-end tests in tests/ run the real binaries from target/debug, so
-# the binaries are built before `cargo test`. The vendored polling's race test
+# The end-to-end tests (tests/testsuite/, one binary with a module per area,
+# and tests/alone/) run the real binaries from target/debug; the support
+# crate (test-support/) builds them from the current sources on first use,
+# so a plain `cargo test` never runs a stale one. They are built here first
+# all the same, so that a build error shows before the tests. The vendored polling's race test
 # (vendor/polling/VENDORED.md) and calloop's allocation test
 # (vendor/calloop/VENDORED.md) run on their own: they are not workspace members.
 # The README's shell blocks run last, as a user would paste them.

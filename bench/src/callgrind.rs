@@ -34,9 +34,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::c_client::CClient;
-use crate::process::{ServerProcess, TempDir};
+use crate::process::ServerProcess;
 use crate::servers::{ServerKind, ServerSet};
 use crate::wire_env::{tool_present, Pinning};
+use waypass_test_support::TempDir;
 
 /// How long a dump may take to appear. A hang detector, not a measurement.
 const DUMP_PATIENCE: Duration = Duration::from_secs(30);
@@ -60,7 +61,7 @@ pub fn instructions_per_round_trip(
     warmup: u64,
     count: u64,
 ) -> Result<f64, String> {
-    let dir = TempDir::new("callgrind").map_err(|e| format!("failed: {e}"))?;
+    let dir = TempDir::try_new("callgrind").map_err(|e| format!("failed: {e}"))?;
     let out = dir.join("callgrind.out");
     let mut out_arg = OsString::from("--callgrind-out-file=");
     out_arg.push(&out);

@@ -49,7 +49,6 @@ mod report;
 mod runner;
 mod servers;
 mod stats;
-mod sway;
 mod wire_env;
 mod wl_client;
 

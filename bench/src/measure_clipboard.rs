@@ -18,7 +18,7 @@
 //!   pipe write) to the first byte read from the paste's pipe: the copier's
 //!   `set_selection`, the server's offer to the paster, the paster's
 //!   `receive`, the server's `send` to the copier, and the first write.
-//! - sway is started by [`crate::sway::Sway`]; without sway or setpriv its
+//! - sway is started by [`Sway`]; without sway or setpriv its
 //!   side is reported as not measured, with the reason.
 
 use std::fs::File;
@@ -36,7 +36,7 @@ use crate::procfs;
 use crate::runner::{interleave, Plan, Side};
 use crate::servers::{ServerKind, ServerSet};
 use crate::stats::{Run, Series};
-use crate::sway::Sway;
+use waypass_test_support::sway::Sway;
 
 /// The MIME type the copier offers.
 const MIME: &str = "application/x-waypass-bench";

@@ -53,9 +53,9 @@ use crate::raw_wayland::RawClient;
 use crate::runner::Plan;
 use crate::servers::{ServerKind, ServerSet};
 use crate::stats::median;
-use crate::sway::Sway;
 use crate::wire_env::Pinning;
 use crate::wl_client::SyncClient;
+use waypass_test_support::sway::Sway;
 
 /// Devices per farm connection (waypass-server's default limit).
 pub const DEVICES_PER_CONNECTION: usize = 16;

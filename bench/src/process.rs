@@ -24,49 +24,15 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-/// How long a server may take to print its socket path. A hang detector,
-/// not a measurement.
-const START_PATIENCE: Duration = Duration::from_secs(30);
-
-/// A private temporary directory, removed on drop.
-#[derive(Debug)]
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    /// Creates `$TMPDIR/wp-bench-<label>-<pid>-<n>`.
-    pub fn new(label: &str) -> io::Result<TempDir> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("wp-bench-{label}-{}-{n}", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path)?;
-        Ok(TempDir { path })
-    }
-
-    /// A path inside the directory.
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
+use waypass_test_support::{first_line, FirstLineError, TempDir, PATIENCE};
 
 /// Why a peer process could not be started.
 #[derive(Debug)]
@@ -109,7 +75,7 @@ impl fmt::Display for SpawnError {
             SpawnError::StartTimeout => write!(
                 f,
                 "server printed no socket path within {}s",
-                START_PATIENCE.as_secs()
+                PATIENCE.as_secs()
             ),
         }
     }
@@ -140,7 +106,7 @@ impl ServerProcess {
     /// lines for each connect and disconnect are left out of the comparison
     /// (stderr goes to a file in the temp dir).
     pub fn start(program: &Path, args: &[OsString]) -> Result<ServerProcess, SpawnError> {
-        let dir = TempDir::new("srv").map_err(SpawnError::Prepare)?;
+        let dir = TempDir::try_new("srv").map_err(SpawnError::Prepare)?;
         let mut all = args.to_vec();
         all.push("--socket".into());
         all.push(dir.join("wayland-bench").into_os_string());
@@ -151,7 +117,7 @@ impl ServerProcess {
     /// [`ServerProcess::socket`] then returns: for a peer process that
     /// reports something other than a socket path (a broker name, say).
     pub fn start_reporting(program: &Path, args: &[OsString]) -> Result<ServerProcess, SpawnError> {
-        let dir = TempDir::new("peer").map_err(SpawnError::Prepare)?;
+        let dir = TempDir::try_new("peer").map_err(SpawnError::Prepare)?;
         ServerProcess::spawn(program, args, dir)
     }
 
@@ -175,8 +141,8 @@ impl ServerProcess {
                 let _ = child.kill();
                 let status = child.wait().ok();
                 return Err(match err {
-                    FirstLine::Timeout => SpawnError::StartTimeout,
-                    FirstLine::Closed => SpawnError::NoSocketLine {
+                    FirstLineError::Timeout => SpawnError::StartTimeout,
+                    FirstLineError::Closed => SpawnError::NoSocketLine {
                         status,
                         log_tail: log_tail(&log),
                     },
@@ -231,31 +197,6 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-enum FirstLine {
-    Timeout,
-    Closed,
-}
-
-fn first_line(child: &mut Child) -> Result<String, FirstLine> {
-    let Some(stdout) = child.stdout.take() else {
-        return Err(FirstLine::Closed);
-    };
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        // Keep draining so the server never blocks on a full pipe.
-        for _ in lines {}
-    });
-    match rx.recv_timeout(START_PATIENCE) {
-        Ok(line) => Ok(line),
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(FirstLine::Timeout),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(FirstLine::Closed),
     }
 }
 

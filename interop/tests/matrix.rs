@@ -13,40 +13,15 @@
 //! interface libwayland prints for an untyped `new_id` aside).
 //!
 //! The waypass binaries come from `WAYPASS_BIN_DIR` (the Makefile passes
-//! its `target/debug`), else `../target/debug`; build them first.
+//! its `target/debug`), else from this package's own target directory;
+//! `waypass_test_support::bin` builds them from the current sources first.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
 
-use waypass_interop::PATIENCE;
 use waypass_protocol::{parse_trace_line, TraceLine};
-
-/// A waypass binary, from `WAYPASS_BIN_DIR` or the root's `target/debug`.
-fn waypass_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WAYPASS_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace binaries first (`make test` does), \
-         or set WAYPASS_BIN_DIR",
-        path.display()
-    );
-    path
-}
-
-/// A private temporary directory, removed on drop.
-fn temp_dir(label: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("wp-{label}-"))
-        .tempdir()
-        .expect("create temp dir")
-}
+use waypass_test_support::{bin, first_line, run_with_patience, TempDir};
 
 /// A server process that printed its socket path; killed on drop.
 struct Peer {
@@ -63,16 +38,7 @@ impl Peer {
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).expect("stderr file"));
         let mut child = cmd.spawn().expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let Ok(socket) = rx.recv_timeout(PATIENCE) else {
+        let Ok(socket) = first_line(&mut child) else {
             let _ = child.kill();
             panic!("{}", fs::read_to_string(&stderr).unwrap_or_default());
         };
@@ -103,27 +69,13 @@ impl Drop for Peer {
     }
 }
 
-/// Runs `cmd` to completion, killing it after `PATIENCE`.
+/// Runs `cmd` to completion with its output captured, killing it after
+/// `PATIENCE`.
 fn run(mut cmd: Command) -> Output {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn");
-    let pid = child.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(PATIENCE) {
-        Ok(out) => out.expect("wait"),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            panic!("{cmd:?} hung");
-        }
-    }
+    run_with_patience(cmd)
 }
 
 /// Every line of a trace, parsed (panics on a line that does not parse).
@@ -198,13 +150,13 @@ fn us_keymap() -> PathBuf {
 
 #[test]
 fn libwayland_client_against_waypass_server() {
-    let dir = temp_dir("lw-client");
-    let mut cmd = Command::new(waypass_bin("waypass-server"));
+    let dir = TempDir::new("lw-client");
+    let mut cmd = Command::new(bin("waypass-server"));
     cmd.arg("--socket")
-        .arg(dir.path().join("wayland-lw"))
+        .arg(dir.join("wayland-lw"))
         .env("WAYLAND_DEBUG", "server")
         .env("RUST_LOG", "off");
-    let server = Peer::spawn(cmd, dir.path().join("server.log"));
+    let server = Peer::spawn(cmd, dir.join("server.log"));
 
     let mut client = Command::new(env!("CARGO_BIN_EXE_lw-client"));
     client.arg(&server.socket).env("WAYLAND_DEBUG", "1");
@@ -249,12 +201,14 @@ fn libwayland_client_against_waypass_server() {
 
 #[test]
 fn waypass_client_against_libwayland_server() {
-    let dir = temp_dir("lw-server");
+    let dir = TempDir::new("lw-server");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lw-server"));
-    cmd.arg(dir.path()).arg(us_keymap()).env("WAYLAND_DEBUG", "1");
-    let server = Peer::spawn(cmd, dir.path().join("server.log"));
+    cmd.arg(dir.path())
+        .arg(us_keymap())
+        .env("WAYLAND_DEBUG", "1");
+    let server = Peer::spawn(cmd, dir.join("server.log"));
 
-    let mut client = Command::new(waypass_bin("waypass-client"));
+    let mut client = Command::new(bin("waypass-client"));
     client
         .args(["--socket", &server.socket, "keymap", "--json"])
         .env("WAYLAND_DEBUG", "1")
@@ -270,7 +224,7 @@ fn waypass_client_against_libwayland_server() {
     );
 
     let dump = run({
-        let mut c = Command::new(waypass_bin("waypass-client"));
+        let mut c = Command::new(bin("waypass-client"));
         c.args(["--socket", &server.socket, "keymap", "--dump"]);
         c
     });

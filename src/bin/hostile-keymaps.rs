@@ -1,4 +1,4 @@
-//! A hostile client for the end-to-end tests (`tests/hostile_costs.rs`),
+//! A hostile client for the end-to-end tests (`tests/testsuite/hostile/costs.rs`),
 //! run as another user: round after round, it connects, asks for a
 //! thousand keymaps without reading one, and keeps the socket open, so
 //! that every fd the server sent stays in flight (charged by the kernel to

@@ -3,14 +3,9 @@
 //! round trip, then prints what it saw as `key=value` lines on stdout. Run
 //! it with `WAYLAND_DEBUG=1` to get libwayland's own trace on stderr.
 
-// The shared wayland-rs test client, compiled here on libwayland.
-#[path = "../../../tests/server_support/wlrs_client.rs"]
-mod wlrs_client;
-
-/// What `wlrs_client` expects of the root test harness.
-mod common {
-    pub use waypass_interop::PATIENCE;
-}
+// The shared wayland-rs test client (waypass-test-support), compiled here
+// on libwayland.
+use waypass_test_support::wlrs_client;
 
 use std::path::Path;
 

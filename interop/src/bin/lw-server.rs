@@ -5,9 +5,9 @@
 //! its stdin closes. Run it with `WAYLAND_DEBUG=1` to get libwayland's own
 //! trace on stderr.
 
-// The shared wayland-rs test compositor, compiled here on libwayland.
-#[path = "../../../tests/support/wlrs_server.rs"]
-mod wlrs_server;
+// The shared wayland-rs test compositor (waypass-test-support), compiled
+// here on libwayland.
+use waypass_test_support::wlrs_server;
 
 use std::io::{Read, Write};
 use std::path::Path;

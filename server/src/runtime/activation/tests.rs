@@ -1,6 +1,6 @@
 //! Unit tests of socket activation: the variables' rules, and which
 //! sockets are accepted, on real sockets in a private directory. Taking
-//! fds 3 and up is tested end to end (`tests/server_activation.rs`), under
+//! fds 3 and up is tested end to end (`tests/testsuite/server/activation.rs`), under
 //! `systemd-socket-activate`: in a test process those fds are not ours.
 
 use std::fs;

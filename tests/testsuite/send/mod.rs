@@ -1,0 +1,5 @@
+//! `waypass-client send` and the answers it gets.
+
+mod answers;
+mod cli;
+mod support;
