@@ -184,7 +184,7 @@ fn register_and_connect_to_a_server_that_never_answers_end_at_their_timeout() {
 #[test]
 fn connect_to_a_name_nobody_registers_stops_retrying_at_the_call_timeout() {
     let server = Server::start(&[]);
-    let mut broker = Broker::connect_within(Some(server.socket_arg()), TIMEOUT).expect("broker");
+    let mut broker = Broker::connect_within(Some(server.socket_arg()), PATIENCE).expect("broker");
     let options = ConnectOptions {
         reply_timeout: TIMEOUT,
         wait_for_name: Some(Duration::from_secs(10)),
