@@ -413,7 +413,16 @@ impl Outgoing {
     }
 
     /// Forgets the logged fds the peer has read, with one `SIOCOUTQ`.
+    /// Inline for its usual case: no log, nothing to do.
+    #[inline]
     pub(super) fn trim_in_flight(&mut self, socket: BorrowedFd<'_>) {
+        if self.sent_log.is_some() {
+            self.trim_sent_log(socket);
+        }
+    }
+
+    /// [`Outgoing::trim_in_flight`] with a log.
+    fn trim_sent_log(&mut self, socket: BorrowedFd<'_>) {
         let Some(log) = self.sent_log.as_mut() else {
             return;
         };
@@ -582,11 +591,23 @@ impl Outgoing {
 
     /// Frees every buffer of an empty queue, unless told to keep them (or
     /// its spare chunks are lent and must go back).
+    ///
+    /// Inline, and nothing but tests while there is nothing to free: the
+    /// case of every wakeup that gave its lent buffers back.
+    #[inline]
     fn release(&mut self) {
         debug_assert!(self.fds.is_empty() && self.marks.is_empty());
-        if self.keep {
-            return;
+        let own_chunks = !self.lent_queue && self.chunks.capacity() > 0;
+        let own_free = !self.lent && self.free.capacity() > 0;
+        let fd_room = self.fds.capacity() > 0 || self.marks.capacity() > 0;
+        if !self.keep && (own_chunks || own_free || fd_room) {
+            self.free_room();
         }
+    }
+
+    /// [`Outgoing::release`] when there is something to free.
+    #[cold]
+    fn free_room(&mut self) {
         if !self.lent_queue && self.chunks.capacity() > 0 {
             self.chunks = VecDeque::new();
         }
