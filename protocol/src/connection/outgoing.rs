@@ -345,6 +345,9 @@ impl Outgoing {
     /// Sends the queue over `socket`, looping over `sendmsg` until it is
     /// empty or the socket is full.
     pub(super) fn flush(&mut self, socket: BorrowedFd<'_>) -> Result<Flush, ConnectionError> {
+        if let Some(flushed) = self.flush_one_chunk(socket) {
+            return flushed;
+        }
         loop {
             if self.queued_bytes() == 0 {
                 // Lent buffers are released when they are given back.
@@ -371,6 +374,53 @@ impl Outgoing {
                 Err(SendOutcome::WouldBlock) => return Ok(Flush::WouldBlock),
                 Err(SendOutcome::Failed(e)) => return Err(e),
             }
+        }
+    }
+
+    /// `flush` in its usual case, the replies to one wakeup: one chunk, no
+    /// fds, no log to keep, so no plan to make, and the chunk sent whole is
+    /// recycled as `consume` would. `None` when the queue is not like that,
+    /// or the chunk was only partly sent: `flush`'s loop does the rest.
+    #[inline]
+    fn flush_one_chunk(
+        &mut self,
+        socket: BorrowedFd<'_>,
+    ) -> Option<Result<Flush, ConnectionError>> {
+        // No marks means no fds; no log means no `SIOCOUTQ` around the send.
+        if self.chunks.len() != 1 || !self.marks.is_empty() || self.sent_log.is_some() {
+            return None;
+        }
+        let chunk = self.chunks.front()?;
+        let bytes = &chunk.bytes[chunk.start..chunk.end];
+        if bytes.is_empty() {
+            return None;
+        }
+        let whole = bytes.len();
+        match send_once(socket, &[IoSlice::new(bytes)], &[]) {
+            Ok(n) if n == whole => {
+                self.sent += n as u64;
+                if let Some(done) = self.chunks.pop_front() {
+                    if self.free.len() < FREE_CHUNKS_MAX {
+                        self.free.push(done.bytes);
+                    }
+                }
+                // Lent buffers are released when they are given back.
+                if !self.lent && !self.lent_queue {
+                    self.release();
+                }
+                Some(Ok(Flush::Done))
+            }
+            Ok(n) => {
+                let plan = Plan {
+                    fds: 0,
+                    marks: 0,
+                    bytes: n,
+                };
+                self.consume(n, plan);
+                None
+            }
+            Err(SendOutcome::WouldBlock) => Some(Ok(Flush::WouldBlock)),
+            Err(SendOutcome::Failed(e)) => Some(Err(e)),
         }
     }
 
