@@ -107,6 +107,7 @@ mod in_flight;
 mod incoming;
 mod outgoing;
 mod shared;
+mod spare;
 mod wait;
 
 pub use shared::SharedBuffers;

@@ -13,7 +13,7 @@
 //!   wrapping in practice), so a message's fd mark stays valid however the
 //!   chunks in front of it are sent and recycled.
 //! - Memory follows what is queued: a chunk is freed once sent (up to
-//!   `FREE_CHUNKS_MAX` are kept for reuse while output is pending), a queue
+//!   `FREE_CHUNKS_MAX` are kept for reuse, in `spare`, while output is pending), a queue
 //!   that drained to a quarter of its room gives most of the room back at
 //!   the end of a wakeup that leaves output queued (`shrink_queues`, from
 //!   `return_chunks`: never on the path of a reply that leaves at once),
@@ -32,14 +32,13 @@ use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use super::in_flight::{unread_memory, SentLog};
+use super::spare::SpareChunks;
 use super::{ConnectionError, Flush, Limits};
 use crate::interface::MessageDesc;
 use crate::wire::{self, Arg, MAX_FDS_OUT, MAX_MESSAGE_SIZE};
 
 /// The size of one queue chunk: one maximal message, so none straddles two.
 const CHUNK_SIZE: usize = MAX_MESSAGE_SIZE;
-/// Sent chunks kept for reuse while the queue is not empty.
-const FREE_CHUNKS_MAX: usize = 2;
 /// The most iovecs one `sendmsg` gets (128 KiB of chunks).
 const MAX_IOV: usize = 32;
 /// Entries a queue keeps room for however far it drains (see `shrink_queue`).
@@ -76,7 +75,7 @@ pub struct Outgoing {
     max_bytes: usize,
     max_fds: usize,
     chunks: VecDeque<Chunk>,
-    free: Vec<Box<[u8]>>,
+    free: SpareChunks,
     fds: VecDeque<OwnedFd>,
     marks: VecDeque<FdMark>,
     /// Stream position of the end of the queue.
@@ -119,7 +118,7 @@ impl Outgoing {
             max_bytes: limits.max_out_bytes,
             max_fds: limits.max_out_fds,
             chunks: VecDeque::new(),
-            free: Vec::new(),
+            free: SpareChunks::default(),
             fds: VecDeque::new(),
             marks: VecDeque::new(),
             written: 0,
@@ -337,7 +336,6 @@ impl Outgoing {
     pub(super) fn heap_bytes(&self) -> usize {
         self.chunks.capacity() * size_of::<Chunk>()
             + (self.chunks.len() + self.free.len()) * CHUNK_SIZE
-            + self.free.capacity() * size_of::<Box<[u8]>>()
             + self.fds.capacity() * size_of::<OwnedFd>()
             + self.marks.capacity() * size_of::<FdMark>()
     }
@@ -400,9 +398,7 @@ impl Outgoing {
             Ok(n) if n == whole => {
                 self.sent += n as u64;
                 if let Some(done) = self.chunks.pop_front() {
-                    if self.free.len() < FREE_CHUNKS_MAX {
-                        self.free.push(done.bytes);
-                    }
+                    self.free.push(done.bytes);
                 }
                 // Lent buffers are released when they are given back.
                 if !self.lent && !self.lent_queue {
@@ -563,9 +559,7 @@ impl Outgoing {
                 break;
             }
             let done = self.chunks.pop_front().expect("front exists");
-            if self.free.len() < FREE_CHUNKS_MAX {
-                self.free.push(done.bytes);
-            }
+            self.free.push(done.bytes);
         }
     }
 
@@ -622,9 +616,8 @@ impl Outgoing {
     pub(super) fn return_chunks(&mut self, shared: &mut SharedChunks) {
         if self.lent {
             self.lent = false;
-            self.free.truncate(FREE_CHUNKS_MAX);
+            // Ours was empty when it was lent: empty again.
             std::mem::swap(&mut self.free, &mut shared.free);
-            self.free = Vec::new();
         }
         if self.lent_queue {
             self.lent_queue = false;
@@ -648,7 +641,7 @@ impl Outgoing {
     fn release(&mut self) {
         debug_assert!(self.fds.is_empty() && self.marks.is_empty());
         let own_chunks = !self.lent_queue && self.chunks.capacity() > 0;
-        let own_free = !self.lent && self.free.capacity() > 0;
+        let own_free = !self.lent && !self.free.is_empty();
         let fd_room = self.fds.capacity() > 0 || self.marks.capacity() > 0;
         if !self.keep && (own_chunks || own_free || fd_room) {
             self.free_room();
@@ -661,8 +654,8 @@ impl Outgoing {
         if !self.lent_queue && self.chunks.capacity() > 0 {
             self.chunks = VecDeque::new();
         }
-        if !self.lent && self.free.capacity() > 0 {
-            self.free = Vec::new();
+        if !self.lent {
+            self.free.clear();
         }
         if self.fds.capacity() > 0 {
             self.fds = VecDeque::new();
@@ -678,7 +671,7 @@ impl Outgoing {
 #[derive(Default)]
 pub(super) struct SharedChunks {
     /// Spare chunks.
-    free: Vec<Box<[u8]>>,
+    free: SpareChunks,
     /// An empty queue with room for a few chunks.
     queue: VecDeque<Chunk>,
 }
