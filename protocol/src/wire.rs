@@ -497,8 +497,12 @@ const fn pad4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// The word at `at`; the callers have checked that it lies in `bytes`.
+/// One range check (which they make redundant), not one per byte.
+#[inline]
 fn word(bytes: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    let w: [u8; 4] = bytes[at..at + 4].try_into().expect("a 4-byte range");
+    u32::from_ne_bytes(w)
 }
 
 fn read_word(body: &[u8], pos: &mut usize, arg: usize) -> Result<u32, Malformed> {

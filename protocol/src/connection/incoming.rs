@@ -327,7 +327,13 @@ impl Incoming {
             return;
         }
         self.lent = false;
-        let rest = self.buf[self.start..self.end].to_vec();
+        // Every byte decoded (the usual case): the empty buffer it lent
+        // for comes back, with nothing to copy.
+        let rest = if self.start == self.end {
+            Vec::new()
+        } else {
+            self.buf[self.start..self.end].to_vec()
+        };
         std::mem::swap(&mut self.buf, shared);
         self.start = 0;
         self.end = rest.len();

@@ -107,6 +107,7 @@ mod in_flight;
 mod incoming;
 mod outgoing;
 mod shared;
+mod spare;
 mod wait;
 
 pub use shared::SharedBuffers;
@@ -368,6 +369,7 @@ impl Connection {
     /// kernel charges each fd in flight to the sender's user, against its
     /// `RLIMIT_NOFILE`, until the peer reads it. Between calls,
     /// [`Outgoing::fds_in_flight`] adds what was queued or sent since.
+    #[inline]
     pub fn fds_in_flight(&mut self) -> usize {
         self.outgoing.trim_in_flight(self.stream.as_fd());
         self.outgoing.fds_in_flight()

@@ -13,7 +13,7 @@
 //!   wrapping in practice), so a message's fd mark stays valid however the
 //!   chunks in front of it are sent and recycled.
 //! - Memory follows what is queued: a chunk is freed once sent (up to
-//!   `FREE_CHUNKS_MAX` are kept for reuse while output is pending), a queue
+//!   `FREE_CHUNKS_MAX` are kept for reuse, in `spare`, while output is pending), a queue
 //!   that drained to a quarter of its room gives most of the room back at
 //!   the end of a wakeup that leaves output queued (`shrink_queues`, from
 //!   `return_chunks`: never on the path of a reply that leaves at once),
@@ -32,14 +32,13 @@ use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use super::in_flight::{unread_memory, SentLog};
+use super::spare::SpareChunks;
 use super::{ConnectionError, Flush, Limits};
 use crate::interface::MessageDesc;
 use crate::wire::{self, Arg, MAX_FDS_OUT, MAX_MESSAGE_SIZE};
 
 /// The size of one queue chunk: one maximal message, so none straddles two.
 const CHUNK_SIZE: usize = MAX_MESSAGE_SIZE;
-/// Sent chunks kept for reuse while the queue is not empty.
-const FREE_CHUNKS_MAX: usize = 2;
 /// The most iovecs one `sendmsg` gets (128 KiB of chunks).
 const MAX_IOV: usize = 32;
 /// Entries a queue keeps room for however far it drains (see `shrink_queue`).
@@ -76,7 +75,7 @@ pub struct Outgoing {
     max_bytes: usize,
     max_fds: usize,
     chunks: VecDeque<Chunk>,
-    free: Vec<Box<[u8]>>,
+    free: SpareChunks,
     fds: VecDeque<OwnedFd>,
     marks: VecDeque<FdMark>,
     /// Stream position of the end of the queue.
@@ -119,7 +118,7 @@ impl Outgoing {
             max_bytes: limits.max_out_bytes,
             max_fds: limits.max_out_fds,
             chunks: VecDeque::new(),
-            free: Vec::new(),
+            free: SpareChunks::default(),
             fds: VecDeque::new(),
             marks: VecDeque::new(),
             written: 0,
@@ -337,7 +336,6 @@ impl Outgoing {
     pub(super) fn heap_bytes(&self) -> usize {
         self.chunks.capacity() * size_of::<Chunk>()
             + (self.chunks.len() + self.free.len()) * CHUNK_SIZE
-            + self.free.capacity() * size_of::<Box<[u8]>>()
             + self.fds.capacity() * size_of::<OwnedFd>()
             + self.marks.capacity() * size_of::<FdMark>()
     }
@@ -345,6 +343,9 @@ impl Outgoing {
     /// Sends the queue over `socket`, looping over `sendmsg` until it is
     /// empty or the socket is full.
     pub(super) fn flush(&mut self, socket: BorrowedFd<'_>) -> Result<Flush, ConnectionError> {
+        if let Some(flushed) = self.flush_one_chunk(socket) {
+            return flushed;
+        }
         loop {
             if self.queued_bytes() == 0 {
                 // Lent buffers are released when they are given back.
@@ -371,6 +372,51 @@ impl Outgoing {
                 Err(SendOutcome::WouldBlock) => return Ok(Flush::WouldBlock),
                 Err(SendOutcome::Failed(e)) => return Err(e),
             }
+        }
+    }
+
+    /// `flush` in its usual case, the replies to one wakeup: one chunk, no
+    /// fds, no log to keep, so no plan to make, and the chunk sent whole is
+    /// recycled as `consume` would. `None` when the queue is not like that,
+    /// or the chunk was only partly sent: `flush`'s loop does the rest.
+    #[inline]
+    fn flush_one_chunk(
+        &mut self,
+        socket: BorrowedFd<'_>,
+    ) -> Option<Result<Flush, ConnectionError>> {
+        // No marks means no fds; no log means no `SIOCOUTQ` around the send.
+        if self.chunks.len() != 1 || !self.marks.is_empty() || self.sent_log.is_some() {
+            return None;
+        }
+        let chunk = self.chunks.front()?;
+        let bytes = &chunk.bytes[chunk.start..chunk.end];
+        if bytes.is_empty() {
+            return None;
+        }
+        let whole = bytes.len();
+        match send_once(socket, &[IoSlice::new(bytes)], &[]) {
+            Ok(n) if n == whole => {
+                self.sent += n as u64;
+                if let Some(done) = self.chunks.pop_front() {
+                    self.free.push(done.bytes);
+                }
+                // Lent buffers are released when they are given back.
+                if !self.lent && !self.lent_queue {
+                    self.release();
+                }
+                Some(Ok(Flush::Done))
+            }
+            Ok(n) => {
+                let plan = Plan {
+                    fds: 0,
+                    marks: 0,
+                    bytes: n,
+                };
+                self.consume(n, plan);
+                None
+            }
+            Err(SendOutcome::WouldBlock) => Some(Ok(Flush::WouldBlock)),
+            Err(SendOutcome::Failed(e)) => Some(Err(e)),
         }
     }
 
@@ -413,7 +459,16 @@ impl Outgoing {
     }
 
     /// Forgets the logged fds the peer has read, with one `SIOCOUTQ`.
+    /// Inline for its usual case: no log, nothing to do.
+    #[inline]
     pub(super) fn trim_in_flight(&mut self, socket: BorrowedFd<'_>) {
+        if self.sent_log.is_some() {
+            self.trim_sent_log(socket);
+        }
+    }
+
+    /// [`Outgoing::trim_in_flight`] with a log.
+    fn trim_sent_log(&mut self, socket: BorrowedFd<'_>) {
         let Some(log) = self.sent_log.as_mut() else {
             return;
         };
@@ -504,9 +559,7 @@ impl Outgoing {
                 break;
             }
             let done = self.chunks.pop_front().expect("front exists");
-            if self.free.len() < FREE_CHUNKS_MAX {
-                self.free.push(done.bytes);
-            }
+            self.free.push(done.bytes);
         }
     }
 
@@ -563,9 +616,8 @@ impl Outgoing {
     pub(super) fn return_chunks(&mut self, shared: &mut SharedChunks) {
         if self.lent {
             self.lent = false;
-            self.free.truncate(FREE_CHUNKS_MAX);
+            // Ours was empty when it was lent: empty again.
             std::mem::swap(&mut self.free, &mut shared.free);
-            self.free = Vec::new();
         }
         if self.lent_queue {
             self.lent_queue = false;
@@ -582,16 +634,28 @@ impl Outgoing {
 
     /// Frees every buffer of an empty queue, unless told to keep them (or
     /// its spare chunks are lent and must go back).
+    ///
+    /// Inline, and nothing but tests while there is nothing to free: the
+    /// case of every wakeup that gave its lent buffers back.
+    #[inline]
     fn release(&mut self) {
         debug_assert!(self.fds.is_empty() && self.marks.is_empty());
-        if self.keep {
-            return;
+        let own_chunks = !self.lent_queue && self.chunks.capacity() > 0;
+        let own_free = !self.lent && !self.free.is_empty();
+        let fd_room = self.fds.capacity() > 0 || self.marks.capacity() > 0;
+        if !self.keep && (own_chunks || own_free || fd_room) {
+            self.free_room();
         }
+    }
+
+    /// [`Outgoing::release`] when there is something to free.
+    #[cold]
+    fn free_room(&mut self) {
         if !self.lent_queue && self.chunks.capacity() > 0 {
             self.chunks = VecDeque::new();
         }
-        if !self.lent && self.free.capacity() > 0 {
-            self.free = Vec::new();
+        if !self.lent {
+            self.free.clear();
         }
         if self.fds.capacity() > 0 {
             self.fds = VecDeque::new();
@@ -607,7 +671,7 @@ impl Outgoing {
 #[derive(Default)]
 pub(super) struct SharedChunks {
     /// Spare chunks.
-    free: Vec<Box<[u8]>>,
+    free: SpareChunks,
     /// An empty queue with room for a few chunks.
     queue: VecDeque<Chunk>,
 }
