@@ -377,6 +377,30 @@ fn poll_keymap_returns_at_once_when_nothing_came() {
 }
 
 #[test]
+fn a_loop_that_waits_for_readability_first_gets_the_keymap() {
+    // The loop polls before its first poll_keymap, and only for POLLIN:
+    // the setup must have sent get_keyboard already, or nothing comes.
+    let mut w = watch(
+        Script::seat(7, vec![KbEvent::Keymap("fr")]),
+        FetchOptions::default(),
+    )
+    .expect("keyboard");
+    assert!(
+        !w.session().has_pending_output(),
+        "get_keyboard still queued"
+    );
+    let keymap = loop {
+        let mut fds = [PollFd::new(w.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(30_000u16)).expect("poll");
+        assert_eq!(ready, 1, "no keymap came: get_keyboard was never sent");
+        if let Some(keymap) = w.poll_keymap().expect("no error") {
+            break keymap;
+        }
+    };
+    assert_eq!(keymap.layouts(), ["French"]);
+}
+
+#[test]
 fn poll_keymap_follows_keymaps_from_a_poll_loop_then_reports_the_close() {
     let mut script = Script::seat(8, vec![RATE, KbEvent::Keymap("us"), KbEvent::Keymap("fr")]);
     script.hang_up_after_keyboard = true;
