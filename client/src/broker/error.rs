@@ -118,6 +118,9 @@ pub enum BrokerError {
     },
     /// A `peer` or `established` event came without its fd.
     MissingFd,
+    /// A `peer` or `established` event came without the peer's pid, uid
+    /// or gid.
+    MissingCredentials,
     /// Setting up the peer channel on a received socket failed.
     ChannelSetup(io::Error),
     /// The handle is not a name of this broker, or was withdrawn.
@@ -160,6 +163,9 @@ impl fmt::Display for BrokerError {
                 waited,
             } => write!(f, "no {waiting_for} within {} ms", waited.as_millis()),
             BrokerError::MissingFd => f.write_str("the server sent a channel without its fd"),
+            BrokerError::MissingCredentials => {
+                f.write_str("the server sent a channel without its peer's pid, uid and gid")
+            }
             BrokerError::ChannelSetup(_) => f.write_str("cannot set up the peer channel"),
             BrokerError::UnknownHandle => f.write_str("no such live name on this broker"),
             BrokerError::Session(e) => e.fmt(f),
