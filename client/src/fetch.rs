@@ -402,10 +402,7 @@ impl Iterator for KeymapWatcher {
             Ok(Some(keymap)) => Some(Ok(keymap)),
             Ok(None) => None,
             Err(e) => {
-                self.failed = matches!(
-                    e,
-                    FetchError::Session(_) | FetchError::Protocol(_) | FetchError::NoCompositor(_)
-                );
+                self.failed = matches!(e, FetchError::Session(_));
                 Some(Err(e))
             }
         }

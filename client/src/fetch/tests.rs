@@ -316,7 +316,7 @@ fn protocol_error_carries_object_code_and_message() {
     script.error_on_get_keyboard = true;
     let mut w = watch(script, FetchOptions::default()).expect("keyboard requested");
     match w.next_keymap(Some(Duration::from_secs(30))) {
-        Err(FetchError::Protocol(e)) => {
+        Err(FetchError::Session(SessionError::Protocol(e))) => {
             assert_eq!(e.interface, "wl_seat");
             assert_eq!(e.code, 5);
             assert_eq!(e.message, "keyboards are not for you");
