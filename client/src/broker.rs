@@ -20,7 +20,8 @@
 //!
 //! // Alice connects to it (retrying for up to 2 s while nobody owns it).
 //! let mut alice = Broker::connect(Some("wayland-0"))?;
-//! let options = ConnectOptions { wait_for_name: Some(Duration::from_secs(2)), ..Default::default() };
+//! let mut options = ConnectOptions::default();
+//! options.wait_for_name = Some(Duration::from_secs(2));
 //! let mut to_bob = alice.connect_to("bob", options)?;
 //! let serial = to_bob.channel.send_text("coucou").expect("fits in a message");
 //!
@@ -104,6 +105,7 @@ pub enum NameState {
 
 /// How [`Broker::connect_to`] waits and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// How long the whole call may take, retries included: every answer
     /// must come before this much time after the call began

@@ -40,7 +40,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use waypass_client::{
     BrokerError, ChannelError, ClipboardError, FetchError, FetchOptions, KeymapWatcher, Modifiers,
-    ParseOptions, ReceivedKeymap,
+    ReceivedKeymap,
 };
 
 /// Examples of `keymap`, shown by `waypass-client keymap --help`.
@@ -359,12 +359,8 @@ fn resolve_socket(socket: &str) -> Result<String, CliError> {
 }
 
 fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {
-    let mut options = FetchOptions {
-        parse: ParseOptions {
-            require_seals: args.require_seals,
-        },
-        ..FetchOptions::default()
-    };
+    let mut options = FetchOptions::default();
+    options.parse.require_seals = args.require_seals;
     if let Some(timeout) = args.timeout_ms {
         options.timeout = timeout;
     }

@@ -21,6 +21,7 @@ use waypass_protocol::{ConnectionError, DecodeError, DisplayError, Malformed, Se
 /// A `wl_display.error` event: the server found a fatal protocol error and
 /// is closing the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProtocolError {
     /// The id of the object the error is about.
     pub object: u32,
@@ -47,6 +48,7 @@ impl Error for ProtocolError {}
 
 /// Why a Wayland session failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SessionError {
     /// Connecting to the display failed.
     Connect(DisplayError),
@@ -167,6 +169,7 @@ impl Error for SessionError {
 /// error is `FetchError::Session(SessionError::Protocol(_))` and nothing
 /// else.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum FetchError {
     /// The registry advertised no `wl_seat`.
     NoSeat,

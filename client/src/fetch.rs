@@ -42,6 +42,7 @@ use crate::session::Session;
 
 /// How long to wait, and what to require, when fetching a keymap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchOptions {
     /// How long the whole call may take, from its start to the first
     /// keymap: the round trips, the keyboard capability and the keymap

@@ -54,6 +54,7 @@ const DEFAULT_DISPLAY: &str = "wayland-0";
 
 /// Why no connection to a display could be made.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DisplayError {
     /// A display name needs `XDG_RUNTIME_DIR`, which is unset, empty or not
     /// an absolute path.

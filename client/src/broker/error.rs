@@ -18,6 +18,7 @@ use crate::error::SessionError;
 /// Why the server refused a `register` or `connect`
 /// (`waypass_broker_v1.failure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Failure {
     /// The name is not 1 to 64 bytes of `[A-Za-z0-9._-]`.
     InvalidName,
@@ -96,6 +97,7 @@ pub enum Request {
 
 /// Why a broker operation failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BrokerError {
     /// The server does not advertise `waypass_broker_v1`.
     NoBroker,

@@ -127,6 +127,7 @@ use wait::{ReceiveTimeout, WaitPlan};
 
 /// Caps on what one connection may buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Bytes received but not yet decoded.
     pub max_in_bytes: usize,
@@ -159,6 +160,7 @@ impl Default for Limits {
 
 /// Errors of the connection layer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// The peer closed the connection (recvmsg returned 0, or EPIPE/ECONNRESET).
     Closed,
@@ -250,6 +252,12 @@ pub enum Recv {
 }
 
 /// Why [`Incoming::next_message`] could not produce a message.
+///
+/// Deliberately exhaustive, unlike the crate's other errors: it only sorts
+/// the failure into the layer it came from, each of them an error of its
+/// own that may grow ([`Malformed`], [`DecodeError`], [`ConnectionError`]
+/// and the caller's lookup error), so that a caller routes every case to
+/// its own error without a catch-all arm that would have nowhere true to go.
 #[derive(Debug)]
 pub enum NextError<E> {
     /// The header broke a wire rule.
