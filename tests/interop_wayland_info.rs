@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::{run_with_patience, Server};
-use waypass_protocol::parse_trace_line;
+use waypass_protocol::__private::parse_trace_line;
 
 fn wayland_info(server: &Server, debug: bool) -> std::process::Output {
     let mut cmd = Command::new("wayland-info");

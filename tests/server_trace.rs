@@ -7,7 +7,7 @@ mod wlrs_client;
 
 use common::{eventually, Server};
 use nix::sys::signal::Signal;
-use waypass_protocol::parse_trace_line;
+use waypass_protocol::__private::parse_trace_line;
 use wlrs_client::WlClient;
 
 #[test]

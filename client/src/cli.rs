@@ -353,9 +353,9 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
 }
 
 /// A path with a '/' that is not absolute is taken relative to the current
-/// directory (see [`waypass_protocol::socket_argument`]).
+/// directory (see `waypass_protocol::__private::socket_argument`).
 fn resolve_socket(socket: &str) -> Result<String, CliError> {
-    waypass_protocol::socket_argument(socket).map_err(CliError::CurrentDir)
+    waypass_protocol::__private::socket_argument(socket).map_err(CliError::CurrentDir)
 }
 
 fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {

@@ -8,7 +8,7 @@
 //!
 //! Both sides run with `WAYLAND_DEBUG`, and the traces are compared: every
 //! line of libwayland's trace and of ours parses with
-//! `waypass_protocol::parse_trace_line`, and what one side traces as sent
+//! `waypass_protocol::__private::parse_trace_line`, and what one side traces as sent
 //! is what the other traces as received, in order (fd numbers and the
 //! interface libwayland prints for an untyped `new_id` aside).
 //!
@@ -23,7 +23,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use waypass_interop::PATIENCE;
-use waypass_protocol::{parse_trace_line, TraceLine};
+use waypass_protocol::__private::{parse_trace_line, TraceLine};
 
 /// A waypass binary, from `WAYPASS_BIN_DIR` or the root's `target/debug`.
 fn waypass_bin(name: &str) -> PathBuf {

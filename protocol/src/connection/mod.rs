@@ -349,7 +349,8 @@ impl Connection {
 
     /// Lends `shared`'s buffers to this connection for one wakeup (see
     /// [`SharedBuffers`]); call [`Connection::return_buffers`] before
-    /// serving another connection.
+    /// serving another connection. Not API, as [`SharedBuffers`] is not.
+    #[doc(hidden)]
     pub fn borrow_buffers(&mut self, shared: &mut SharedBuffers) {
         self.incoming.borrow_input(&mut shared.input);
         self.outgoing.borrow_chunks(&mut shared.chunks);
@@ -357,7 +358,8 @@ impl Connection {
 
     /// Gives back what [`Connection::borrow_buffers`] lent, keeping only
     /// what this connection still needs: the bytes of a message not wholly
-    /// received, and output not yet sent.
+    /// received, and output not yet sent. Not API.
+    #[doc(hidden)]
     pub fn return_buffers(&mut self, shared: &mut SharedBuffers) {
         self.incoming.return_input(&mut shared.input);
         self.outgoing.return_chunks(&mut shared.chunks);
