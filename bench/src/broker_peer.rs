@@ -194,10 +194,8 @@ pub fn connect(server: &Path, peer: &ServerProcess) -> Result<PeerChannel, Strin
     let name = peer.socket().to_string_lossy().into_owned();
     let mut broker = Broker::new(Session::connect_path(server).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
-    let options = ConnectOptions {
-        reply_timeout: PATIENCE,
-        ..ConnectOptions::default()
-    };
+    let mut options = ConnectOptions::default();
+    options.reply_timeout = PATIENCE;
     let peer = broker
         .connect_to(&name, options)
         .map_err(|e| format!("connect to {name}: {e}"))?;

@@ -305,10 +305,8 @@ fn connect_run(
     name: &str,
     n: u64,
 ) -> Result<Run, String> {
-    let options = ConnectOptions {
-        reply_timeout: IO_PATIENCE,
-        ..ConnectOptions::default()
-    };
+    let mut options = ConnectOptions::default();
+    options.reply_timeout = IO_PATIENCE;
     let mut wall = Duration::ZERO;
     let mut done = 0;
     while done < n {

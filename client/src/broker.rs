@@ -20,7 +20,8 @@
 //!
 //! // Alice connects to it (retrying for up to 2 s while nobody owns it).
 //! let mut alice = Broker::connect(Some("wayland-0"))?;
-//! let options = ConnectOptions { wait_for_name: Some(Duration::from_secs(2)), ..Default::default() };
+//! let mut options = ConnectOptions::default();
+//! options.wait_for_name = Some(Duration::from_secs(2));
 //! let mut to_bob = alice.connect_to("bob", options)?;
 //! let serial = to_bob.channel.send_text("coucou").expect("fits in a message");
 //!
@@ -104,6 +105,7 @@ pub enum NameState {
 
 /// How [`Broker::connect_to`] waits and retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// How long the whole call may take, retries included: every answer
     /// must come before this much time after the call began
@@ -443,7 +445,7 @@ impl Broker {
             }
             waypass_name_v1::evt::PEER => {
                 let fd = ev.take_fd(0).ok_or(BrokerError::MissingFd)?;
-                let credentials = credentials(&ev, 2);
+                let credentials = credentials(&ev, 2)?;
                 let peer_name = ev.string(1);
                 debug!("peer {peer_name:?} ({credentials}) connected to \"{name}\"");
                 let peer =
@@ -460,7 +462,7 @@ impl Broker {
         let outcome = match ev.opcode {
             waypass_connection_v1::evt::ESTABLISHED => {
                 let fd = ev.take_fd(0).ok_or(BrokerError::MissingFd)?;
-                let credentials = credentials(&ev, 2);
+                let credentials = credentials(&ev, 2)?;
                 let name = ev.string(1);
                 debug!("channel established to {name:?} ({credentials})");
                 Outcome::Established(Box::new(
@@ -488,13 +490,15 @@ impl AsFd for Broker {
     }
 }
 
-/// The pid, uid and gid at arguments `first..first + 3`.
-fn credentials(ev: &Event, first: usize) -> Credentials {
-    Credentials {
-        pid: ev.int(first).unwrap_or(0),
-        uid: ev.uint(first + 1).unwrap_or(0),
-        gid: ev.uint(first + 2).unwrap_or(0),
-    }
+/// The pid, uid and gid at arguments `first..first + 3`; any of them
+/// missing is [`BrokerError::MissingCredentials`], never a made-up 0 (uid 0
+/// is root).
+fn credentials(ev: &Event, first: usize) -> Result<Credentials, BrokerError> {
+    Ok(Credentials {
+        pid: ev.int(first).ok_or(BrokerError::MissingCredentials)?,
+        uid: ev.uint(first + 1).ok_or(BrokerError::MissingCredentials)?,
+        gid: ev.uint(first + 2).ok_or(BrokerError::MissingCredentials)?,
+    })
 }
 
 /// A name as a wire string; one holding a NUL cannot be sent and is

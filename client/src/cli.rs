@@ -40,7 +40,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use waypass_client::{
     BrokerError, ChannelError, ClipboardError, FetchError, FetchOptions, KeymapWatcher, Modifiers,
-    ParseOptions, ReceivedKeymap,
+    ReceivedKeymap,
 };
 
 /// Examples of `keymap`, shown by `waypass-client keymap --help`.
@@ -353,18 +353,14 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
 }
 
 /// A path with a '/' that is not absolute is taken relative to the current
-/// directory (see [`waypass_protocol::socket_argument`]).
+/// directory (see `waypass_protocol::__private::socket_argument`).
 fn resolve_socket(socket: &str) -> Result<String, CliError> {
-    waypass_protocol::socket_argument(socket).map_err(CliError::CurrentDir)
+    waypass_protocol::__private::socket_argument(socket).map_err(CliError::CurrentDir)
 }
 
 fn keymap(socket: Option<&str>, args: &KeymapArgs) -> Result<(), CliError> {
-    let mut options = FetchOptions {
-        parse: ParseOptions {
-            require_seals: args.require_seals,
-        },
-        ..FetchOptions::default()
-    };
+    let mut options = FetchOptions::default();
+    options.parse.require_seals = args.require_seals;
     if let Some(timeout) = args.timeout_ms {
         options.timeout = timeout;
     }

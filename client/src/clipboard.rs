@@ -1,27 +1,7 @@
 //! [`Clipboard`]: copy and paste through a compositor's data-control
-//! protocol, with no surface and no display.
-//!
-//! What it is: a [`Session`] bound to `wl_seat` and a data-control manager
-//! (`ext-data-control-v1` when the server offers it, else
-//! `wlr-data-control-unstable-v1`), with one device. It tracks the current
-//! selection and primary selection as the server announces them (the MIME
-//! types on offer), pastes by handing the server the write end of a pipe
-//! and returning the read end, and copies by offering types and writing
-//! into each fd the server forwards (`clipboard::serve`). What it is not:
-//! a data store (the bytes go from one client to the other through the
-//! pipe) or a multi-seat client (it uses one seat: the first, or the one
-//! named).
-//!
-//! ```no_run
-//! use std::io::Read;
-//! use waypass_client::{Clipboard, Selection};
-//!
-//! let mut clipboard = Clipboard::connect(None)?;
-//! println!("offered: {:?}", clipboard.types(Selection::Regular));
-//! let mut text = String::new();
-//! clipboard.paste(Selection::Regular, "text/plain")?.read_to_string(&mut text)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! protocol, with no surface and no display. What it is and is not, for a
+//! user, is on [`Clipboard`] itself (this module is private); below is how
+//! it works.
 //!
 //! # Implementation notes
 //!
@@ -86,7 +66,31 @@ struct Offer {
     types: Vec<String>,
 }
 
-/// A connection that can copy and paste. See the module documentation.
+/// A connection that can copy and paste, through a compositor's
+/// data-control protocol, with no surface and no display.
+///
+/// What it is: a [`Session`] bound to `wl_seat` and a data-control manager
+/// (`ext-data-control-v1` when the server offers it, else
+/// `wlr-data-control-unstable-v1`), with one device. It tracks the current
+/// selection and primary selection as the server announces them (the MIME
+/// types on offer, [`Clipboard::types`]), pastes by handing the server the
+/// write end of a pipe and returning the read end ([`Clipboard::paste`]),
+/// and copies by offering types and writing into each fd the server
+/// forwards ([`Clipboard::serve_file`]). What it is not: a data store (the
+/// bytes go from one client to the other through the pipe) or a multi-seat
+/// client (it uses one seat: the first, or the one named).
+///
+/// ```no_run
+/// use std::io::Read;
+/// use waypass_client::{Clipboard, Selection};
+///
+/// let mut clipboard = Clipboard::connect(None)?;
+/// println!("offered: {:?}", clipboard.types(Selection::Regular));
+/// let mut text = String::new();
+/// clipboard.paste(Selection::Regular, "text/plain")?.read_to_string(&mut text)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
 pub struct Clipboard {
     session: Session,
     flavor: Flavor,
@@ -446,4 +450,16 @@ fn bind_seat(
 
 fn c_string(s: &str) -> Result<std::ffi::CString, ClipboardError> {
     std::ffi::CString::new(s).map_err(|_| ClipboardError::BadType(s.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_connection_types_are_debug() {
+        fn is_debug<T: std::fmt::Debug>() {}
+        is_debug::<super::Clipboard>();
+        is_debug::<crate::Broker>();
+        is_debug::<crate::KeymapWatcher>();
+        is_debug::<crate::Session>();
+    }
 }

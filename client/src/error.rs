@@ -21,6 +21,7 @@ use waypass_protocol::{ConnectionError, DecodeError, DisplayError, Malformed, Se
 /// A `wl_display.error` event: the server found a fatal protocol error and
 /// is closing the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProtocolError {
     /// The id of the object the error is about.
     pub object: u32,
@@ -47,6 +48,7 @@ impl Error for ProtocolError {}
 
 /// Why a Wayland session failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SessionError {
     /// Connecting to the display failed.
     Connect(DisplayError),
@@ -160,10 +162,15 @@ impl Error for SessionError {
 }
 
 /// Why no usable keymap was fetched.
+///
+/// What the session says (no compositor at that address, the server's
+/// `wl_display.error`, a timeout, a closed socket) is
+/// [`FetchError::Session`], as in the crate's other errors: a protocol
+/// error is `FetchError::Session(SessionError::Protocol(_))` and nothing
+/// else.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum FetchError {
-    /// No compositor at that address.
-    NoCompositor(DisplayError),
     /// The registry advertised no `wl_seat`.
     NoSeat,
     /// The seat never announced the keyboard capability.
@@ -217,16 +224,15 @@ pub enum FetchError {
         /// The seals the fd has (`None`: the file cannot be sealed).
         have: Option<Seals>,
     },
-    /// The server sent `wl_display.error`.
-    Protocol(ProtocolError),
-    /// The session failed otherwise (socket, malformed data, timeout).
+    /// The session failed: no compositor at that address
+    /// ([`SessionError::Connect`]), the server's `wl_display.error`
+    /// ([`SessionError::Protocol`]), the socket, malformed data, a timeout.
     Session(SessionError),
 }
 
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::NoCompositor(_) => write!(f, "cannot reach a wayland compositor"),
             FetchError::NoSeat => write!(f, "the compositor advertises no wl_seat"),
             FetchError::NoKeyboard { seat, waited } => {
                 match seat {
@@ -274,7 +280,9 @@ impl fmt::Display for FetchError {
                     Some(s) => write!(f, "{})", s.names().join(" ")),
                 }
             }
-            FetchError::Protocol(e) => e.fmt(f),
+            FetchError::Session(SessionError::Connect(_)) => {
+                write!(f, "cannot reach a wayland compositor")
+            }
             FetchError::Session(e) => e.fmt(f),
         }
     }
@@ -283,7 +291,6 @@ impl fmt::Display for FetchError {
 impl Error for FetchError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            FetchError::NoCompositor(e) => Some(e),
             FetchError::Inspect(e) | FetchError::Map(e) => Some(e),
             FetchError::NotUtf8(e) => Some(e),
             FetchError::Read(e) => Some(e),
@@ -297,11 +304,7 @@ impl Error for FetchError {
 
 impl From<SessionError> for FetchError {
     fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Connect(d) => FetchError::NoCompositor(d),
-            SessionError::Protocol(p) => FetchError::Protocol(p),
-            other => FetchError::Session(other),
-        }
+        FetchError::Session(e)
     }
 }
 
@@ -403,6 +406,27 @@ mod tests {
             expected[..2],
             ["connection failed".to_string(), "recvmsg failed".into()]
         );
+    }
+
+    #[test]
+    fn a_fetch_error_from_the_session_reads_as_before_the_single_path() {
+        let protocol = ProtocolError {
+            object: 3,
+            interface: "wl_seat".into(),
+            code: 5,
+            message: "no".into(),
+        };
+        let fetch = FetchError::from(SessionError::Protocol(protocol.clone()));
+        assert_eq!(
+            fetch.to_string(),
+            "protocol error on wl_seat@3 (code 5): no"
+        );
+        assert!(matches!(fetch, FetchError::Session(SessionError::Protocol(p)) if p == protocol));
+
+        let connect = FetchError::from(SessionError::Connect(DisplayError::NoRuntimeDir));
+        let links = told_once(&connect);
+        assert_eq!(links[0], "cannot reach a wayland compositor");
+        assert_eq!(links[1], DisplayError::NoRuntimeDir.to_string());
     }
 
     #[test]

@@ -42,6 +42,7 @@ use crate::session::Session;
 
 /// How long to wait, and what to require, when fetching a keymap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchOptions {
     /// How long the whole call may take, from its start to the first
     /// keymap: the round trips, the keyboard capability and the keymap
@@ -117,7 +118,9 @@ pub struct KeymapWatcher {
 impl KeymapWatcher {
     /// Connects to `display` and sets up the keyboard: registry, seat,
     /// capability, `get_keyboard`, all within [`FetchOptions::timeout`];
-    /// [`KeymapWatcher::first_keymap`] ends at the same deadline.
+    /// [`KeymapWatcher::first_keymap`] ends at the same deadline. It
+    /// returns with `get_keyboard` sent, so an event loop may wait for the
+    /// fd to be readable before its first [`KeymapWatcher::poll_keymap`].
     pub fn connect(display: Option<&str>, options: FetchOptions) -> Result<Self, FetchError> {
         let deadline = Deadline::after(options.timeout);
         KeymapWatcher::new_by(Session::connect(display)?, options, deadline)
@@ -163,6 +166,10 @@ impl KeymapWatcher {
             .session
             .send_request(seat, wl_seat::req::GET_KEYBOARD, &[Arg::NewId(keyboard)])?;
         watcher.keyboard = keyboard;
+        // Sent now, not at the next read: an event loop that waits for the
+        // fd to be readable before its first poll_keymap would wait for a
+        // keymap the server was never asked for.
+        watcher.session.flush_by(deadline)?;
         Ok(watcher)
     }
 
@@ -236,8 +243,8 @@ impl KeymapWatcher {
     /// The next keymap if one has arrived, without blocking: for an event
     /// loop that watches this watcher's fd ([`AsFd`]) for readability.
     ///
-    /// It first sends queued requests (the `get_keyboard` of the setup)
-    /// as far as the socket takes them, then takes a keymap already
+    /// It first sends queued requests as far as the socket takes them
+    /// (the setup has sent its own), then takes a keymap already
     /// queued, else reads until one arrives or the socket is empty
     /// ([`Session::dispatch_pending`] until it reads nothing).
     /// `Ok(Some(keymap))`: call again, more may be there. `Ok(None)`: the
@@ -396,10 +403,7 @@ impl Iterator for KeymapWatcher {
             Ok(Some(keymap)) => Some(Ok(keymap)),
             Ok(None) => None,
             Err(e) => {
-                self.failed = matches!(
-                    e,
-                    FetchError::Session(_) | FetchError::Protocol(_) | FetchError::NoCompositor(_)
-                );
+                self.failed = matches!(e, FetchError::Session(_));
                 Some(Err(e))
             }
         }

@@ -71,6 +71,7 @@ pub struct KeyOutput {
 
 /// How to check a received keymap fd.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParseOptions {
     /// Refuse an fd without SHRINK, GROW and WRITE seals
     /// ([`FetchError::SealsMissing`]). Off by default: real compositors

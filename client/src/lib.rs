@@ -21,7 +21,8 @@
 //! The library alone does not need the command line's dependencies: with
 //! `default-features = false` (no `cli` feature) it builds without clap,
 //! env_logger and sha2. It re-exports [`waypass_protocol`] and
-//! [`xkbcommon`], and the protocol types its signatures use.
+//! [`xkbcommon`](https://docs.rs/xkbcommon/0.9), and the protocol types its
+//! signatures and the docs of its re-exported items use.
 //!
 //! ```no_run
 //! use waypass_client::{fetch_keymap, FetchOptions, Modifiers};
@@ -80,6 +81,9 @@ pub use peer::Peer;
 pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
 pub use waypass_protocol::Credentials;
 pub use waypass_protocol::{ChannelError, FileOffer, PeerChannel, PeerMessage};
+// What the peer channel's docs refer to (its caps, and mapping an offered
+// file): here, so that those links land in this crate's docs.
+pub use waypass_protocol::{ReadOnlyMap, MAX_REASON_LEN, MAX_TEXT_LEN, SAFE_NAME_MAX};
 
 // The crates whose types this one's API speaks, so that a user needs no
 // matching versions of their own.

@@ -281,6 +281,26 @@ impl Session {
         Ok(())
     }
 
+    /// [`Session::flush`], waiting for room in the socket only until
+    /// `deadline`: running out of time is [`SessionError::Timeout`].
+    pub(crate) fn flush_by(&mut self, deadline: Deadline) -> Result<(), SessionError> {
+        while self.has_pending_output() {
+            if self.try_flush()? == Flush::Done {
+                break;
+            }
+            if self
+                .wait(PollFlags::POLLOUT, Some(deadline.at()))?
+                .is_empty()
+            {
+                return Err(SessionError::Timeout {
+                    waiting_for: "room in the socket",
+                    waited: deadline.timeout(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the oldest queued event, without reading the socket.
     pub fn pop_event(&mut self) -> Option<Event> {
         self.queue.pop_front()

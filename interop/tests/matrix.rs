@@ -8,7 +8,7 @@
 //!
 //! Both sides run with `WAYLAND_DEBUG`, and the traces are compared: every
 //! line of libwayland's trace and of ours parses with
-//! `waypass_protocol::parse_trace_line`, and what one side traces as sent
+//! `waypass_protocol::__private::parse_trace_line`, and what one side traces as sent
 //! is what the other traces as received, in order (fd numbers and the
 //! interface libwayland prints for an untyped `new_id` aside).
 //!
@@ -20,7 +20,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use waypass_protocol::{parse_trace_line, TraceLine};
+use waypass_protocol::__private::{parse_trace_line, TraceLine};
 use waypass_test_support::{bin, first_line, run_with_patience, TempDir};
 
 /// A server process that printed its socket path; killed on drop.

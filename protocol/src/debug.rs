@@ -12,7 +12,8 @@
 //! This module formats and prints; it is not a logger (use `log` for
 //! lifecycle events) and it decides nothing about dispatch. The caller tells
 //! it the direction, the target object and the message description.
-//! [`parse_trace_line`] reads a line back, for tests.
+//! [`parse_trace_line`] reads a line back, for tests (not API: exported
+//! only as `waypass_protocol::__private`).
 //!
 //! # Implementation notes
 //!
@@ -134,21 +135,7 @@ fn now_micros() -> u64 {
 
 /// Formats one trace line (without the trailing newline) at time `micros`
 /// (microseconds, as libwayland's clock reading).
-///
-/// ```
-/// # use waypass_protocol::{format_trace, Arg, ArgDesc, ArgKind, Direction, Interface, MessageDesc};
-/// # use std::os::fd::BorrowedFd;
-/// static REGISTRY: Interface = Interface { name: "wl_registry", version: 1, requests: &[], events: &[] };
-/// static DISPLAY: Interface = Interface { name: "wl_display", version: 1, requests: &[], events: &[] };
-/// static GET_REGISTRY: MessageDesc = MessageDesc {
-///     name: "get_registry", since: 1, destructor: false,
-///     args: &[ArgDesc { name: "registry", kind: ArgKind::NewId, nullable: false, interface: Some(&REGISTRY) }],
-/// };
-/// let args: [Arg<'_, BorrowedFd<'_>>; 1] = [Arg::NewId(2)];
-/// let line = format_trace(1_915_098_433, Direction::Sent, &DISPLAY, 1, &GET_REGISTRY, &args, &|_| None);
-/// assert_eq!(line, "[1915098.433]  -> wl_display@1.get_registry(new id wl_registry@2)");
-/// ```
-pub fn format_trace<Fd: AsRawFd>(
+pub(crate) fn format_trace<Fd: AsRawFd>(
     micros: u64,
     direction: Direction,
     interface: &Interface,
@@ -249,7 +236,7 @@ pub struct TraceLine {
 /// `^\[ *\d+\.\d{3}\] ( -> )?[a-z_0-9]+@\d+\.[a-z_0-9]+\(.*\)$`.
 ///
 /// ```
-/// # use waypass_protocol::parse_trace_line;
+/// # use waypass_protocol::__private::parse_trace_line;
 /// let line = parse_trace_line("[1915098.433]  -> wl_display@1.get_registry(new id wl_registry@2)").unwrap();
 /// assert!(line.sent);
 /// assert_eq!((line.interface.as_str(), line.id), ("wl_display", 1));

@@ -54,6 +54,7 @@ const DEFAULT_DISPLAY: &str = "wayland-0";
 
 /// Why no connection to a display could be made.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DisplayError {
     /// A display name needs `XDG_RUNTIME_DIR`, which is unset, empty or not
     /// an absolute path.
@@ -141,7 +142,7 @@ impl std::error::Error for DisplayError {
 /// command line. Plain names and absolute paths come back unchanged.
 ///
 /// ```
-/// # use waypass_protocol::socket_argument;
+/// # use waypass_protocol::__private::socket_argument;
 /// assert_eq!(socket_argument("wayland-1").unwrap(), "wayland-1");
 /// assert_eq!(socket_argument("/run/wl").unwrap(), "/run/wl");
 /// let cwd = std::env::current_dir().unwrap();

@@ -120,6 +120,7 @@ impl Eq for Interface {}
 
 /// Why a message could not be looked up in an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LookupError {
     /// No message has this opcode.
     UnknownOpcode,

@@ -118,13 +118,11 @@ pub use channel::{
     INBOX_MAX_MESSAGES, MAX_NAME_LEN, MAX_REASON_LEN, MAX_TEXT_LEN, SAFE_NAME_MAX,
 };
 pub use connection::{
-    Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv, SharedBuffers,
+    Connection, ConnectionError, Flush, Incoming, Limits, NextError, Outgoing, Recv,
 };
 pub use credentials::Credentials;
-pub use debug::{format_trace, parse_trace_line, Direction, TraceLine, TraceSide, Tracer};
-pub use display::{
-    connect_to_display, connect_to_path, socket_argument, socket_path, DisplayError, SUN_PATH_MAX,
-};
+pub use debug::{Direction, TraceSide, Tracer};
+pub use display::{connect_to_display, connect_to_path, socket_path, DisplayError, SUN_PATH_MAX};
 pub use error_chain::error_chain;
 pub use interface::{ArgDesc, ArgKind, Interface, LookupError, MessageDesc};
 pub use map::{
@@ -140,4 +138,21 @@ pub use wire::{Arg, Args, DecodeError, EncodeError, Fixed, Header, Malformed, Me
 #[doc(hidden)]
 pub mod __generated {
     pub use crate::typed::fmt_flags;
+}
+
+/// Not API: what waypass's own crates, tests and tools share, and nothing
+/// else should use. It may change in any release, semver or not.
+///
+/// - `SharedBuffers` (with `Connection::borrow_buffers` and
+///   `return_buffers`): the buffers waypass-server lends each connection for
+///   one wakeup.
+/// - `socket_argument`: the `--socket NAME|PATH` rule of the two command
+///   lines.
+/// - `parse_trace_line` and `TraceLine`: reading `WAYLAND_DEBUG` lines back,
+///   for the end-to-end and interop tests.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::connection::SharedBuffers;
+    pub use crate::debug::{parse_trace_line, TraceLine};
+    pub use crate::display::socket_argument;
 }

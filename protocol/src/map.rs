@@ -70,6 +70,7 @@ pub const MAX_SERVER_ID: u32 = SERVER_ID_START + WL_MAP_MAX_OBJECTS;
 
 /// Why an id could not be inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InsertError {
     /// Id 0 is null.
     Null,

@@ -111,6 +111,7 @@ pub struct FdInfo {
 
 /// Errors about sealed files and mapping.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SealError {
     /// memfd_create failed.
     Create(io::Error),

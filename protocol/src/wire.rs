@@ -173,6 +173,7 @@ pub fn split_message(bytes: &[u8]) -> Result<Option<(Header, &[u8])>, Malformed>
 /// A rule of the wire format that a received message broke. The peer must
 /// be disconnected: the stream can no longer be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Malformed {
     /// The header's size is below the 8-byte header.
     SizeTooSmall(u32),
@@ -239,6 +240,7 @@ impl std::error::Error for Malformed {}
 
 /// Why a complete message could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The message needs more fds than are queued: receive more, then retry.
     NeedFds {
@@ -347,6 +349,7 @@ pub fn decode<'a>(
 /// Why a message could not be encoded. These are bugs in the caller, not
 /// peer misbehaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The arguments do not match the signature (count or types).
     SignatureMismatch {

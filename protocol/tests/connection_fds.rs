@@ -107,10 +107,8 @@ fn control_truncation_closes_the_fds_that_arrived() {
 fn the_in_fds_cap_closes_the_refused_fds() {
     let _serial = serial();
     let base = open_fds();
-    let limits = Limits {
-        max_in_fds: 2,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_in_fds = 2;
     let (mut a, mut b) = pair_with(Limits::default(), limits);
     send_three_in_flight(&mut a);
     let err = b.recv().unwrap_err();
@@ -124,11 +122,9 @@ fn the_in_fds_cap_closes_the_refused_fds() {
 fn the_out_caps_leave_no_duplicate_behind() {
     let _serial = serial();
     let base = open_fds();
-    let limits = Limits {
-        max_out_fds: 2,
-        max_out_bytes: 8,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_out_fds = 2;
+    limits.max_out_bytes = 8;
     let (mut a, b) = pair_with(limits, Limits::default());
     let files = memfds(3);
     a.send(2, 0, &ONE_FD, &fd_args(&files[..1])).unwrap();
@@ -243,10 +239,8 @@ fn send_now_makes_no_duplicate_when_the_message_leaves_at_once() {
 fn send_owned_fds_are_closed_once_sent_refused_or_dropped_with_the_queue() {
     let _serial = serial();
     let base = open_fds();
-    let limits = Limits {
-        max_out_fds: 2,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_out_fds = 2;
     let (mut a, b) = pair_with(limits, Limits::default());
     let mut files = memfds(5).into_iter();
     assert_eq!(open_fds(), base + 2 + 5);

@@ -75,10 +75,8 @@ pub fn flood(socket: &str, n: usize) -> (Broker, Vec<Peer>) {
     let bytes = text_message();
     let mut peers = Vec::new();
     for _ in 0..n {
-        let options = ConnectOptions {
-            reply_timeout: PATIENCE,
-            ..ConnectOptions::default()
-        };
+        let mut options = ConnectOptions::default();
+        options.reply_timeout = PATIENCE;
         let peer = match broker.connect_to("bob", options) {
             Ok(peer) => peer,
             Err(BrokerError::Refused {

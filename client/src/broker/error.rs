@@ -18,6 +18,7 @@ use crate::error::SessionError;
 /// Why the server refused a `register` or `connect`
 /// (`waypass_broker_v1.failure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Failure {
     /// The name is not 1 to 64 bytes of `[A-Za-z0-9._-]`.
     InvalidName,
@@ -96,6 +97,7 @@ pub enum Request {
 
 /// Why a broker operation failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BrokerError {
     /// The server does not advertise `waypass_broker_v1`.
     NoBroker,
@@ -118,6 +120,9 @@ pub enum BrokerError {
     },
     /// A `peer` or `established` event came without its fd.
     MissingFd,
+    /// A `peer` or `established` event came without the peer's pid, uid
+    /// or gid.
+    MissingCredentials,
     /// Setting up the peer channel on a received socket failed.
     ChannelSetup(io::Error),
     /// The handle is not a name of this broker, or was withdrawn.
@@ -160,6 +165,9 @@ impl fmt::Display for BrokerError {
                 waited,
             } => write!(f, "no {waiting_for} within {} ms", waited.as_millis()),
             BrokerError::MissingFd => f.write_str("the server sent a channel without its fd"),
+            BrokerError::MissingCredentials => {
+                f.write_str("the server sent a channel without its peer's pid, uid and gid")
+            }
             BrokerError::ChannelSetup(_) => f.write_str("cannot set up the peer channel"),
             BrokerError::UnknownHandle => f.write_str("no such live name on this broker"),
             BrokerError::Session(e) => e.fmt(f),

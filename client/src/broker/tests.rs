@@ -325,3 +325,40 @@ fn a_name_with_a_nul_is_refused_locally() {
     let err = broker.register("a\0b").expect_err("nul");
     assert_eq!(err.failure(), Some(Failure::InvalidName));
 }
+
+#[test]
+fn a_peer_event_without_a_uid_is_an_error_not_root() {
+    let (broker, _ends) = start(PLAIN);
+    let mut broker = broker.expect("bound");
+    let handle = broker.register("carol").expect("sent");
+    broker
+        .wait_registered(handle, WAIT.unwrap())
+        .expect("registered");
+    // The scripted server's own peer, with its whole credentials.
+    let first = broker.next_peer(WAIT).expect("read").expect("a peer");
+    assert_eq!(first.peer.credentials.uid, 1000);
+    // peer(fd, name, pid, uid, gid) with only the pid: decoding against the
+    // signature never makes this, a hand-built event can.
+    let (end, _other) = UnixStream::pair().expect("pair");
+    let mut args = waypass_protocol::Args::new();
+    args.push(Arg::Fd(OwnedFd::from(end)));
+    args.push(Arg::Str(Some(c"dave")));
+    args.push(Arg::Int(7));
+    let opcode = waypass_name_v1::evt::PEER;
+    let message = waypass_protocol::Message {
+        sender: handle.id(),
+        opcode,
+        args,
+    };
+    let desc = &waypass_name_v1::INTERFACE.events[usize::from(opcode)];
+    let event = Event::from_message(message, &waypass_name_v1::INTERFACE, desc);
+    let result = broker.on_name_event(event);
+    assert!(
+        matches!(result, Err(BrokerError::MissingCredentials)),
+        "{result:?}"
+    );
+    assert!(
+        broker.take_peer().is_none(),
+        "a peer with made-up credentials"
+    );
+}

@@ -140,11 +140,9 @@ pub(super) fn copy(socket: Option<&str>, args: &CopyArgs) -> Result<(), CliError
         Err(e) if report => return ready(Err(&e.into())),
         Err(e) => return Err(e.into()),
     };
-    let options = ServeOptions {
-        paste_once: args.paste_once,
-        idle_timeout: args.paste_timeout.unwrap_or(PASTE_IDLE_TIMEOUT),
-        ..ServeOptions::default()
-    };
+    let mut options = ServeOptions::default();
+    options.paste_once = args.paste_once;
+    options.idle_timeout = args.paste_timeout.unwrap_or(PASTE_IDLE_TIMEOUT);
     let served = clipboard.serve_file(&data, &options)?;
     log::debug!("done serving: {served:?}");
     Ok(())

@@ -228,11 +228,9 @@ fn connect(
         broker.register_and_wait(own, timeout)?;
         out.story(|| format!("registered name {own}"))?;
     }
-    let connect = ConnectOptions {
-        reply_timeout: timeout,
-        wait_for_name: options.wait,
-        ..ConnectOptions::default()
-    };
+    let mut connect = ConnectOptions::default();
+    connect.reply_timeout = timeout;
+    connect.wait_for_name = options.wait;
     let peer = broker.connect_to(name, connect)?;
     out.story(|| {
         let fd = peer.channel.as_fd();

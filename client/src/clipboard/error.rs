@@ -13,6 +13,7 @@ use crate::error::SessionError;
 
 /// Why a clipboard operation failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ClipboardError {
     /// The connection failed or the server broke the protocol.
     Session(SessionError),

@@ -70,6 +70,7 @@ pub struct SendRequest {
 
 /// The bounds of [`Clipboard::serve_file`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServeOptions {
     /// Pastes written at once; one more drops the paste that has waited
     /// longest for its reader. Default [`MAX_PASTES`].

@@ -316,7 +316,7 @@ fn protocol_error_carries_object_code_and_message() {
     script.error_on_get_keyboard = true;
     let mut w = watch(script, FetchOptions::default()).expect("keyboard requested");
     match w.next_keymap(Some(Duration::from_secs(30))) {
-        Err(FetchError::Protocol(e)) => {
+        Err(FetchError::Session(SessionError::Protocol(e))) => {
             assert_eq!(e.interface, "wl_seat");
             assert_eq!(e.code, 5);
             assert_eq!(e.message, "keyboards are not for you");
@@ -374,6 +374,30 @@ fn poll_keymap_returns_at_once_when_nothing_came() {
     let mut w = watch(Script::seat(7, vec![]), FetchOptions::default()).expect("keyboard");
     assert!(w.poll_keymap().expect("no error").is_none());
     assert!(!w.session().has_pending_output(), "get_keyboard was sent");
+}
+
+#[test]
+fn a_loop_that_waits_for_readability_first_gets_the_keymap() {
+    // The loop polls before its first poll_keymap, and only for POLLIN:
+    // the setup must have sent get_keyboard already, or nothing comes.
+    let mut w = watch(
+        Script::seat(7, vec![KbEvent::Keymap("fr")]),
+        FetchOptions::default(),
+    )
+    .expect("keyboard");
+    assert!(
+        !w.session().has_pending_output(),
+        "get_keyboard still queued"
+    );
+    let keymap = loop {
+        let mut fds = [PollFd::new(w.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(30_000u16)).expect("poll");
+        assert_eq!(ready, 1, "no keymap came: get_keyboard was never sent");
+        if let Some(keymap) = w.poll_keymap().expect("no error") {
+            break keymap;
+        }
+    };
+    assert_eq!(keymap.layouts(), ["French"]);
 }
 
 #[test]

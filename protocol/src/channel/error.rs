@@ -16,6 +16,7 @@ use crate::wire::Malformed;
 /// A `waypass_peer_v1` rule the peer broke. The channel cannot be trusted
 /// after one: drop it, which closes every fd it still holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Violation {
     /// A message was sent to an object other than id 1.
     UnknownObject(u32),
@@ -82,6 +83,7 @@ impl std::error::Error for Violation {
 
 /// Errors of a [`PeerChannel`](super::PeerChannel).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ChannelError {
     /// The socket failed or the peer went away (see [`ConnectionError`]).
     Connection(ConnectionError),

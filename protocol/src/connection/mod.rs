@@ -128,6 +128,7 @@ use wait::{ReceiveTimeout, WaitPlan};
 
 /// Caps on what one connection may buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Bytes received but not yet decoded.
     pub max_in_bytes: usize,
@@ -160,6 +161,7 @@ impl Default for Limits {
 
 /// Errors of the connection layer.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// The peer closed the connection (recvmsg returned 0, or EPIPE/ECONNRESET).
     Closed,
@@ -251,6 +253,12 @@ pub enum Recv {
 }
 
 /// Why [`Incoming::next_message`] could not produce a message.
+///
+/// Deliberately exhaustive, unlike the crate's other errors: it only sorts
+/// the failure into the layer it came from, each of them an error of its
+/// own that may grow ([`Malformed`], [`DecodeError`], [`ConnectionError`]
+/// and the caller's lookup error), so that a caller routes every case to
+/// its own error without a catch-all arm that would have nowhere true to go.
 #[derive(Debug)]
 pub enum NextError<E> {
     /// The header broke a wire rule.
@@ -342,7 +350,8 @@ impl Connection {
 
     /// Lends `shared`'s buffers to this connection for one wakeup (see
     /// [`SharedBuffers`]); call [`Connection::return_buffers`] before
-    /// serving another connection.
+    /// serving another connection. Not API, as [`SharedBuffers`] is not.
+    #[doc(hidden)]
     pub fn borrow_buffers(&mut self, shared: &mut SharedBuffers) {
         self.incoming.borrow_input(&mut shared.input);
         self.outgoing.borrow_chunks(&mut shared.chunks);
@@ -350,7 +359,8 @@ impl Connection {
 
     /// Gives back what [`Connection::borrow_buffers`] lent, keeping only
     /// what this connection still needs: the bytes of a message not wholly
-    /// received, and output not yet sent.
+    /// received, and output not yet sent. Not API.
+    #[doc(hidden)]
     pub fn return_buffers(&mut self, shared: &mut SharedBuffers) {
         self.incoming.return_input(&mut shared.input);
         self.outgoing.return_chunks(&mut shared.chunks);

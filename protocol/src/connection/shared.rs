@@ -24,7 +24,8 @@ use super::outgoing::SharedChunks;
 /// ```
 /// use std::io::Write;
 /// use std::os::unix::net::UnixStream;
-/// use waypass_protocol::{Connection, Recv, SharedBuffers};
+/// use waypass_protocol::__private::SharedBuffers;
+/// use waypass_protocol::{Connection, Recv};
 ///
 /// let mut shared = SharedBuffers::default();
 /// let (mut peer, ours) = UnixStream::pair()?;

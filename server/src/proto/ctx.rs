@@ -336,9 +336,9 @@ impl<'a> Ctx<'a> {
         let desc = match interface.event(opcode, version) {
             Ok(desc) => desc,
             Err(LookupError::NotAtVersion { .. }) => return Ok(None),
-            Err(LookupError::UnknownOpcode) => {
+            Err(e) => {
                 return Err(bug(format!(
-                    "{}.event {opcode} does not exist",
+                    "{}.event {opcode} does not exist ({e})",
                     interface.name
                 )))
             }

@@ -78,6 +78,17 @@ impl LookupFailure {
                     ),
                 )
             }
+            // A lookup failure of a later protocol crate.
+            LookupFailure::Method(h, obj, e) => ProtocolError::new(
+                DISPLAY_ID,
+                code,
+                format!(
+                    "invalid method {}, object {}@{}: {e}",
+                    h.opcode,
+                    obj.interface().name,
+                    h.sender
+                ),
+            ),
         }
     }
 }
@@ -164,6 +175,7 @@ fn invalid_arguments(
     let what = match e {
         DecodeError::NeedFds { .. } => "missing fd".to_string(),
         DecodeError::Malformed(m) => m.to_string(),
+        other => other.to_string(),
     };
     let message = match target {
         Some((h, obj, desc)) => format!(

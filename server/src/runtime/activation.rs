@@ -40,7 +40,8 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::socket::{
     getsockname, getsockopt, sockopt, AddressFamily, SockType, SockaddrLike, SockaddrStorage,
 };
-use waypass_protocol::{socket_argument, socket_path};
+use waypass_protocol::__private::socket_argument;
+use waypass_protocol::socket_path;
 
 use crate::runtime::listener::{Bound, SocketFiles};
 

@@ -40,10 +40,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use log::{debug, error, info, warn};
-use waypass_protocol::{
-    error_chain, ConnectionError, Credentials, Flush, Recv, SharedBuffers, Tracer,
-};
+use waypass_protocol::{error_chain, ConnectionError, Credentials, Flush, Recv, Tracer};
 
+use waypass_protocol::__private::SharedBuffers;
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::wire::MAX_MESSAGE_SIZE;
 use waypass_protocol::DISPLAY_ID;

@@ -46,7 +46,8 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::sys::stat::FileStat;
-use waypass_protocol::{socket_argument, socket_path, DisplayError};
+use waypass_protocol::__private::socket_argument;
+use waypass_protocol::{socket_path, DisplayError};
 
 use self::lock::LockFile;
 

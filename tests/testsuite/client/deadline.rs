@@ -168,11 +168,9 @@ fn register_and_connect_to_a_server_that_never_answers_end_at_their_timeout() {
     assert!(started.elapsed() < BOUND);
 
     // Retrying for 10 s is allowed, but the call's 300 ms bound everything.
-    let options = ConnectOptions {
-        reply_timeout: TIMEOUT,
-        wait_for_name: Some(Duration::from_secs(10)),
-        ..ConnectOptions::default()
-    };
+    let mut options = ConnectOptions::default();
+    options.reply_timeout = TIMEOUT;
+    options.wait_for_name = Some(Duration::from_secs(10));
     let started = Instant::now();
     match broker.connect_to("bob", options) {
         Err(e @ BrokerError::NoAnswer { .. }) => assert!(e.to_string().contains("300 ms"), "{e}"),
@@ -185,11 +183,9 @@ fn register_and_connect_to_a_server_that_never_answers_end_at_their_timeout() {
 fn connect_to_a_name_nobody_registers_stops_retrying_at_the_call_timeout() {
     let server = Server::start(&[]);
     let mut broker = Broker::connect_within(Some(server.socket_arg()), PATIENCE).expect("broker");
-    let options = ConnectOptions {
-        reply_timeout: TIMEOUT,
-        wait_for_name: Some(Duration::from_secs(10)),
-        ..ConnectOptions::default()
-    };
+    let mut options = ConnectOptions::default();
+    options.reply_timeout = TIMEOUT;
+    options.wait_for_name = Some(Duration::from_secs(10));
     let started = Instant::now();
     let result = broker.connect_to("nobody", options);
     let took = started.elapsed();

@@ -6,7 +6,7 @@
 
 use std::process::{Command, Stdio};
 
-use waypass_protocol::parse_trace_line;
+use waypass_protocol::__private::parse_trace_line;
 use waypass_test_support::{run_with_patience, Server};
 
 fn wayland_info(server: &Server, debug: bool) -> std::process::Output {

@@ -2,7 +2,7 @@
 //! for every message the server receives and sends.
 
 use nix::sys::signal::Signal;
-use waypass_protocol::parse_trace_line;
+use waypass_protocol::__private::parse_trace_line;
 use waypass_test_support::wlrs_client::WlClient;
 use waypass_test_support::{eventually, Server};
 
