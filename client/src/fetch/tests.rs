@@ -266,7 +266,7 @@ fn seat_below_v4_is_bound_at_its_version() {
     )
     .expect("keyboard");
     let seat = w.seat;
-    assert_eq!(w.session().object(seat).map(|o| o.version), Some(3));
+    assert_eq!(w.session().version(seat), Some(3));
     let k = w
         .next_keymap(Some(Duration::from_secs(30)))
         .expect("keymap")
@@ -320,7 +320,7 @@ fn protocol_error_carries_object_code_and_message() {
             assert_eq!(e.interface, "wl_seat");
             assert_eq!(e.code, 5);
             assert_eq!(e.message, "keyboards are not for you");
-            assert_eq!(Some(e.object), Some(w.seat));
+            assert_eq!(e.object, w.seat.raw());
         }
         other => panic!("expected a protocol error, got {other:?}"),
     }
