@@ -56,15 +56,17 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use log::{debug, trace};
-use waypass_protocol::protocols::broker::{
-    waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
-};
-use waypass_protocol::protocols::wayland::wl_registry;
-use waypass_protocol::Arg;
+use waypass_protocol::protocols::broker::waypass_broker_v1::{self, WaypassBrokerV1};
+use waypass_protocol::protocols::broker::waypass_connection_v1::{self, WaypassConnectionV1};
+use waypass_protocol::protocols::broker::waypass_name_v1::{self, WaypassNameV1};
+use waypass_protocol::ObjectId;
 
 pub use error::{BrokerError, Failure, Request};
 
+use error::reason_text;
+
 use crate::deadline::Deadline;
+use crate::error::SessionError;
 use crate::event::Event;
 use crate::peer::Peer;
 use crate::session::Session;
@@ -73,13 +75,13 @@ use waypass_protocol::Credentials;
 /// A name this client asked to own: a `waypass_name_v1` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NameHandle {
-    id: u32,
+    id: ObjectId<WaypassNameV1>,
 }
 
 impl NameHandle {
     /// The `waypass_name_v1` object id.
     pub fn id(self) -> u32 {
-        self.id
+        self.id.raw()
     }
 }
 
@@ -141,11 +143,11 @@ enum Outcome {
 #[derive(Debug)]
 pub struct Broker {
     session: Session,
-    broker: u32,
+    broker: ObjectId<WaypassBrokerV1>,
     /// Our live name objects, by id.
-    names: HashMap<u32, (String, NameState)>,
+    names: HashMap<ObjectId<WaypassNameV1>, (String, NameState)>,
     /// Connection objects awaiting or holding their one event, by id.
-    connections: HashMap<u32, Outcome>,
+    connections: HashMap<ObjectId<WaypassConnectionV1>, Outcome>,
     /// Peers that connected to our names, oldest first.
     incoming: VecDeque<IncomingPeer>,
 }
@@ -176,21 +178,10 @@ impl Broker {
 
     /// [`Broker::new`], ending at `deadline`.
     pub fn new_by(mut session: Session, deadline: Deadline) -> Result<Broker, BrokerError> {
-        let registry = session.get_registry()?;
-        session.roundtrip_by(deadline)?;
-        let mut global = None;
-        while let Some(ev) = session.take_event(|e| e.object == registry) {
-            if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL)
-                && global.is_none()
-                && ev.string(1).as_deref() == Some(waypass_broker_v1::INTERFACE.name)
-            {
-                global = ev.uint(0).zip(ev.uint(2));
-            }
-        }
-        let (name, advertised) = global.ok_or(BrokerError::NoBroker)?;
-        let version = advertised.clamp(1, waypass_broker_v1::INTERFACE.version);
-        debug!("binding waypass_broker_v1 global {name} at v{version}");
-        let broker = session.bind(registry, name, &waypass_broker_v1::INTERFACE, version)?;
+        let broker = match session.bind_global_by::<WaypassBrokerV1>(u32::MAX, deadline) {
+            Err(SessionError::NoGlobal { .. }) => return Err(BrokerError::NoBroker),
+            bound => bound?,
+        };
         Ok(Broker {
             session,
             broker,
@@ -217,12 +208,10 @@ impl Broker {
     /// within its deadline.
     fn queue_register(&mut self, name: &str) -> Result<NameHandle, BrokerError> {
         let text = wire_name(name, Request::Register)?;
-        let id = self.session.new_object(&waypass_name_v1::INTERFACE, 1)?;
-        self.session.send_request(
-            self.broker,
-            waypass_broker_v1::req::REGISTER,
-            &[Arg::NewId(id), Arg::Str(Some(text.as_c_str()))],
-        )?;
+        let id = self.session.new_object::<WaypassNameV1>(1)?;
+        let register = waypass_broker_v1::Request::Register { id, name: &text };
+        self.session.send(self.broker, register)?;
+        let id = id.id();
         self.names
             .insert(id, (name.to_string(), NameState::Pending));
         Ok(NameHandle { id })
@@ -290,7 +279,7 @@ impl Broker {
             return Err(BrokerError::UnknownHandle);
         }
         self.session
-            .send_request(handle.id, waypass_name_v1::req::WITHDRAW, &[])?;
+            .send(handle.id, waypass_name_v1::Request::Withdraw)?;
         self.session.flush()?;
         Ok(())
     }
@@ -370,14 +359,10 @@ impl Broker {
         name: &CString,
         deadline: Deadline,
     ) -> Result<Result<Peer, Failure>, BrokerError> {
-        let id = self
-            .session
-            .new_object(&waypass_connection_v1::INTERFACE, 1)?;
-        self.session.send_request(
-            self.broker,
-            waypass_broker_v1::req::CONNECT,
-            &[Arg::NewId(id), Arg::Str(Some(name.as_c_str()))],
-        )?;
+        let new = self.session.new_object::<WaypassConnectionV1>(1)?;
+        let connect = waypass_broker_v1::Request::Connect { id: new, name };
+        self.session.send(self.broker, connect)?;
+        let id = new.id();
         self.connections.insert(id, Outcome::Waiting);
         let outcome = loop {
             self.dispatch_queued()?;
@@ -393,7 +378,7 @@ impl Broker {
             }
         };
         self.session
-            .send_request(id, waypass_connection_v1::req::DESTROY, &[])?;
+            .send(id, waypass_connection_v1::Request::Destroy)?;
         self.session.flush()?;
         match outcome {
             Some(Outcome::Established(peer)) => Ok(Ok(*peer)),
@@ -413,10 +398,11 @@ impl Broker {
     /// Handles every queued event, without reading the socket.
     fn dispatch_queued(&mut self) -> Result<(), BrokerError> {
         while let Some(ev) = self.session.pop_event() {
-            if self.names.contains_key(&ev.object) {
-                self.on_name_event(ev)?;
-            } else if self.connections.contains_key(&ev.object) {
-                self.on_connection_event(ev)?;
+            let (name, connection) = (ObjectId::from_raw(ev.object), ObjectId::from_raw(ev.object));
+            if ev.is_from(name) && self.names.contains_key(&name) {
+                self.on_name_event(name, ev)?;
+            } else if ev.is_from(connection) && self.connections.contains_key(&connection) {
+                self.on_connection_event(connection, ev)?;
             } else {
                 trace!(
                     "broker: dropping {}@{}.{}",
@@ -429,55 +415,68 @@ impl Broker {
         Ok(())
     }
 
-    fn on_name_event(&mut self, mut ev: Event) -> Result<(), BrokerError> {
-        let Some((name, state)) = self.names.get_mut(&ev.object) else {
+    fn on_name_event(
+        &mut self,
+        id: ObjectId<WaypassNameV1>,
+        mut ev: Event,
+    ) -> Result<(), BrokerError> {
+        let Some((name, state)) = self.names.get_mut(&id) else {
             return Ok(());
         };
-        match ev.opcode {
-            waypass_name_v1::evt::REGISTERED => {
+        match ev.decode::<WaypassNameV1>().map_err(SessionError::from)? {
+            waypass_name_v1::Event::Registered => {
                 debug!("registered name \"{name}\"");
                 *state = NameState::Registered;
             }
-            waypass_name_v1::evt::FAILED => {
-                let reason = Failure::from_wire(ev.uint(0).unwrap_or(u32::MAX));
-                debug!("name \"{name}\" refused: {reason}");
+            waypass_name_v1::Event::Failed { reason } => {
+                debug!("name \"{name}\" refused: {}", reason_text(reason));
                 *state = NameState::Failed(reason);
             }
-            waypass_name_v1::evt::PEER => {
-                let fd = ev.take_fd(0).ok_or(BrokerError::MissingFd)?;
-                let credentials = credentials(&ev, 2)?;
-                let peer_name = ev.string(1);
+            waypass_name_v1::Event::Peer {
+                fd,
+                peer_name,
+                pid,
+                uid,
+                gid,
+            } => {
+                let credentials = Credentials { pid, uid, gid };
+                let peer_name = peer_name.map(|n| n.to_string_lossy().into_owned());
                 debug!("peer {peer_name:?} ({credentials}) connected to \"{name}\"");
                 let peer =
                     Peer::from_fd(fd, peer_name, credentials).map_err(BrokerError::ChannelSetup)?;
-                let to = NameHandle { id: ev.object };
+                let to = NameHandle { id };
                 self.incoming.push_back(IncomingPeer { to, peer });
             }
-            other => trace!("waypass_name_v1: ignoring event {other}"),
         }
         Ok(())
     }
 
-    fn on_connection_event(&mut self, mut ev: Event) -> Result<(), BrokerError> {
-        let outcome = match ev.opcode {
-            waypass_connection_v1::evt::ESTABLISHED => {
-                let fd = ev.take_fd(0).ok_or(BrokerError::MissingFd)?;
-                let credentials = credentials(&ev, 2)?;
-                let name = ev.string(1);
+    fn on_connection_event(
+        &mut self,
+        id: ObjectId<WaypassConnectionV1>,
+        mut ev: Event,
+    ) -> Result<(), BrokerError> {
+        let outcome = match ev
+            .decode::<WaypassConnectionV1>()
+            .map_err(SessionError::from)?
+        {
+            waypass_connection_v1::Event::Established {
+                fd,
+                peer_name,
+                pid,
+                uid,
+                gid,
+            } => {
+                let credentials = Credentials { pid, uid, gid };
+                let name = Some(peer_name.to_string_lossy().into_owned());
                 debug!("channel established to {name:?} ({credentials})");
                 Outcome::Established(Box::new(
                     Peer::from_fd(fd, name, credentials).map_err(BrokerError::ChannelSetup)?,
                 ))
             }
-            waypass_connection_v1::evt::FAILED => {
-                Outcome::Failed(Failure::from_wire(ev.uint(0).unwrap_or(u32::MAX)))
-            }
-            other => {
-                trace!("waypass_connection_v1: ignoring event {other}");
-                return Ok(());
-            }
+            waypass_connection_v1::Event::Failed { reason } => Outcome::Failed(reason),
         };
-        self.connections.insert(ev.object, outcome);
+        self.connections.insert(id, outcome);
         Ok(())
     }
 }
@@ -488,17 +487,6 @@ impl AsFd for Broker {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.session.as_fd()
     }
-}
-
-/// The pid, uid and gid at arguments `first..first + 3`; any of them
-/// missing is [`BrokerError::MissingCredentials`], never a made-up 0 (uid 0
-/// is root).
-fn credentials(ev: &Event, first: usize) -> Result<Credentials, BrokerError> {
-    Ok(Credentials {
-        pid: ev.int(first).ok_or(BrokerError::MissingCredentials)?,
-        uid: ev.uint(first + 1).ok_or(BrokerError::MissingCredentials)?,
-        gid: ev.uint(first + 2).ok_or(BrokerError::MissingCredentials)?,
-    })
 }
 
 /// A name as a wire string; one holding a NUL cannot be sent and is

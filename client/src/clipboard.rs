@@ -26,20 +26,23 @@ use std::time::Duration;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 use waypass_protocol::protocols::data_control::{ext, wlr};
-use waypass_protocol::protocols::wayland::{wl_registry, wl_seat};
-use waypass_protocol::{Arg, Interface};
+use waypass_protocol::protocols::wayland::wl_registry::WlRegistry;
+use waypass_protocol::protocols::wayland::wl_seat::{self, WlSeat};
+use waypass_protocol::{Interface, NewId, ObjectId};
 
 pub use error::ClipboardError;
 pub use serve::{SendRequest, ServeOptions, Served, MAX_PASTES, PASTE_IDLE_TIMEOUT};
 
 use crate::deadline::Deadline;
+use crate::error::SessionError;
 use crate::event::Event;
 use crate::session::{Session, DEFAULT_REPLY_TIMEOUT};
 
-use ext::ext_data_control_device_v1 as device;
-use ext::ext_data_control_manager_v1 as manager;
-use ext::ext_data_control_offer_v1 as offer;
-use ext::ext_data_control_source_v1 as source;
+use ext::ext_data_control_device_v1::{self as device, ExtDataControlDeviceV1 as Device};
+use ext::ext_data_control_manager_v1::{self as manager, ExtDataControlManagerV1 as Manager};
+use ext::ext_data_control_offer_v1::{self as offer, ExtDataControlOfferV1 as OfferType};
+use ext::ext_data_control_source_v1::{self as source, ExtDataControlSourceV1 as Source};
+use wlr::zwlr_data_control_manager_v1::ZwlrDataControlManagerV1 as WlrManager;
 
 /// The clipboard or the primary selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,26 +173,15 @@ impl Clipboard {
         deadline: Deadline,
         seat: Option<&str>,
     ) -> Result<Clipboard, ClipboardError> {
-        let registry = session.get_registry()?;
-        session.roundtrip_by(deadline)?;
-        let mut seats = Vec::new();
-        let mut ext_manager = None;
-        let mut wlr_manager = None;
-        while let Some(ev) = session.take_event(|e| e.object == registry) {
-            if !ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL) {
-                continue;
-            }
-            let (Some(name), Some(iface), Some(version)) = (ev.uint(0), ev.string(1), ev.uint(2))
-            else {
-                continue;
-            };
-            match iface.as_str() {
-                "wl_seat" if version >= 2 => seats.push(name),
-                "ext_data_control_manager_v1" => ext_manager = Some((name, version)),
-                "zwlr_data_control_manager_v1" => wlr_manager = Some((name, version)),
-                _ => {}
-            }
-        }
+        let globals = session.globals_by(deadline)?;
+        let registry = globals.registry();
+        let seats: Vec<u32> = globals
+            .all::<WlSeat>()
+            .filter(|g| g.version >= 2)
+            .map(|g| g.name)
+            .collect();
+        let ext_manager = globals.find::<Manager>().map(|g| (g.name, g.version));
+        let wlr_manager = globals.find::<WlrManager>().map(|g| (g.name, g.version));
         let (flavor, (name, version)) = match (ext_manager, wlr_manager) {
             (Some(m), _) => (Flavor::Ext, m),
             (None, Some((n, v))) => (Flavor::Wlr { version: v.min(2) }, (n, v)),
@@ -198,13 +190,16 @@ impl Clipboard {
         let [manager_iface, device_iface, ..] = flavor.tables();
         let version = version.min(manager_iface.version);
         let seat = bind_seat(&mut session, registry, &seats, seat, deadline)?;
-        let manager = session.bind(registry, name, manager_iface, version)?;
-        let device = session.new_object(device_iface, version)?;
-        session.send_request(
-            manager,
-            manager::req::GET_DATA_DEVICE,
-            &[Arg::NewId(device), Arg::Object(seat)],
-        )?;
+        let manager = match flavor {
+            Flavor::Ext => session.bind::<Manager>(registry, name, version)?.raw(),
+            Flavor::Wlr { .. } => session.bind::<WlrManager>(registry, name, version)?.raw(),
+        };
+        let device = session.allocate(device_iface, version)?;
+        let get_device = manager::Request::GetDataDevice {
+            id: NewId::from_raw(device),
+            seat,
+        };
+        session.send_as::<Manager>(manager, get_device)?;
         let mut clipboard = Clipboard {
             session,
             flavor,
@@ -252,11 +247,11 @@ impl Clipboard {
         let id = offer.id;
         let mime = c_string(mime)?;
         let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ClipboardError::Pipe(e.into()))?;
-        self.session.send_request(
-            id,
-            offer::req::RECEIVE,
-            &[Arg::Str(Some(&mime)), Arg::Fd(write.as_fd())],
-        )?;
+        let receive = offer::Request::Receive {
+            mime_type: &mime,
+            fd: write.as_fd(),
+        };
+        self.session.send_as::<OfferType>(id, receive)?;
         self.session.flush()?;
         drop(write); // the source holds the only write end now
         Ok(File::from(read))
@@ -285,9 +280,12 @@ impl Clipboard {
     /// it, with no types). Serve pastes with [`Clipboard::serve`].
     pub fn copy(&mut self, which: Selection, types: &[&str]) -> Result<(), ClipboardError> {
         self.check_primary(which)?;
-        let set = match which {
-            Selection::Regular => device::req::SET_SELECTION,
-            Selection::Primary => device::req::SET_PRIMARY_SELECTION,
+        let set = |source: Option<u32>| {
+            let source = source.and_then(ObjectId::new);
+            match which {
+                Selection::Regular => device::Request::SetSelection { source },
+                Selection::Primary => device::Request::SetPrimarySelection { source },
+            }
         };
         // Our previous source is destroyed only after the new selection is
         // set: destroyed first, it would clear the selection, and every
@@ -295,28 +293,26 @@ impl Clipboard {
         // its command for nothing).
         let old = self.sources[which.index()].take();
         if types.is_empty() {
-            self.session
-                .send_request(self.device, set, &[Arg::Object(0)])?;
+            self.session.send_as::<Device>(self.device, set(None))?;
         } else {
             let source_iface = self.flavor.tables()[2];
             let version = self.session.object(self.manager).map_or(1, |o| o.version);
-            let id = self.session.new_object(source_iface, version)?;
-            self.session.send_request(
-                self.manager,
-                manager::req::CREATE_DATA_SOURCE,
-                &[Arg::NewId(id)],
-            )?;
+            let id = self.session.allocate(source_iface, version)?;
+            let create = manager::Request::CreateDataSource {
+                id: NewId::from_raw(id),
+            };
+            self.session.send_as::<Manager>(self.manager, create)?;
             for t in types {
-                let t = c_string(t)?;
-                self.session
-                    .send_request(id, source::req::OFFER, &[Arg::Str(Some(&t))])?;
+                let mime_type = &c_string(t)?;
+                let offer = source::Request::Offer { mime_type };
+                self.session.send_as::<Source>(id, offer)?;
             }
-            self.session
-                .send_request(self.device, set, &[Arg::Object(id)])?;
+            self.session.send_as::<Device>(self.device, set(Some(id)))?;
             self.sources[which.index()] = Some(id);
         }
         if let Some(old) = old {
-            self.session.send_request(old, source::req::DESTROY, &[])?;
+            self.session
+                .send_as::<Source>(old, source::Request::Destroy)?;
         }
         self.session.roundtrip()?;
         self.absorb()
@@ -358,31 +354,32 @@ impl Clipboard {
         let [_, device_iface, _, offer_iface] = self.flavor.tables();
         let device_id = self.device;
         let mine = |e: &Event| e.interface == device_iface || e.interface == offer_iface;
-        while let Some(ev) = self.session.take_event(mine) {
-            if ev.interface == offer_iface && ev.opcode == offer::evt::OFFER {
-                if let (Some(o), Some(t)) = (
-                    self.pending.iter_mut().find(|o| o.id == ev.object),
-                    ev.string(0),
-                ) {
-                    o.types.push(t);
+        while let Some(mut ev) = self.session.take_event(mine) {
+            if ev.interface == offer_iface {
+                let object = ev.object;
+                let offer::Event::Offer { mime_type } =
+                    ev.decode_as::<OfferType>().map_err(SessionError::from)?;
+                if let Some(o) = self.pending.iter_mut().find(|o| o.id == object) {
+                    o.types.push(mime_type.to_string_lossy().into_owned());
                 }
                 continue;
             }
             if ev.object != device_id {
                 continue;
             }
-            match ev.opcode {
-                device::evt::DATA_OFFER => {
-                    if let Some(id) = ev.uint(0) {
-                        self.pending.push(Offer {
-                            id,
-                            types: Vec::new(),
-                        });
-                    }
+            match ev.decode_as::<Device>().map_err(SessionError::from)? {
+                device::Event::DataOffer { id } => self.pending.push(Offer {
+                    id: id.raw(),
+                    types: Vec::new(),
+                }),
+                device::Event::Selection { id } => {
+                    self.select(Selection::Regular, id.map(ObjectId::raw))?
                 }
-                device::evt::SELECTION => self.select(Selection::Regular, ev.uint(0))?,
-                device::evt::PRIMARY_SELECTION => self.select(Selection::Primary, ev.uint(0))?,
-                _ => {} // finished: the seat went away; nothing more will come
+                device::Event::PrimarySelection { id } => {
+                    self.select(Selection::Primary, id.map(ObjectId::raw))?
+                }
+                // The seat went away; nothing more will come.
+                device::Event::Finished => {}
             }
         }
         Ok(())
@@ -403,7 +400,7 @@ impl Clipboard {
             let still_used = self.current.iter().flatten().any(|o| o.id == old.id);
             if !still_used {
                 self.session
-                    .send_request(old.id, offer::req::DESTROY, &[])?;
+                    .send_as::<OfferType>(old.id, offer::Request::Destroy)?;
             }
         }
         Ok(())
@@ -422,27 +419,27 @@ impl AsFd for Clipboard {
 /// (version 2, which sends the name), or the first one; returns its id.
 fn bind_seat(
     session: &mut Session,
-    registry: u32,
+    registry: ObjectId<WlRegistry>,
     seats: &[u32],
     wanted: Option<&str>,
     deadline: Deadline,
-) -> Result<u32, ClipboardError> {
+) -> Result<ObjectId<WlSeat>, ClipboardError> {
     let Some(wanted) = wanted else {
         let first = *seats.first().ok_or(ClipboardError::NoSeat)?;
-        return Ok(session.bind(registry, first, &wl_seat::INTERFACE, 2)?);
+        return Ok(session.bind(registry, first, 2)?);
     };
     let mut bound = Vec::with_capacity(seats.len());
     for &global in seats {
-        bound.push(session.bind(registry, global, &wl_seat::INTERFACE, 2)?);
+        bound.push(session.bind::<WlSeat>(registry, global, 2)?);
     }
     session.roundtrip_by(deadline)?;
     let mut found = None;
-    while let Some(ev) = session.take_event(|e| bound.contains(&e.object)) {
-        if ev.is(&wl_seat::INTERFACE, wl_seat::evt::NAME)
-            && found.is_none()
-            && ev.string(0).as_deref() == Some(wanted)
-        {
-            found = Some(ev.object);
+    while let Some(mut ev) = session.take_event(|e| bound.iter().any(|&s| e.is_from(s))) {
+        let seat = ObjectId::from_raw(ev.object);
+        if let wl_seat::Event::Name { name } = ev.decode::<WlSeat>().map_err(SessionError::from)? {
+            if found.is_none() && name.to_bytes() == wanted.as_bytes() {
+                found = Some(seat);
+            }
         }
     }
     found.ok_or_else(|| ClipboardError::NoSuchSeat(wanted.to_owned()))

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use waypass_protocol::{ConnectionError, DecodeError, DisplayError, Malformed, SealError, Seals};
 
+use crate::event::EventMismatch;
+
 /// A `wl_display.error` event: the server found a fatal protocol error and
 /// is closing the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +106,13 @@ pub enum SessionError {
         /// How long.
         waited: Duration,
     },
+    /// The server advertises no global of this interface.
+    NoGlobal {
+        /// The interface's name.
+        interface: &'static str,
+    },
+    /// An event was decoded as the typed event of another interface.
+    EventMismatch(EventMismatch),
 }
 
 impl fmt::Display for SessionError {
@@ -144,6 +153,10 @@ impl fmt::Display for SessionError {
                 "no answer to {waiting_for} within {} ms",
                 waited.as_millis()
             ),
+            SessionError::NoGlobal { interface } => {
+                write!(f, "the server does not offer {interface}")
+            }
+            SessionError::EventMismatch(e) => e.fmt(f),
         }
     }
 }
@@ -156,6 +169,8 @@ impl Error for SessionError {
             SessionError::Connection(e) => Some(e),
             SessionError::Malformed(e) => Some(e),
             SessionError::Decode(e) => Some(e),
+            // Its text is ours; its source (the args') is the next.
+            SessionError::EventMismatch(e) => e.source(),
             _ => None,
         }
     }
@@ -334,7 +349,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::{BrokerError, ClipboardError, Failure};
+    use crate::{BrokerError, ClipboardError};
 
     /// `e` as a chain printer sees it: its text, then each source's.
     fn links(e: &dyn Error) -> Vec<String> {
@@ -436,7 +451,6 @@ mod tests {
         is_error::<FetchError>();
         is_error::<ProtocolError>();
         is_error::<BrokerError>();
-        is_error::<Failure>();
         is_error::<ClipboardError>();
         is_error::<waypass_protocol::ChannelError>();
         is_error::<waypass_protocol::ConnectionError>();

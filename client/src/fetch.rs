@@ -31,8 +31,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use log::debug;
-use waypass_protocol::protocols::wayland::{wl_keyboard, wl_registry, wl_seat};
-use waypass_protocol::Arg;
+use waypass_protocol::protocols::wayland::wl_keyboard::{self, WlKeyboard};
+use waypass_protocol::protocols::wayland::wl_seat::{self, WlSeat};
+use waypass_protocol::ObjectId;
 
 use crate::deadline::Deadline;
 use crate::error::{FetchError, SessionError};
@@ -99,11 +100,12 @@ struct PendingKeymap {
 #[derive(Debug)]
 pub struct KeymapWatcher {
     session: Session,
-    seat: u32,
-    keyboard: u32,
+    seat: ObjectId<WlSeat>,
+    /// `None` until the seat has a keyboard.
+    keyboard: Option<ObjectId<WlKeyboard>>,
     keyboard_version: u32,
     seat_name: Option<String>,
-    capabilities: u32,
+    capabilities: wl_seat::Capability,
     repeat: Option<RepeatInfo>,
     options: FetchOptions,
     /// The deadline of the call that set the keyboard up, which
@@ -139,19 +141,18 @@ impl KeymapWatcher {
         options: FetchOptions,
         deadline: Deadline,
     ) -> Result<Self, FetchError> {
-        let registry = session.get_registry()?;
-        session.roundtrip_by(deadline)?;
-        let (name, advertised) = first_seat(&mut session, registry).ok_or(FetchError::NoSeat)?;
-        let version = advertised.clamp(1, wl_seat::INTERFACE.version);
-        debug!("binding wl_seat global {name} at v{version} (advertised v{advertised})");
-        let seat = session.bind(registry, name, &wl_seat::INTERFACE, version)?;
+        let seat = match session.bind_global_by::<WlSeat>(u32::MAX, deadline) {
+            Err(SessionError::NoGlobal { .. }) => return Err(FetchError::NoSeat),
+            bound => bound?,
+        };
+        let version = session.version(seat).unwrap_or(1);
         let mut watcher = KeymapWatcher {
             session,
             seat,
-            keyboard: 0,
+            keyboard: None,
             keyboard_version: version,
             seat_name: None,
-            capabilities: 0,
+            capabilities: wl_seat::Capability::default(),
             repeat: None,
             options,
             setup_deadline: deadline,
@@ -159,13 +160,10 @@ impl KeymapWatcher {
             failed: false,
         };
         watcher.wait_for_keyboard(deadline)?;
-        let keyboard = watcher
-            .session
-            .new_object(&wl_keyboard::INTERFACE, version)?;
-        watcher
-            .session
-            .send_request(seat, wl_seat::req::GET_KEYBOARD, &[Arg::NewId(keyboard)])?;
-        watcher.keyboard = keyboard;
+        let id = watcher.session.new_object::<WlKeyboard>(version)?;
+        let get_keyboard = wl_seat::Request::GetKeyboard { id };
+        watcher.session.send(seat, get_keyboard)?;
+        watcher.keyboard = Some(id.id());
         // Sent now, not at the next read: an event loop that waits for the
         // fd to be readable before its first poll_keymap would wait for a
         // keymap the server was never asked for.
@@ -290,7 +288,7 @@ impl KeymapWatcher {
     fn wait_for_keyboard(&mut self, deadline: Deadline) -> Result<(), FetchError> {
         loop {
             self.pump(false);
-            if self.capabilities & wl_seat::capability::KEYBOARD != 0 {
+            if self.capabilities.contains(wl_seat::Capability::KEYBOARD) {
                 return Ok(());
             }
             if !self.session.read_events(Some(deadline.at()))? {
@@ -332,38 +330,47 @@ impl KeymapWatcher {
     /// taken and returned if `take_keymap`, else left queued.
     fn pump(&mut self, take_keymap: bool) -> Option<PendingKeymap> {
         while let Some(ev) = self.session.peek_event() {
-            let is_keymap = ev.object == self.keyboard
-                && ev.is(&wl_keyboard::INTERFACE, wl_keyboard::evt::KEYMAP);
+            let is_keymap = self.keyboard.is_some_and(|k| ev.is_from(k)) && ev.name() == "keymap";
             if is_keymap && !take_keymap {
                 return None;
             }
             let ev = self.session.pop_event()?;
-            if is_keymap {
-                match pending_keymap(ev) {
-                    Some(p) => return Some(p),
-                    None => continue,
-                }
+            if let Some(pending) = self.handle(ev) {
+                return Some(pending);
             }
-            self.handle(ev);
         }
         None
     }
 
-    fn handle(&mut self, ev: Event) {
-        if ev.object == self.seat {
-            match ev.opcode {
-                wl_seat::evt::CAPABILITIES => self.capabilities = ev.uint(0).unwrap_or(0),
-                wl_seat::evt::NAME => self.seat_name = ev.string(0),
-                _ => {}
+    /// Takes in a seat or keyboard event; a keymap is returned, not kept.
+    fn handle(&mut self, mut ev: Event) -> Option<PendingKeymap> {
+        if ev.is_from(self.seat) {
+            match ev.decode::<WlSeat>() {
+                Ok(wl_seat::Event::Capabilities { capabilities }) => {
+                    self.capabilities = capabilities
+                }
+                Ok(wl_seat::Event::Name { name }) => {
+                    self.seat_name = Some(name.to_string_lossy().into_owned())
+                }
+                Ok(wl_seat::Event::__Unused(never, _)) => match never {},
+                Err(e) => debug!("{e}"),
             }
-        } else if ev.object == self.keyboard && ev.opcode == wl_keyboard::evt::REPEAT_INFO {
-            self.repeat = Some(RepeatInfo {
-                rate: ev.int(0).unwrap_or(0),
-                delay: ev.int(1).unwrap_or(0),
-            });
+        } else if self.keyboard.is_some_and(|k| ev.is_from(k)) {
+            match ev.decode::<WlKeyboard>() {
+                Ok(wl_keyboard::Event::Keymap { format, fd, size }) => {
+                    let format = u32::from(format);
+                    return Some(PendingKeymap { format, fd, size });
+                }
+                Ok(wl_keyboard::Event::RepeatInfo { rate, delay }) => {
+                    self.repeat = Some(RepeatInfo { rate, delay })
+                }
+                Ok(_) => {} // focus and keys: a keymap reader has no surface
+                Err(e) => debug!("{e}"),
+            }
         } else {
             log::trace!("ignoring {}.{}", ev.interface.name, ev.name());
         }
+        None
     }
 
     fn build(&self, pending: PendingKeymap) -> Result<ReceivedKeymap, FetchError> {
@@ -408,29 +415,6 @@ impl Iterator for KeymapWatcher {
             }
         }
     }
-}
-
-/// The registry name and version of the first `wl_seat` global; consumes
-/// the registry's queued events.
-fn first_seat(session: &mut Session, registry: u32) -> Option<(u32, u32)> {
-    let mut seat = None;
-    while let Some(ev) = session.take_event(|e| e.object == registry) {
-        if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL)
-            && seat.is_none()
-            && ev.string(1).as_deref() == Some(wl_seat::INTERFACE.name)
-        {
-            seat = Some((ev.uint(0)?, ev.uint(2)?));
-        }
-    }
-    seat
-}
-
-/// The format, fd and size of a `wl_keyboard.keymap` event.
-fn pending_keymap(mut ev: Event) -> Option<PendingKeymap> {
-    let format = ev.uint(0)?;
-    let size = ev.uint(2)?;
-    let fd = ev.take_fd(1)?;
-    Some(PendingKeymap { format, fd, size })
 }
 
 #[cfg(test)]

@@ -71,14 +71,14 @@ pub use clipboard::{
 };
 pub use deadline::Deadline;
 pub use error::{chain_to_string, FetchError, ProtocolError, SessionError};
-pub use event::{Event, EventArg};
+pub use event::{Event, EventMismatch};
 pub use fetch::{fetch_keymap, FetchOptions, KeymapWatcher};
 pub use keymap::{
     KeyOutput, KeymapAccess, KeymapOrigin, Modifiers, ParseOptions, ReceivedKeymap, RepeatInfo,
     FORMAT_XKB_V1, MAX_KEYMAP_SIZE, REQUIRED_SEALS,
 };
 pub use peer::Peer;
-pub use session::{ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
+pub use session::{Global, Globals, ObjectInfo, Session, DEFAULT_REPLY_TIMEOUT, DISPLAY_ID};
 pub use waypass_protocol::Credentials;
 pub use waypass_protocol::{ChannelError, FileOffer, PeerChannel, PeerMessage};
 // What the peer channel's docs refer to (its caps, and mapping an offered
@@ -93,8 +93,8 @@ pub use xkbcommon;
 // The protocol types that appear in this crate's public signatures and
 // errors, reachable from here without naming `waypass_protocol`.
 pub use waypass_protocol::{
-    Arg, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Flush, Interface, Malformed,
-    MessageDesc, SealError, Seals, TraceSide, Tracer,
+    AnyNewId, ArgsMismatch, ConnectionError, DecodeError, DisplayError, FdInfo, Fixed, Flush,
+    Interface, Malformed, MessageDesc, NewId, ObjectId, SealError, Seals, TraceSide, Tracer,
 };
 
 // The README's library example compiles as a doc-test of this crate.

@@ -3,11 +3,15 @@
 //! A [`Session`] owns the connection, the client's object map (interface and
 //! version per id), a queue of received events, and the `WAYLAND_DEBUG`
 //! tracer. It sends requests, reads events with `poll` and a timeout, and
-//! does `wl_display.sync` round trips. It handles the two `wl_display`
-//! events itself: `error` becomes [`SessionError::Protocol`], and
-//! `delete_id` frees the id. Every other event waits in the queue, in
+//! does `wl_display.sync` round trips. Requests are the scanner's typed
+//! messages, sent to typed ids ([`Session::send`]); events come back as
+//! [`Event`]s that decode into the typed event of their interface
+//! ([`Event::decode`]). It handles the two `wl_display` events itself:
+//! `error` becomes [`SessionError::Protocol`], and `delete_id` frees the
+//! id; and the events of its own registry, which keep [`Globals`] up to
+//! date (`session/globals.rs`). Every other event waits in the queue, in
 //! arrival order, until the caller takes it ([`Session::next_event`],
-//! [`Session::take_event`]) and dispatches on `(interface, opcode)`.
+//! [`Session::next_event_from`], [`Session::take_event`]).
 //!
 //! It is not an event loop, knows nothing of keyboards or keymaps (see
 //! [`crate::fetch`]), and is not thread-safe: one thread drives it.
@@ -40,17 +44,22 @@ use std::time::{Duration, Instant};
 use log::{debug, trace};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use waypass_protocol::protocols::wayland::{wl_callback, wl_display, wl_registry};
+use waypass_protocol::protocols::wayland::{wl_display, wl_registry};
 use waypass_protocol::{
-    connect_to_display, connect_to_path, Arg, Connection, ConnectionError, Direction, Flush,
-    Interface, NextError, ObjectMap, Recv, Side, TraceSide, Tracer, SERVER_ID_START,
+    connect_to_display, connect_to_path, Connection, ConnectionError, Direction, Flush, Interface,
+    InterfaceType, Message, NextError, ObjectId, ObjectMap, Recv, Side, TraceSide, Tracer,
+    TypedMessage, SERVER_ID_START,
 };
 
 use crate::deadline::Deadline;
 use crate::error::{ProtocolError, SessionError};
 use crate::event::Event;
 
+mod globals;
 mod nonblocking;
+mod requests;
+
+pub use globals::{Global, Globals};
 
 pub use waypass_protocol::DISPLAY_ID;
 
@@ -73,17 +82,37 @@ pub struct ObjectInfo {
 ///
 /// ```no_run
 /// use waypass_client::Session;
-/// use waypass_protocol::protocols::wayland::wl_registry;
 ///
 /// let mut session = Session::connect(None)?;
-/// let registry = session.get_registry()?;
-/// session.roundtrip()?;
-/// while let Some(ev) = session.pop_event() {
-///     if ev.is(&wl_registry::INTERFACE, wl_registry::evt::GLOBAL) {
-///         println!("{} v{}", ev.string(1).unwrap_or_default(), ev.uint(2).unwrap_or(0));
-///     }
+/// for global in session.globals()?.iter() {
+///     println!("{} v{}", global.interface, global.version);
 /// }
-/// # let _ = registry;
+/// # Ok::<(), waypass_client::SessionError>(())
+/// ```
+///
+/// A protocol of one's own: its XML through `interfaces!`, then its typed
+/// requests and events. With `protocol/examples/hello/hello-v1.xml` (one
+/// global, `greet(name)` answered by `greeting(text)`):
+///
+/// ```no_run
+/// use waypass_client::{waypass_protocol, Session};
+///
+/// mod hello {
+///     // The path is relative to the crate's Cargo.toml.
+///     waypass_client::waypass_protocol::interfaces!(
+///         "../protocol/examples/hello/hello-v1.xml",
+///         crate = waypass_client::waypass_protocol
+///     );
+/// }
+/// use hello::hello_v1::{self, HelloV1};
+///
+/// let mut session = Session::connect(Some("hello.sock"))?;
+/// let hello = session.bind_global::<HelloV1>(1)?;
+/// session.send(hello, hello_v1::Request::Greet { name: c"alice" })?;
+/// let mut ev = session.next_event_from(hello)?;
+/// match ev.decode::<HelloV1>()? {
+///     hello_v1::Event::Greeting { text } => println!("{}", text.to_string_lossy()),
+/// }
 /// # Ok::<(), waypass_client::SessionError>(())
 /// ```
 #[derive(Debug)]
@@ -95,6 +124,8 @@ pub struct Session {
     reply_timeout: Duration,
     /// The peer refused our writes (EPIPE): only reading is left.
     write_closed: bool,
+    /// The session's own registry and what it advertised.
+    globals: Option<Globals>,
 }
 
 impl Session {
@@ -132,6 +163,7 @@ impl Session {
             tracer: Tracer::from_env(TraceSide::Client),
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             write_closed: false,
+            globals: None,
         })
     }
 
@@ -155,91 +187,9 @@ impl Session {
         self.objects.get(id)
     }
 
-    /// Allocates a client id for a new object, to pass as the `new_id`
-    /// argument of the request that creates it. [`SessionError::NoFreeId`]
-    /// if every id up to [`waypass_protocol::MAX_CLIENT_ID`] is live.
-    pub fn new_object(
-        &mut self,
-        interface: &'static Interface,
-        version: u32,
-    ) -> Result<u32, SessionError> {
-        let info = ObjectInfo {
-            interface,
-            version,
-            alive: true,
-        };
-        self.objects.allocate(info).ok_or(SessionError::NoFreeId)
-    }
-
-    /// Queues request `opcode` on `object`. A destructor request makes the
-    /// object a zombie until the server's `delete_id`.
-    pub fn send_request(
-        &mut self,
-        object: u32,
-        opcode: u16,
-        args: &[Arg<'_, BorrowedFd<'_>>],
-    ) -> Result<(), SessionError> {
-        let info = match self.objects.get(object) {
-            Some(info) if info.alive => *info,
-            _ => return Err(SessionError::NoSuchObject { id: object }),
-        };
-        let desc = info.interface.request(opcode, info.version).map_err(|_| {
-            SessionError::UnknownRequest {
-                object,
-                interface: info.interface.name,
-                opcode,
-            }
-        })?;
-        if self.tracer.enabled() {
-            let objects = &self.objects;
-            self.tracer
-                .trace(Direction::Sent, info.interface, object, desc, args, &|id| {
-                    objects.get(id).map(|o| o.interface.name)
-                });
-        }
-        self.conn
-            .send(object, opcode, desc, args)
-            .map_err(SessionError::Connection)?;
-        if desc.destructor {
-            self.mark_dead(object);
-        }
-        Ok(())
-    }
-
-    /// Sends `wl_display.get_registry`; returns the registry's id.
-    pub fn get_registry(&mut self) -> Result<u32, SessionError> {
-        let id = self.new_object(&wl_registry::INTERFACE, 1)?;
-        self.send_request(DISPLAY_ID, wl_display::req::GET_REGISTRY, &[Arg::NewId(id)])?;
-        Ok(id)
-    }
-
-    /// Sends `wl_registry.bind` for global `name` at `version`; returns the
-    /// new object's id.
-    pub fn bind(
-        &mut self,
-        registry: u32,
-        name: u32,
-        interface: &'static Interface,
-        version: u32,
-    ) -> Result<u32, SessionError> {
-        let id = self.new_object(interface, version)?;
-        let iface_name =
-            std::ffi::CString::new(interface.name).expect("interface names have no NUL");
-        let args = [
-            Arg::Uint(name),
-            Arg::Str(Some(iface_name.as_c_str())),
-            Arg::Uint(version),
-            Arg::NewId(id),
-        ];
-        self.send_request(registry, wl_registry::req::BIND, &args)?;
-        Ok(id)
-    }
-
-    /// Sends `wl_display.sync`; returns the callback's id.
-    pub fn sync(&mut self) -> Result<u32, SessionError> {
-        let id = self.new_object(&wl_callback::INTERFACE, 1)?;
-        self.send_request(DISPLAY_ID, wl_display::req::SYNC, &[Arg::NewId(id)])?;
-        Ok(id)
+    /// The version `object` was created at, while its id is taken.
+    pub fn version<I: InterfaceType>(&self, object: ObjectId<I>) -> Option<u32> {
+        self.objects.get(object.raw()).map(|o| o.version)
     }
 
     /// Sends `wl_display.sync` and reads until its `done` arrives, so that
@@ -255,10 +205,8 @@ impl Session {
     pub fn roundtrip_by(&mut self, deadline: Deadline) -> Result<(), SessionError> {
         let callback = self.sync()?;
         loop {
-            if let Some(done) = self.take_event(|e| {
-                e.object == callback && e.is(&wl_callback::INTERFACE, wl_callback::evt::DONE)
-            }) {
-                drop(done);
+            // `done` is wl_callback's only event.
+            if self.take_event(|e| e.is_from(callback)).is_some() {
                 return Ok(());
             }
             if !self.read_events(Some(deadline.at()))? {
@@ -333,6 +281,35 @@ impl Session {
             }
             if !self.read_events(deadline)? {
                 return Ok(None);
+            }
+        }
+    }
+
+    /// The oldest event from `object`, reading the socket for up to the
+    /// reply timeout if none is queued; events of other objects stay
+    /// queued. Running out of time is [`SessionError::Timeout`].
+    pub fn next_event_from<I: InterfaceType>(
+        &mut self,
+        object: ObjectId<I>,
+    ) -> Result<Event, SessionError> {
+        self.next_event_from_by(object, Deadline::after(self.reply_timeout))
+    }
+
+    /// [`Session::next_event_from`], ending at `deadline`.
+    pub fn next_event_from_by<I: InterfaceType>(
+        &mut self,
+        object: ObjectId<I>,
+        deadline: Deadline,
+    ) -> Result<Event, SessionError> {
+        loop {
+            if let Some(ev) = self.take_event(|e| e.is_from(object)) {
+                return Ok(ev);
+            }
+            if !self.read_events(Some(deadline.at()))? {
+                return Err(SessionError::Timeout {
+                    waiting_for: I::INTERFACE.name,
+                    waited: deadline.timeout(),
+                });
             }
         }
     }
@@ -463,16 +440,27 @@ impl Session {
                     &|id| objects.get(id).map(|o| o.interface.name),
                 );
             }
-            let event = Event::from_message(message, info.interface, desc);
-            self.handle(event, info)?;
+            if message.sender == DISPLAY_ID {
+                handle_display_event(&mut self.objects, message)?;
+            } else if let Some(globals) = self
+                .globals
+                .as_mut()
+                .filter(|g| g.is_registry(message.sender))
+            {
+                match wl_registry::Event::from_args(message.opcode, message.args) {
+                    Ok(event) => globals.absorb(event),
+                    // The codec checked the args against this table.
+                    Err(e) => debug!("registry event dropped: {e}"),
+                }
+            } else {
+                let event = Event::from_message(message, info.interface, desc);
+                self.handle(event, info)?;
+            }
         }
     }
 
     /// Handles `wl_display` events and server-created objects; queues the rest.
     fn handle(&mut self, event: Event, info: ObjectInfo) -> Result<(), SessionError> {
-        if event.object == DISPLAY_ID {
-            return self.handle_display_event(event);
-        }
         if !info.alive {
             trace!(
                 "dropping {}.{} for a zombie",
@@ -482,22 +470,20 @@ impl Session {
             return Ok(());
         }
         // Objects the server creates in an event (new_id arguments).
-        for (value, arg) in event.args.iter().zip(event.desc().args) {
-            if let (crate::event::EventArg::NewId(id), Some(iface)) = (value, arg.interface) {
-                let child = ObjectInfo {
-                    interface: iface,
-                    version: info.version.min(iface.version),
-                    alive: true,
-                };
-                // A server id the client destroyed and the server has
-                // reused: the old object is gone for both sides.
-                if matches!(self.objects.get(*id), Some(o) if !o.alive && *id >= SERVER_ID_START) {
-                    self.objects.remove(*id);
-                }
-                if let Err(e) = self.objects.insert_at(*id, child) {
-                    debug!("server-created id {id} refused: {e}");
-                    return Err(SessionError::UnknownObject { id: *id });
-                }
+        for (id, iface) in event.new_ids() {
+            let child = ObjectInfo {
+                interface: iface,
+                version: info.version.min(iface.version),
+                alive: true,
+            };
+            // A server id the client destroyed and the server has
+            // reused: the old object is gone for both sides.
+            if matches!(self.objects.get(id), Some(o) if !o.alive && id >= SERVER_ID_START) {
+                self.objects.remove(id);
+            }
+            if let Err(e) = self.objects.insert_at(id, child) {
+                debug!("server-created id {id} refused: {e}");
+                return Err(SessionError::UnknownObject { id });
             }
         }
         if event.desc().destructor {
@@ -505,37 +491,6 @@ impl Session {
         }
         self.queue.push_back(event);
         Ok(())
-    }
-
-    fn handle_display_event(&mut self, event: Event) -> Result<(), SessionError> {
-        match event.opcode {
-            wl_display::evt::ERROR => {
-                let object = event.uint(0).unwrap_or(0);
-                let interface = self
-                    .objects
-                    .get(object)
-                    .map_or("unknown", |o| o.interface.name)
-                    .to_string();
-                Err(SessionError::Protocol(ProtocolError {
-                    object,
-                    interface,
-                    code: event.uint(1).unwrap_or(0),
-                    message: event.string(2).unwrap_or_default(),
-                }))
-            }
-            wl_display::evt::DELETE_ID => {
-                let id = event.uint(0).unwrap_or(0);
-                if self.objects.remove(id).is_none() {
-                    debug!("delete_id for unknown id {id}");
-                }
-                Ok(())
-            }
-            other => Err(SessionError::UnknownEvent {
-                object: DISPLAY_ID,
-                interface: wl_display::INTERFACE.name,
-                opcode: other,
-            }),
-        }
     }
 
     fn mark_dead(&mut self, id: u32) {
@@ -548,6 +503,45 @@ impl Session {
 impl AsFd for Session {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.conn.as_fd()
+    }
+}
+
+/// `wl_display.error` ends the session; `delete_id` frees the id.
+fn handle_display_event(
+    objects: &mut ObjectMap<ObjectInfo>,
+    message: Message<'_>,
+) -> Result<(), SessionError> {
+    let opcode = message.opcode;
+    match wl_display::Event::from_args(opcode, message.args) {
+        Ok(wl_display::Event::Error {
+            object_id,
+            code,
+            message,
+        }) => {
+            let interface = objects
+                .get(object_id)
+                .map_or("unknown", |o| o.interface.name)
+                .to_string();
+            Err(SessionError::Protocol(ProtocolError {
+                object: object_id,
+                interface,
+                code,
+                message: message.to_string_lossy().into_owned(),
+            }))
+        }
+        Ok(wl_display::Event::DeleteId { id }) => {
+            if objects.remove(id).is_none() {
+                debug!("delete_id for unknown id {id}");
+            }
+            Ok(())
+        }
+        Ok(wl_display::Event::__Unused(never, _)) => match never {},
+        // The codec checked the args against this very table.
+        Err(_) => Err(SessionError::UnknownEvent {
+            object: DISPLAY_ID,
+            interface: wl_display::INTERFACE.name,
+            opcode,
+        }),
     }
 }
 

@@ -1,77 +1,26 @@
 //! The broker's errors: why a name was refused or a channel not made.
 //!
-//! What it is: [`Failure`], the typed `waypass_broker_v1.failure` enum the
-//! server answers with, and [`BrokerError`], one enum for every broker
-//! operation of the client (binding the global, registering, connecting,
-//! waiting for peers). What it is not: a place with logic beyond
-//! conversion and formatting.
+//! What it is: [`BrokerError`], one enum for every broker operation of the
+//! client (binding the global, registering, connecting, waiting for
+//! peers), and the text of each [`Failure`], the server's reason as the
+//! scanner generates it from `waypass_broker_v1.failure`. What it is not:
+//! a place with logic beyond conversion and formatting.
 
 use std::error::Error;
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use waypass_protocol::protocols::broker::waypass_broker_v1::failure;
+pub use waypass_protocol::protocols::broker::waypass_broker_v1::Failure;
 
 use crate::error::SessionError;
 
-/// Why the server refused a `register` or `connect`
-/// (`waypass_broker_v1.failure`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The name is not 1 to 64 bytes of `[A-Za-z0-9._-]`.
-    InvalidName,
-    /// Another live name object owns the name.
-    NameTaken,
-    /// This client owns as many names as the server allows.
-    TooManyNames,
-    /// No client owns the name.
-    UnknownName,
-    /// This client owns the name itself.
-    SelfConnect,
-    /// This client holds as many live connection objects as the server allows.
-    TooManyPending,
-    /// The name's owner has not read as many channels as the server queues
-    /// for one owner; trying again later may succeed.
-    Busy,
-    /// A reason this client does not know (a newer server).
-    Other(u32),
-}
+/// The text of a refusal reason, for people.
+struct Reason(Failure);
 
-impl Failure {
-    /// The typed reason of a wire value.
-    pub fn from_wire(value: u32) -> Failure {
-        match value {
-            failure::INVALID_NAME => Failure::InvalidName,
-            failure::NAME_TAKEN => Failure::NameTaken,
-            failure::TOO_MANY_NAMES => Failure::TooManyNames,
-            failure::UNKNOWN_NAME => Failure::UnknownName,
-            failure::SELF_CONNECT => Failure::SelfConnect,
-            failure::TOO_MANY_PENDING => Failure::TooManyPending,
-            failure::BUSY => Failure::Busy,
-            other => Failure::Other(other),
-        }
-    }
-
-    /// The wire value.
-    pub fn to_wire(self) -> u32 {
-        match self {
-            Failure::InvalidName => failure::INVALID_NAME,
-            Failure::NameTaken => failure::NAME_TAKEN,
-            Failure::TooManyNames => failure::TOO_MANY_NAMES,
-            Failure::UnknownName => failure::UNKNOWN_NAME,
-            Failure::SelfConnect => failure::SELF_CONNECT,
-            Failure::TooManyPending => failure::TOO_MANY_PENDING,
-            Failure::Busy => failure::BUSY,
-            Failure::Other(v) => v,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
+impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match self.0 {
             Failure::InvalidName => {
                 f.write_str("invalid name (1 to 64 bytes of A-Z a-z 0-9 . _ -)")
             }
@@ -81,9 +30,14 @@ impl fmt::Display for Failure {
             Failure::SelfConnect => f.write_str("the name is this client's own"),
             Failure::TooManyPending => f.write_str("too many pending connections"),
             Failure::Busy => f.write_str("the name's owner is busy (too many channels unread)"),
-            Failure::Other(v) => write!(f, "failure code {v}"),
+            Failure::Unknown(v) => write!(f, "failure code {v}"),
         }
     }
+}
+
+/// The text of `reason`, for people: what [`BrokerError::Refused`] says.
+pub(crate) fn reason_text(reason: Failure) -> impl fmt::Display {
+    Reason(reason)
 }
 
 /// What a refused request asked for.
@@ -120,9 +74,6 @@ pub enum BrokerError {
     },
     /// A `peer` or `established` event came without its fd.
     MissingFd,
-    /// A `peer` or `established` event came without the peer's pid, uid
-    /// or gid.
-    MissingCredentials,
     /// Setting up the peer channel on a received socket failed.
     ChannelSetup(io::Error),
     /// The handle is not a name of this broker, or was withdrawn.
@@ -141,9 +92,6 @@ impl BrokerError {
     }
 }
 
-/// A refusal reason is whole in its text: no `source()`.
-impl Error for Failure {}
-
 impl fmt::Display for BrokerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -154,20 +102,17 @@ impl fmt::Display for BrokerError {
                 request: Request::Register,
                 name,
                 reason,
-            } => write!(f, "cannot register name \"{name}\": {reason}"),
+            } => write!(f, "cannot register name \"{name}\": {}", Reason(*reason)),
             BrokerError::Refused {
                 request: Request::Connect,
                 name,
                 reason,
-            } => write!(f, "cannot connect to \"{name}\": {reason}"),
+            } => write!(f, "cannot connect to \"{name}\": {}", Reason(*reason)),
             BrokerError::NoAnswer {
                 waiting_for,
                 waited,
             } => write!(f, "no {waiting_for} within {} ms", waited.as_millis()),
             BrokerError::MissingFd => f.write_str("the server sent a channel without its fd"),
-            BrokerError::MissingCredentials => {
-                f.write_str("the server sent a channel without its peer's pid, uid and gid")
-            }
             BrokerError::ChannelSetup(_) => f.write_str("cannot set up the peer channel"),
             BrokerError::UnknownHandle => f.write_str("no such live name on this broker"),
             BrokerError::Session(e) => e.fmt(f),
@@ -197,12 +142,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failure_round_trips_through_the_wire_value() {
-        for v in 0..8 {
-            assert_eq!(Failure::from_wire(v).to_wire(), v);
-        }
-        assert_eq!(Failure::from_wire(1), Failure::NameTaken);
-        assert_eq!(Failure::from_wire(7), Failure::Other(7));
+    fn failure_is_the_generated_enum_and_keeps_unknown_values() {
+        assert_eq!(Failure::from(1), Failure::NameTaken);
+        assert_eq!(Failure::from(9), Failure::Unknown(9));
+        assert_eq!(
+            reason_text(Failure::Unknown(9)).to_string(),
+            "failure code 9"
+        );
     }
 
     #[test]

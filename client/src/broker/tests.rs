@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::thread;
@@ -13,7 +13,9 @@ use std::time::Duration;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use waypass_protocol::protocols::wayland::{wl_callback, wl_display, wl_registry};
-use waypass_protocol::{Connection, ConnectionError, Interface, PeerChannel, PeerMessage, Recv};
+use waypass_protocol::{
+    Connection, ConnectionError, Interface, PeerChannel, PeerMessage, Recv, TypedMessage,
+};
 
 use super::*;
 
@@ -76,32 +78,41 @@ impl Fake {
             })
             .expect("a request the fake knows")?;
         let iface = iface.expect("looked up");
-        let string = |i: usize| match &message.args[i] {
-            Arg::Str(Some(s)) => s.to_string_lossy().into_owned(),
-            _ => String::new(),
-        };
-        let new_id = |i: usize| match message.args[i] {
-            Arg::NewId(id) => id,
-            _ => panic!("not a new_id"),
-        };
-        Some(match (iface.name, message.opcode) {
-            ("wl_display", wl_display::req::GET_REGISTRY) => Req::GetRegistry(new_id(0)),
-            ("wl_display", wl_display::req::SYNC) => Req::Sync(new_id(0)),
-            ("wl_registry", wl_registry::req::BIND) => Req::Bind(new_id(3)),
-            ("waypass_broker_v1", waypass_broker_v1::req::REGISTER) => {
-                Req::Register(new_id(0), string(1))
+        let (sender, opcode) = (message.sender, message.opcode);
+        let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
+        Some(match iface.name {
+            "wl_display" => match wl_display::Request::from_args(opcode, message.args).ok()? {
+                wl_display::Request::GetRegistry { registry } => Req::GetRegistry(registry.raw()),
+                wl_display::Request::Sync { callback } => Req::Sync(callback.raw()),
+            },
+            "wl_registry" => {
+                let wl_registry::Request::Bind { id, .. } =
+                    wl_registry::Request::from_args(opcode, message.args).ok()?;
+                Req::Bind(id.id)
             }
-            ("waypass_broker_v1", waypass_broker_v1::req::CONNECT) => {
-                Req::Connect(new_id(0), string(1))
+            "waypass_broker_v1" => {
+                match waypass_broker_v1::Request::from_args(opcode, message.args).ok()? {
+                    waypass_broker_v1::Request::Register { id, name } => {
+                        Req::Register(id.raw(), text(name))
+                    }
+                    waypass_broker_v1::Request::Connect { id, name } => {
+                        Req::Connect(id.raw(), text(name))
+                    }
+                    waypass_broker_v1::Request::Destroy => Req::Destroy(sender),
+                }
             }
-            _ => Req::Destroy(message.sender),
+            _ => Req::Destroy(sender),
         })
     }
 
-    fn event(&mut self, object: u32, opcode: u16, args: &[Arg<'_, BorrowedFd<'_>>]) {
+    fn event<'a>(&mut self, object: u32, event: impl TypedMessage<'a, BorrowedFd<'a>>) {
         let iface = self.objects[&object];
-        let desc = &iface.events[usize::from(opcode)];
-        self.conn.send(object, opcode, desc, args).expect("send");
+        event
+            .with_args(|opcode, args| {
+                let desc = &iface.events[usize::from(opcode)];
+                self.conn.send(object, opcode, desc, args)
+            })
+            .expect("send");
     }
 
     fn handle(&mut self, req: Req) {
@@ -109,14 +120,18 @@ impl Fake {
             Req::GetRegistry(id) => {
                 self.objects.insert(id, &wl_registry::INTERFACE);
                 if self.script.advertise {
-                    let name = CString::new("waypass_broker_v1").unwrap();
-                    let args = [Arg::Uint(7), Arg::Str(Some(&name)), Arg::Uint(1)];
-                    self.event(id, wl_registry::evt::GLOBAL, &args);
+                    let global = wl_registry::Event::Global {
+                        name: 7,
+                        interface: c"waypass_broker_v1",
+                        version: 1,
+                    };
+                    self.event(id, global);
                 }
             }
             Req::Sync(id) => {
                 self.objects.insert(id, &wl_callback::INTERFACE);
-                self.event(id, wl_callback::evt::DONE, &[Arg::Uint(0)]);
+                let done = wl_callback::Event::Done { callback_data: 0 };
+                self.event(id, done);
                 self.delete(id);
             }
             Req::Bind(id) => {
@@ -125,40 +140,40 @@ impl Fake {
             Req::Register(id, name) => {
                 self.objects.insert(id, &waypass_name_v1::INTERFACE);
                 if name == "taken" {
-                    let reason = [Arg::Uint(Failure::NameTaken.to_wire())];
-                    self.event(id, waypass_name_v1::evt::FAILED, &reason);
+                    let reason = Failure::NameTaken;
+                    self.event(id, waypass_name_v1::Event::Failed { reason });
                     return;
                 }
-                self.event(id, waypass_name_v1::evt::REGISTERED, &[]);
+                self.event(id, waypass_name_v1::Event::Registered);
                 // Someone without a name connects right away.
                 let end = self.pair();
-                let args = [
-                    Arg::Fd(end.as_fd()),
-                    Arg::Str(None),
-                    Arg::Int(42),
-                    Arg::Uint(1000),
-                    Arg::Uint(100),
-                ];
-                self.event(id, waypass_name_v1::evt::PEER, &args);
+                let peer = waypass_name_v1::Event::Peer {
+                    fd: end.as_fd(),
+                    peer_name: None,
+                    pid: 42,
+                    uid: 1000,
+                    gid: 100,
+                };
+                self.event(id, peer);
             }
             Req::Connect(id, name) => {
                 self.objects.insert(id, &waypass_connection_v1::INTERFACE);
                 self.connects += 1;
                 if name == "nobody" || self.connects <= self.script.unknown_first {
-                    let reason = [Arg::Uint(Failure::UnknownName.to_wire())];
-                    self.event(id, waypass_connection_v1::evt::FAILED, &reason);
+                    let reason = Failure::UnknownName;
+                    self.event(id, waypass_connection_v1::Event::Failed { reason });
                     return;
                 }
                 let end = self.pair();
                 let name = CString::new(name).unwrap();
-                let args = [
-                    Arg::Fd(end.as_fd()),
-                    Arg::Str(Some(&name)),
-                    Arg::Int(7),
-                    Arg::Uint(1),
-                    Arg::Uint(2),
-                ];
-                self.event(id, waypass_connection_v1::evt::ESTABLISHED, &args);
+                let established = waypass_connection_v1::Event::Established {
+                    fd: end.as_fd(),
+                    peer_name: &name,
+                    pid: 7,
+                    uid: 1,
+                    gid: 2,
+                };
+                self.event(id, established);
             }
             Req::Destroy(id) => self.delete(id),
         }
@@ -179,11 +194,7 @@ impl Fake {
 
     fn delete(&mut self, id: u32) {
         self.objects.remove(&id);
-        self.event(
-            DISPLAY_ID_FOR_TESTS,
-            wl_display::evt::DELETE_ID,
-            &[Arg::Uint(id)],
-        );
+        self.event(DISPLAY_ID_FOR_TESTS, wl_display::Event::DeleteId { id });
     }
 }
 
@@ -341,9 +352,9 @@ fn a_peer_event_without_a_uid_is_an_error_not_root() {
     // signature never makes this, a hand-built event can.
     let (end, _other) = UnixStream::pair().expect("pair");
     let mut args = waypass_protocol::Args::new();
-    args.push(Arg::Fd(OwnedFd::from(end)));
-    args.push(Arg::Str(Some(c"dave")));
-    args.push(Arg::Int(7));
+    args.push(waypass_protocol::Arg::Fd(OwnedFd::from(end)));
+    args.push(waypass_protocol::Arg::Str(Some(c"dave")));
+    args.push(waypass_protocol::Arg::Int(7));
     let opcode = waypass_name_v1::evt::PEER;
     let message = waypass_protocol::Message {
         sender: handle.id(),
@@ -352,9 +363,10 @@ fn a_peer_event_without_a_uid_is_an_error_not_root() {
     };
     let desc = &waypass_name_v1::INTERFACE.events[usize::from(opcode)];
     let event = Event::from_message(message, &waypass_name_v1::INTERFACE, desc);
-    let result = broker.on_name_event(event);
+    let result = broker.on_name_event(waypass_protocol::ObjectId::from_raw(handle.id()), event);
+    // The typed decode refuses an event short of its signature.
     assert!(
-        matches!(result, Err(BrokerError::MissingCredentials)),
+        matches!(result, Err(BrokerError::Session(SessionError::EventMismatch(_)))),
         "{result:?}"
     );
     assert!(

@@ -31,8 +31,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use waypass_protocol::Flush;
 
 use super::pastes::Pastes;
-use super::{source, Clipboard, ClipboardError, Selection};
+use super::{source, Clipboard, ClipboardError, Selection, Source};
 use crate::deadline::Deadline;
+use crate::error::SessionError;
+use crate::event::Event;
 
 /// At most this many pastes are written at once by
 /// [`Clipboard::serve_file`] (the default of [`ServeOptions::max_pastes`]).
@@ -112,20 +114,21 @@ impl Clipboard {
             let Some(id) = self.sources[slot] else {
                 continue;
             };
-            while let Some(mut ev) = self.session.take_event(|e| e.object == id) {
-                if ev.is(source_iface, source::evt::CANCELLED) && self.sources[slot].is_some() {
-                    self.session.send_request(id, source::req::DESTROY, &[])?;
-                    self.session.flush()?;
-                    self.sources[slot] = None;
-                } else if ev.is(source_iface, source::evt::SEND) {
-                    let mime = ev.string(0).unwrap_or_default();
-                    if let Some(fd) = ev.take_fd(1) {
-                        sends.push(SendRequest {
-                            selection,
-                            mime,
-                            fd,
-                        });
+            let mine = |e: &Event| e.object == id && e.interface == source_iface;
+            while let Some(mut ev) = self.session.take_event(mine) {
+                match ev.decode_as::<Source>().map_err(SessionError::from)? {
+                    source::Event::Cancelled if self.sources[slot].is_some() => {
+                        self.session
+                            .send_as::<Source>(id, source::Request::Destroy)?;
+                        self.session.flush()?;
+                        self.sources[slot] = None;
                     }
+                    source::Event::Cancelled => {}
+                    source::Event::Send { mime_type, fd } => sends.push(SendRequest {
+                        selection,
+                        mime: mime_type.to_string_lossy().into_owned(),
+                        fd,
+                    }),
                 }
             }
         }
@@ -270,7 +273,8 @@ impl Clipboard {
     pub fn withdraw(&mut self) -> Result<(), ClipboardError> {
         for slot in &mut self.sources {
             if let Some(id) = slot.take() {
-                self.session.send_request(id, source::req::DESTROY, &[])?;
+                self.session
+                    .send_as::<Source>(id, source::Request::Destroy)?;
             }
         }
         self.session.flush()?;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use waypass_protocol::protocols::wayland::{
     wl_callback, wl_display, wl_keyboard, wl_registry, wl_seat,
 };
-use waypass_protocol::{Arg, Connection, ConnectionError, Interface, Recv};
+use waypass_protocol::{Connection, ConnectionError, Interface, Recv, TypedMessage};
 
 use super::*;
 use crate::keymap::tests::{keymap_text, memfd_with};
@@ -24,7 +24,7 @@ use crate::keymap::tests::{keymap_text, memfd_with};
 struct Script {
     /// Globals to advertise: (interface name, version).
     globals: Vec<(&'static str, u32)>,
-    capabilities: u32,
+    capabilities: wl_seat::Capability,
     /// Events for `get_keyboard`, in order.
     keyboard: Vec<KbEvent>,
     /// Answer `get_keyboard` with `wl_display.error` instead.
@@ -43,7 +43,7 @@ impl Script {
     fn seat(version: u32, keyboard: Vec<KbEvent>) -> Script {
         Script {
             globals: vec![("wl_output", 4), ("wl_seat", version), ("wl_seat", 9)],
-            capabilities: wl_seat::capability::KEYBOARD | wl_seat::capability::POINTER,
+            capabilities: wl_seat::Capability::KEYBOARD | wl_seat::Capability::POINTER,
             keyboard,
             error_on_get_keyboard: false,
             hang_up_after_keyboard: false,
@@ -67,10 +67,14 @@ struct Fake {
 }
 
 impl Fake {
-    fn event(&mut self, id: u32, opcode: u16, args: &[Arg<'_, std::os::fd::BorrowedFd<'_>>]) {
+    fn event<'a>(&mut self, id: u32, event: impl TypedMessage<'a, BorrowedFd<'a>>) {
         let (iface, version) = self.objects[&id];
-        let desc = iface.event(opcode, version).expect("event at version");
-        self.conn.send(id, opcode, desc, args).expect("queue event");
+        event
+            .with_args(|opcode, args| {
+                let desc = iface.event(opcode, version).expect("event at version");
+                self.conn.send(id, opcode, desc, args)
+            })
+            .expect("queue event");
     }
 
     fn next_request(&mut self) -> Option<Request> {
@@ -83,22 +87,26 @@ impl Fake {
             })
             .expect("client sends valid requests")?;
         let iface = objects[&msg.sender].0;
-        let word = |i: usize| match msg.args.get(i) {
-            Some(Arg::NewId(v) | Arg::Uint(v)) => *v,
-            _ => panic!("argument {i} is not a word"),
-        };
+        let (opcode, args) = (msg.opcode, msg.args);
         Some(if iface == &wl_display::INTERFACE {
-            match msg.opcode {
-                wl_display::req::GET_REGISTRY => Request::GetRegistry(word(0)),
-                _ => Request::Sync(word(0)),
+            match wl_display::Request::from_args(opcode, args).expect("a display request") {
+                wl_display::Request::GetRegistry { registry } => {
+                    Request::GetRegistry(registry.raw())
+                }
+                wl_display::Request::Sync { callback } => Request::Sync(callback.raw()),
             }
         } else if iface == &wl_registry::INTERFACE {
+            let wl_registry::Request::Bind { id, .. } =
+                wl_registry::Request::from_args(opcode, args).expect("bind");
             Request::Bind {
-                version: word(2),
-                id: word(3),
+                version: id.version,
+                id: id.id,
             }
-        } else if iface == &wl_seat::INTERFACE && msg.opcode == wl_seat::req::GET_KEYBOARD {
-            Request::GetKeyboard(word(0))
+        } else if iface == &wl_seat::INTERFACE {
+            match wl_seat::Request::from_args(opcode, args) {
+                Ok(wl_seat::Request::GetKeyboard { id }) => Request::GetKeyboard(id.raw()),
+                _ => Request::Other,
+            }
         } else {
             Request::Other
         })
@@ -110,28 +118,29 @@ impl Fake {
                 self.objects.insert(id, (&wl_registry::INTERFACE, 1));
                 for (name, (iface, version)) in self.script.globals.clone().into_iter().enumerate()
                 {
-                    let iface = CString::new(iface).expect("name");
-                    let args = [
-                        Arg::Uint(name as u32 + 1),
-                        Arg::Str(Some(iface.as_c_str())),
-                        Arg::Uint(version),
-                    ];
-                    self.event(id, wl_registry::evt::GLOBAL, &args);
+                    let interface = &CString::new(iface).expect("name");
+                    let name = name as u32 + 1;
+                    let global = wl_registry::Event::Global {
+                        name,
+                        interface,
+                        version,
+                    };
+                    self.event(id, global);
                 }
             }
             Request::Sync(id) => {
                 self.objects.insert(id, (&wl_callback::INTERFACE, 1));
-                self.event(id, wl_callback::evt::DONE, &[Arg::Uint(7)]);
-                self.event(1, wl_display::evt::DELETE_ID, &[Arg::Uint(id)]);
+                self.event(id, wl_callback::Event::Done { callback_data: 7 });
+                self.event(1, wl_display::Event::DeleteId { id });
                 self.objects.remove(&id);
             }
             Request::Bind { version, id } => {
                 self.objects.insert(id, (&wl_seat::INTERFACE, version));
-                let caps = self.script.capabilities;
-                self.event(id, wl_seat::evt::CAPABILITIES, &[Arg::Uint(caps)]);
+                let capabilities = self.script.capabilities;
+                self.event(id, wl_seat::Event::Capabilities { capabilities });
                 if version >= 2 {
                     let name = c"seat-test";
-                    self.event(id, wl_seat::evt::NAME, &[Arg::Str(Some(name))]);
+                    self.event(id, wl_seat::Event::Name { name });
                 }
             }
             Request::GetKeyboard(id) => self.get_keyboard(id),
@@ -148,8 +157,12 @@ impl Fake {
             .0;
         if self.script.error_on_get_keyboard {
             let msg = c"keyboards are not for you";
-            let args = [Arg::Object(seat), Arg::Uint(5), Arg::Str(Some(msg))];
-            self.event(1, wl_display::evt::ERROR, &args);
+            let error = wl_display::Event::Error {
+                object_id: seat,
+                code: 5,
+                message: msg,
+            };
+            self.event(1, error);
             return;
         }
         let version = self.objects[&seat].1;
@@ -160,16 +173,15 @@ impl Fake {
                     let mut bytes = keymap_text(layout).into_bytes();
                     bytes.push(0);
                     let fd: OwnedFd = memfd_with(&bytes, true);
-                    let args = [
-                        Arg::Uint(FORMAT_XKB_V1_FOR_TEST),
-                        Arg::Fd(fd.as_fd()),
-                        Arg::Uint(bytes.len() as u32),
-                    ];
-                    self.event(id, wl_keyboard::evt::KEYMAP, &args);
+                    let keymap = wl_keyboard::Event::Keymap {
+                        format: FORMAT_XKB_V1_FOR_TEST.into(),
+                        fd: fd.as_fd(),
+                        size: bytes.len() as u32,
+                    };
+                    self.event(id, keymap);
                 }
                 KbEvent::Repeat(rate, delay) => {
-                    let args = [Arg::Int(rate), Arg::Int(delay)];
-                    self.event(id, wl_keyboard::evt::REPEAT_INFO, &args);
+                    self.event(id, wl_keyboard::Event::RepeatInfo { rate, delay });
                 }
             }
         }
@@ -266,7 +278,7 @@ fn seat_below_v4_is_bound_at_its_version() {
     )
     .expect("keyboard");
     let seat = w.seat;
-    assert_eq!(w.session().object(seat).map(|o| o.version), Some(3));
+    assert_eq!(w.session().version(seat), Some(3));
     let k = w
         .next_keymap(Some(Duration::from_secs(30)))
         .expect("keymap")
@@ -289,7 +301,7 @@ fn follow_mode_yields_each_keymap_then_ends() {
 #[test]
 fn seat_without_keyboard_is_an_error_after_the_timeout() {
     let mut script = Script::seat(7, vec![]);
-    script.capabilities = wl_seat::capability::POINTER;
+    script.capabilities = wl_seat::Capability::POINTER;
     let options = FetchOptions {
         timeout: Duration::from_millis(50),
         ..FetchOptions::default()
@@ -320,7 +332,7 @@ fn protocol_error_carries_object_code_and_message() {
             assert_eq!(e.interface, "wl_seat");
             assert_eq!(e.code, 5);
             assert_eq!(e.message, "keyboards are not for you");
-            assert_eq!(Some(e.object), Some(w.seat));
+            assert_eq!(e.object, w.seat.raw());
         }
         other => panic!("expected a protocol error, got {other:?}"),
     }

@@ -5,7 +5,7 @@
 //! fd ([`AsFd`]) and, when it is readable, calls
 //! [`Session::dispatch_pending`]: one non-blocking `recvmsg`, every
 //! complete event queued, then [`Session::pop_event`] as usual. Requests
-//! are queued by [`Session::send_request`] and sent by
+//! are queued by [`Session::send`] and sent by
 //! [`Session::flush_nonblocking`], which the loop calls before it waits
 //! (and again when the fd is writable, if it returned
 //! [`Flush::WouldBlock`]). `client/examples/calloop_keymap.rs` and
@@ -63,7 +63,7 @@ impl Session {
     /// use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     ///
     /// let mut session = waypass_client::Session::connect(None)?;
-    /// let _registry = session.get_registry()?;
+    /// let _callback = session.sync()?;
     /// loop {
     ///     session.flush_nonblocking()?;
     ///     let mut fds = [PollFd::new(session.as_fd(), PollFlags::POLLIN)];
@@ -101,8 +101,10 @@ impl Session {
 mod tests {
     use std::os::unix::net::UnixStream;
 
-    use waypass_protocol::protocols::wayland::wl_callback;
-    use waypass_protocol::{Arg, Connection};
+    use std::os::fd::BorrowedFd;
+
+    use waypass_protocol::protocols::wayland::wl_callback::{self, WlCallback};
+    use waypass_protocol::{Connection, TypedMessage};
 
     use super::*;
 
@@ -129,20 +131,21 @@ mod tests {
         assert_eq!(session.flush_nonblocking().expect("flush"), Flush::Done);
         assert!(!session.has_pending_output());
 
-        let done = wl_callback::INTERFACE
-            .event(wl_callback::evt::DONE, 1)
-            .expect("done");
-        for serial in [7, 8] {
-            server
-                .send(callback, wl_callback::evt::DONE, done, &[Arg::Uint(serial)])
+        for callback_data in [7, 8] {
+            let done: wl_callback::Event<'_, BorrowedFd<'_>> =
+                wl_callback::Event::Done { callback_data };
+            done.with_args(|opcode, args| server.send(callback.raw(), opcode, done.desc(), args))
                 .expect("queue");
         }
         server.flush().expect("flush");
         assert!(session.dispatch_pending().expect("read") > 0);
         // The first done destroys the callback: the second is dropped.
         assert_eq!(session.queued_len(), 1);
-        let event = session.pop_event().expect("done");
-        assert_eq!((event.object, event.uint(0)), (callback, Some(7)));
+        let mut event = session.pop_event().expect("done");
+        assert!(event.is_from(callback));
+        let wl_callback::Event::Done { callback_data } =
+            event.decode::<WlCallback>().expect("done");
+        assert_eq!(callback_data, 7);
         assert_eq!(session.dispatch_pending().expect("drained"), 0);
 
         drop(server);

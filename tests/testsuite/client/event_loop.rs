@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use waypass_client::{Clipboard, Flush, Selection, Session};
-use waypass_protocol::protocols::wayland::wl_callback;
+use waypass_protocol::protocols::wayland::wl_callback::{self, WlCallback};
 use waypass_test_support::{Server, PATIENCE};
 
 /// Waits until `fd` is readable, at most [`PATIENCE`].
@@ -55,14 +55,15 @@ fn a_session_reads_without_blocking_what_its_flushed_requests_brought() {
     assert_eq!(session.flush_nonblocking().expect("flush"), Flush::Done);
     let start = Instant::now();
     let done = loop {
-        if let Some(ev) = session.take_event(|e| e.object == callback) {
+        if let Some(ev) = session.take_event(|e| e.is_from(callback)) {
             break ev;
         }
         assert!(start.elapsed() < PATIENCE, "no wl_callback.done");
         wait_readable(&session);
         while session.dispatch_pending().expect("read") > 0 {}
     };
-    assert!(done.is(&wl_callback::INTERFACE, wl_callback::evt::DONE));
+    let mut done = done;
+    let wl_callback::Event::Done { .. } = done.decode::<WlCallback>().expect("a callback's event");
     // Drained: another call reads nothing and returns (a blocking read
     // would wait forever here: the server has nothing more to say).
     assert_eq!(session.dispatch_pending().expect("drained"), 0);

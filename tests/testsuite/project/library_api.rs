@@ -9,7 +9,7 @@
 //!   `waypass_server::ServerConfig` and starts it with
 //!   `waypass_server::ServerBuilder` (server/tests/embed.rs).
 //! - `waypass_client::{waypass_protocol, xkbcommon}` and the protocol types
-//!   of its signatures (`Arg`, `Interface`, `Tracer`, `FdInfo`, ...) name
+//!   of its signatures (`ObjectId`, `Interface`, `Tracer`, `FdInfo`, ...) name
 //!   the same types as the protocol crate's own paths.
 
 use std::process::Command;
@@ -80,7 +80,8 @@ fn protocol_and_xkbcommon_types_are_reachable_from_the_client_crate() {
     let iface: &'static waypass_client::Interface =
         &waypass_protocol::protocols::wayland::wl_seat::INTERFACE;
     assert_eq!(iface.name, "wl_seat");
-    let _arg: waypass_client::Arg<'_, std::os::fd::BorrowedFd<'_>> = waypass_client::Arg::Uint(1);
+    let _id: waypass_client::ObjectId<waypass_protocol::protocols::wayland::wl_seat::WlSeat> =
+        waypass_client::ObjectId::from_raw(3);
     let _tracer: Option<waypass_client::Tracer> = None;
     let _fixed = waypass_client::Fixed::from_f64(1.5);
     let seals: waypass_client::Seals = waypass_client::REQUIRED_SEALS;
