@@ -337,3 +337,102 @@ flavor!(
     zwlr_data_control_source_v1::ZwlrDataControlSourceV1,
     zwlr_data_control_offer_v1::ZwlrDataControlOfferV1,
 );
+
+#[cfg(test)]
+mod tests {
+    use waypass_protocol::protocols::data_control::{ext, wlr};
+    use waypass_protocol::{Recv, TypedMessage};
+
+    use super::*;
+    use crate::proto::testing::Fixture;
+    use crate::state::Object;
+
+    /// A decoded message of `request`, as dispatch receives it.
+    fn message<'a, R: TypedMessage<'a, OwnedFd>>(request: R) -> Message<'a> {
+        let (opcode, args) = request.into_args();
+        Message {
+            sender: 5,
+            opcode,
+            args: args.into(),
+        }
+    }
+
+    #[test]
+    fn both_flavors_parse_into_the_same_requests() {
+        use ext::ext_data_control_device_v1 as ext_device;
+        use wlr::zwlr_data_control_device_v1 as wlr_device;
+        let source = ObjectId::new(7);
+        let ext = message(ext_device::Request::SetPrimarySelection { source });
+        let wlr = message(wlr_device::Request::SetSelection { source: None });
+        let ext = device(Flavor::Ext, ext).unwrap();
+        let wlr = device(Flavor::Wlr, wlr).unwrap();
+        assert!(matches!(
+            ext,
+            DeviceRequest::SetPrimarySelection { source: Some(7) }
+        ));
+        assert!(matches!(wlr, DeviceRequest::SetSelection { source: None }));
+
+        use wlr::zwlr_data_control_offer_v1 as wlr_offer;
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let receive = wlr_offer::Request::Receive {
+            mime_type: c"text/plain",
+            fd: write_end,
+        };
+        match offer(Flavor::Wlr, message(receive)).unwrap() {
+            OfferRequest::Receive { mime_type, fd } => {
+                assert_eq!(mime_type, c"text/plain");
+                drop((fd, read_end));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_go_out_as_their_flavor_at_its_versions() {
+        let mut fx = Fixture::new();
+        let (key, mut peer) = fx.client();
+        // Version 1 of both: wlr has primary selection only from 2.
+        for (id, flavor) in [(2, Flavor::Ext), (3, Flavor::Wlr)] {
+            let device = Object::DataDevice { flavor, version: 1 };
+            fx.get(key).objects.insert_at(id, device).unwrap();
+        }
+        fx.with(key, |cx| {
+            let primary = DeviceEvent::PrimarySelection { id: None };
+            send_device(cx, Flavor::Ext, 2, primary).unwrap();
+            assert!(send_device(cx, Flavor::Wlr, 3, primary).is_err());
+            let regular = DeviceEvent::Selection { id: None };
+            send_device(cx, Flavor::Wlr, 3, regular).unwrap();
+        });
+        fx.get(key).conn.flush().unwrap();
+        assert!(matches!(peer.recv().unwrap(), Recv::Data(_)));
+        let mut got = Vec::new();
+        while let Some(msg) = peer
+            .next_message(|h| {
+                let device = match h.sender {
+                    2 => &ext::ext_data_control_device_v1::INTERFACE,
+                    _ => &wlr::zwlr_data_control_device_v1::INTERFACE,
+                };
+                device.events.get(usize::from(h.opcode)).ok_or("opcode")
+            })
+            .unwrap()
+        {
+            got.push(match msg.sender {
+                2 => format!(
+                    "ext {:?}",
+                    ext::ext_data_control_device_v1::Event::from_args(msg.opcode, msg.args)
+                ),
+                id => format!(
+                    "wlr@{id} {:?}",
+                    wlr::zwlr_data_control_device_v1::Event::from_args(msg.opcode, msg.args)
+                ),
+            });
+        }
+        assert_eq!(
+            got,
+            [
+                "ext Ok(PrimarySelection { id: None })",
+                "wlr@3 Ok(Selection { id: None })"
+            ]
+        );
+    }
+}
