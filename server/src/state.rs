@@ -30,14 +30,15 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
 use log::debug;
-use waypass_protocol::protocols::broker::{
-    waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
-};
+use waypass_protocol::protocols::broker::waypass_name_v1::{self, WaypassNameV1};
+use waypass_protocol::protocols::broker::{waypass_broker_v1, waypass_connection_v1};
 use waypass_protocol::protocols::data_control::{ext, wlr};
 use waypass_protocol::protocols::wayland::{
     wl_callback, wl_display, wl_keyboard, wl_registry, wl_seat,
 };
-use waypass_protocol::{Connection, Credentials, Interface, ObjectMap, Side, Tracer, DISPLAY_ID};
+use waypass_protocol::{
+    Connection, Credentials, Interface, ObjectId, ObjectMap, Side, Tracer, DISPLAY_ID,
+};
 
 use crate::ledger::Account;
 
@@ -199,7 +200,7 @@ impl Object {
 pub struct BrokerSession {
     /// `(waypass_name_v1 id, name)` of every name the client owns, oldest
     /// first: the first one is what its peers are told it is called.
-    pub names: Vec<(u32, Box<str>)>,
+    pub names: Vec<(ObjectId<WaypassNameV1>, Box<str>)>,
     /// Live `waypass_connection_v1` objects (failed ones included), for
     /// the `too_many_pending` limit.
     pub connections: u64,
@@ -319,7 +320,7 @@ mod tests {
     use std::io::Read;
 
     use waypass_protocol::protocols::wayland::wl_keyboard;
-    use waypass_protocol::{Arg, TraceSide, Tracer};
+    use waypass_protocol::{TraceSide, Tracer, TypedMessage};
 
     use super::*;
 
@@ -333,12 +334,14 @@ mod tests {
         };
         let mut client = Client::new(key, server_end, tracer, None, Account::default()).unwrap();
         assert_eq!(client.refresh_in_flight(), 0);
-        let desc = &wl_keyboard::INTERFACE.events[usize::from(wl_keyboard::evt::KEYMAP)];
         let file = std::fs::File::open("/dev/null").unwrap();
-        let args = [Arg::Uint(1), Arg::Fd(file.as_fd()), Arg::Uint(1)];
-        client
-            .conn
-            .send(3, wl_keyboard::evt::KEYMAP, desc, &args)
+        let keymap = wl_keyboard::Event::Keymap {
+            format: wl_keyboard::KeymapFormat::XkbV1,
+            fd: file.as_fd(),
+            size: 1,
+        };
+        keymap
+            .with_args(|opcode, args| client.conn.send(3, opcode, keymap.desc(), args))
             .unwrap();
         assert_eq!(client.refresh_in_flight(), 1, "queued");
         client.conn.flush().unwrap();

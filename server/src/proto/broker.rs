@@ -50,11 +50,11 @@ use std::fmt;
 use log::{debug, info};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use rustc_hash::FxHashMap;
-use waypass_protocol::protocols::broker::{
-    waypass_broker_v1::failure, waypass_connection_v1, waypass_name_v1,
-};
+use waypass_protocol::protocols::broker::waypass_broker_v1::{self, Failure, WaypassBrokerV1};
+use waypass_protocol::protocols::broker::waypass_connection_v1::{self, WaypassConnectionV1};
+use waypass_protocol::protocols::broker::waypass_name_v1::{self, WaypassNameV1};
 use waypass_protocol::protocols::wayland::wl_display;
-use waypass_protocol::{Arg, Credentials, DISPLAY_ID};
+use waypass_protocol::{Credentials, NewId, ObjectId, DISPLAY_ID};
 
 use crate::ledger::Resource;
 use crate::proto::ctx::{Ctx, ProtocolError, Stop};
@@ -68,7 +68,7 @@ pub const MAX_NAME_LEN: usize = 64;
 struct Owner {
     client: ClientKey,
     /// The owner's `waypass_name_v1` object.
-    object: u32,
+    object: ObjectId<WaypassNameV1>,
     creds: Option<Credentials>,
 }
 
@@ -90,7 +90,12 @@ impl Broker {
     }
 
     /// Releases every name `client` of `uid` owns (it is disconnecting).
-    pub fn release_all(&mut self, client: ClientKey, uid: u32, names: &[(u32, Box<str>)]) {
+    pub fn release_all(
+        &mut self,
+        client: ClientKey,
+        uid: u32,
+        names: &[(ObjectId<WaypassNameV1>, Box<str>)],
+    ) {
         for (object, name) in names {
             self.release(client, uid, *object, name);
         }
@@ -114,7 +119,13 @@ impl Broker {
     }
 
     /// Removes `name` of `uid` from the table if `client`'s `object` owns it.
-    fn release(&mut self, client: ClientKey, uid: u32, object: u32, name: &str) {
+    fn release(
+        &mut self,
+        client: ClientKey,
+        uid: u32,
+        object: ObjectId<WaypassNameV1>,
+        name: &str,
+    ) {
         let key = (uid, Box::from(name));
         match self.owners.get(&key) {
             Some(o) if o.client == client && o.object == object => {
@@ -122,7 +133,7 @@ impl Broker {
                 debug!("name {name} of uid {uid} released");
             }
             // The table and the client disagree: keep the table's owner.
-            _ => log::error!("bug: {name} is not owned by waypass_name_v1@{object}"),
+            _ => log::error!("bug: {name} is not owned by {object:?}"),
         }
     }
 }
@@ -158,33 +169,75 @@ fn label(name: Option<&str>, creds: Option<Credentials>) -> String {
     }
 }
 
-/// The `(pid, uid, gid)` arguments for `creds`.
-fn cred_args<Fd>(creds: Option<Credentials>) -> [Arg<'static, Fd>; 3] {
-    let (pid, uid, gid) = creds.map_or((0, u32::MAX, u32::MAX), |c| (c.pid, c.uid, c.gid));
-    [Arg::Int(pid), Arg::Uint(uid), Arg::Uint(gid)]
+/// The `(pid, uid, gid)` of `creds`, as the events carry them.
+fn cred_values(creds: Option<Credentials>) -> (i32, u32, u32) {
+    creds.map_or((0, u32::MAX, u32::MAX), |c| (c.pid, c.uid, c.gid))
+}
+
+/// The requests of a `waypass_broker_v1`.
+pub fn broker(
+    cx: &mut Ctx<'_>,
+    broker: &mut Broker,
+    id: ObjectId<WaypassBrokerV1>,
+    request: waypass_broker_v1::Request<'_>,
+) -> Result<(), Stop> {
+    match request {
+        waypass_broker_v1::Request::Destroy => cx.destroy(id),
+        waypass_broker_v1::Request::Register { id, name } => register(cx, broker, id, name),
+        waypass_broker_v1::Request::Connect { id, name } => connect(cx, broker, id, name),
+    }
+}
+
+/// The requests of a `waypass_name_v1`.
+pub fn name(
+    cx: &mut Ctx<'_>,
+    broker: &mut Broker,
+    id: ObjectId<WaypassNameV1>,
+    request: waypass_name_v1::Request<'_>,
+) -> Result<(), Stop> {
+    match request {
+        waypass_name_v1::Request::Withdraw => withdraw(cx, broker, id),
+    }
+}
+
+/// The requests of a `waypass_connection_v1`.
+pub fn connection(
+    cx: &mut Ctx<'_>,
+    id: ObjectId<WaypassConnectionV1>,
+    request: waypass_connection_v1::Request<'_>,
+) -> Result<(), Stop> {
+    match request {
+        waypass_connection_v1::Request::Destroy => destroy_connection(cx, id),
+    }
 }
 
 /// `waypass_broker_v1.register(id, name)`.
-pub fn register(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> Result<(), Stop> {
-    cx.create(id, Object::Name)?;
+pub fn register(
+    cx: &mut Ctx<'_>,
+    broker: &mut Broker,
+    id: NewId<WaypassNameV1>,
+    name: &CStr,
+) -> Result<(), Stop> {
+    let id = cx.create(id, Object::Name)?;
     let bytes = name.to_bytes();
     let uid = uid_of(cx.creds);
     let refused = if !valid_name(bytes) {
-        Some(failure::INVALID_NAME)
+        Some(Failure::InvalidName)
     } else if cx.allowance(Resource::Names) == 0 {
-        Some(failure::TOO_MANY_NAMES)
+        Some(Failure::TooManyNames)
     } else if name_str(bytes).is_some_and(|n| broker.owners.contains_key(&(uid, n.into()))) {
-        Some(failure::NAME_TAKEN)
+        Some(Failure::NameTaken)
     } else {
         None
     };
     let Some(name) = name_str(bytes).filter(|_| refused.is_none()) else {
-        let reason = refused.unwrap_or(failure::INVALID_NAME);
-        debug!("register refused ({}): {}", cx.who(), Failure(reason));
-        return send_name_failed(cx, id, reason);
+        let reason = refused.unwrap_or(Failure::InvalidName);
+        debug!("register refused ({}): {}", cx.who(), FailureName(reason));
+        return cx.send(id, waypass_name_v1::Event::Failed { reason });
     };
     if cx.charge(Resource::Names, 1).is_err() {
-        return send_name_failed(cx, id, failure::TOO_MANY_NAMES);
+        let reason = Failure::TooManyNames;
+        return cx.send(id, waypass_name_v1::Event::Failed { reason });
     }
     let owner = Owner {
         client: cx.key,
@@ -194,16 +247,15 @@ pub fn register(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> 
     broker.owners.insert((uid, name.into()), owner);
     cx.session.names.push((id, name.into()));
     info!("name {name} registered ({})", cx.who());
-    cx.send(
-        id,
-        &waypass_name_v1::INTERFACE,
-        waypass_name_v1::evt::REGISTERED,
-        &[],
-    )
+    cx.send(id, waypass_name_v1::Event::Registered)
 }
 
 /// `waypass_name_v1.withdraw`: releases the name if the object owns one.
-pub fn withdraw(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32) -> Result<(), Stop> {
+pub fn withdraw(
+    cx: &mut Ctx<'_>,
+    broker: &mut Broker,
+    id: ObjectId<WaypassNameV1>,
+) -> Result<(), Stop> {
     if let Some(at) = cx.session.names.iter().position(|(o, _)| *o == id) {
         let (_, name) = cx.session.names.remove(at);
         broker.release(cx.key, uid_of(cx.creds), id, &name);
@@ -214,27 +266,32 @@ pub fn withdraw(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32) -> Result<(), St
 }
 
 /// `waypass_connection_v1.destroy`: the object stops counting as pending.
-pub fn destroy_connection(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
+pub fn destroy_connection(cx: &mut Ctx<'_>, id: ObjectId<WaypassConnectionV1>) -> Result<(), Stop> {
     cx.session.connections = cx.session.connections.saturating_sub(1);
     cx.destroy(id)
 }
 
 /// `waypass_broker_v1.connect(id, name)`: a channel to the name's owner.
-pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> Result<(), Stop> {
-    cx.create(id, Object::Connection)?;
+pub fn connect(
+    cx: &mut Ctx<'_>,
+    broker: &mut Broker,
+    id: NewId<WaypassConnectionV1>,
+    asked: &CStr,
+) -> Result<(), Stop> {
+    let id = cx.create(id, Object::Connection)?;
     let over_limit = cx.session.connections >= cx.shared.limits.pending_connects;
     cx.session.connections += 1;
     let Some((uid, name)) = parse_target(asked.to_bytes(), uid_of(cx.creds)) else {
-        return refuse_connect(cx, id, failure::INVALID_NAME);
+        return refuse_connect(cx, id, Failure::InvalidName);
     };
     let owner = match broker.owners.get(&(uid, name.into())) {
-        None => return refuse_connect(cx, id, failure::UNKNOWN_NAME),
-        Some(o) if o.client == cx.key => return refuse_connect(cx, id, failure::SELF_CONNECT),
-        Some(_) if over_limit => return refuse_connect(cx, id, failure::TOO_MANY_PENDING),
+        None => return refuse_connect(cx, id, Failure::UnknownName),
+        Some(o) if o.client == cx.key => return refuse_connect(cx, id, Failure::SelfConnect),
+        Some(_) if over_limit => return refuse_connect(cx, id, Failure::TooManyPending),
         Some(o) => *o,
     };
     if !owner_has_room(cx, broker, owner) {
-        return refuse_connect(cx, id, failure::BUSY);
+        return refuse_connect(cx, id, Failure::Busy);
     }
     let (end_a, end_b) = socketpair(
         AddressFamily::Unix,
@@ -246,17 +303,19 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
         Stop::Server(ProtocolError::new(
             DISPLAY_ID,
             wl_display::error::NO_MEMORY,
-            format!("cannot create a channel for waypass_connection_v1@{id}: {e}"),
+            format!("cannot create a channel for {id:?}: {e}"),
         ))
     })?;
-    let [pid, uid_arg, gid] = cred_args(owner.creds);
+    let (pid, uid, gid) = cred_values(owner.creds);
     // The requester's end goes into its queue as it is (no dup).
-    cx.send_owned(
-        id,
-        &waypass_connection_v1::INTERFACE,
-        waypass_connection_v1::evt::ESTABLISHED,
-        vec![Arg::Fd(end_a), Arg::Str(Some(asked)), pid, uid_arg, gid],
-    )?;
+    let established = waypass_connection_v1::Event::Established {
+        fd: end_a,
+        peer_name: asked,
+        pid,
+        uid,
+        gid,
+    };
+    cx.send_owned(id, established)?;
     let requester = cx.session.first_name();
     let line = format!(
         "brokered channel {} <-> {}",
@@ -265,22 +324,18 @@ pub fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, asked: &CStr) -> 
     );
     // Registered names are checked ASCII without NUL: never `None`.
     let peer_name = requester.and_then(|n| CString::new(n).ok());
-    let [pid, uid_arg, gid] = cred_args(cx.creds);
+    let (pid, uid, gid) = cred_values(cx.creds);
     let delivered = cx.with_other(owner.client, |owner_cx| {
         // The owner's end goes into its queue as it is (no dup), and
         // closes once sent or if the owner goes.
-        owner_cx.send_owned(
-            owner.object,
-            &waypass_name_v1::INTERFACE,
-            waypass_name_v1::evt::PEER,
-            vec![
-                Arg::Fd(end_b),
-                Arg::Str(peer_name.as_deref()),
-                pid,
-                uid_arg,
-                gid,
-            ],
-        )
+        let peer = waypass_name_v1::Event::Peer {
+            fd: end_b,
+            peer_name: peer_name.as_deref(),
+            pid,
+            uid,
+            gid,
+        };
+        owner_cx.send_owned(owner.object, peer)
     });
     if delivered.is_some() {
         *broker.backlog.entry(owner.client).or_default() += 1;
@@ -312,23 +367,13 @@ fn owner_has_room(cx: &mut Ctx<'_>, broker: &mut Broker, owner: Owner) -> bool {
 /// 64-byte name with its length, NUL and padding, and three words.
 const PEER_EVENT_BYTES: u64 = 8 + 4 + 68 + 12;
 
-fn refuse_connect(cx: &mut Ctx<'_>, id: u32, reason: u32) -> Result<(), Stop> {
-    debug!("connect refused ({}): {}", cx.who(), Failure(reason));
-    cx.send(
-        id,
-        &waypass_connection_v1::INTERFACE,
-        waypass_connection_v1::evt::FAILED,
-        &[Arg::Uint(reason)],
-    )
-}
-
-fn send_name_failed(cx: &mut Ctx<'_>, id: u32, reason: u32) -> Result<(), Stop> {
-    cx.send(
-        id,
-        &waypass_name_v1::INTERFACE,
-        waypass_name_v1::evt::FAILED,
-        &[Arg::Uint(reason)],
-    )
+fn refuse_connect(
+    cx: &mut Ctx<'_>,
+    id: ObjectId<WaypassConnectionV1>,
+    reason: Failure,
+) -> Result<(), Stop> {
+    debug!("connect refused ({}): {}", cx.who(), FailureName(reason));
+    cx.send(id, waypass_connection_v1::Event::Failed { reason })
 }
 
 /// A valid name as `&str` (valid names are ASCII).
@@ -336,20 +381,20 @@ fn name_str(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 
-/// A `failure` code, named for log lines.
-struct Failure(u32);
+/// A `failure` code, named for log lines as the XML names it.
+struct FailureName(Failure);
 
-impl fmt::Display for Failure {
+impl fmt::Display for FailureName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0 {
-            failure::INVALID_NAME => "invalid_name",
-            failure::NAME_TAKEN => "name_taken",
-            failure::TOO_MANY_NAMES => "too_many_names",
-            failure::UNKNOWN_NAME => "unknown_name",
-            failure::SELF_CONNECT => "self_connect",
-            failure::TOO_MANY_PENDING => "too_many_pending",
-            failure::BUSY => "busy",
-            _ => "unknown failure",
+            Failure::InvalidName => "invalid_name",
+            Failure::NameTaken => "name_taken",
+            Failure::TooManyNames => "too_many_names",
+            Failure::UnknownName => "unknown_name",
+            Failure::SelfConnect => "self_connect",
+            Failure::TooManyPending => "too_many_pending",
+            Failure::Busy => "busy",
+            Failure::Unknown(_) => "unknown failure",
         })
     }
 }

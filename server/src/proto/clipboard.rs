@@ -47,10 +47,13 @@
 //!   never disconnected for what others did. The actor's side is bounded:
 //!   data-control managers and devices per client, sources per client,
 //!   types per source, bytes per type.
-//! - **One implementation, two protocols.** Both have the same wire shape
-//!   (checked in waypass-protocol), so an object only records its
-//!   [`Flavor`] to pick the interface table. A device sees offers of its
-//!   own flavor; a source of either flavor can be the selection.
+//! - **One implementation, two protocols.** Both have the same messages
+//!   (checked in waypass-protocol), so an object records its [`Flavor`],
+//!   and [`flavor`] turns each flavor's typed requests into one set of
+//!   request enums and the clipboard's events into each flavor's: the
+//!   handlers in `requests` and `announce` never name a flavor's
+//!   messages. A device sees offers of its own flavor; a source of either
+//!   flavor can be the selection.
 //! - **Server-created ids.** Offers take ids from `0xff000000` up, from the
 //!   client's own object map, as libwayland does. Their destructor frees
 //!   the id with no `delete_id` (libwayland sends it only for client ids).
@@ -71,17 +74,15 @@ use waypass_protocol::protocols::data_control::ext;
 use crate::state::{ClientKey, Flavor};
 
 mod announce;
+pub mod flavor;
 mod requests;
 
 pub use announce::{catch_up, deliver_round, is_behind};
-pub use requests::{bind_manager, request};
+pub use requests::{bind_manager, device, manager, offer, source};
 
-// The opcodes are the same in both protocols (a waypass-protocol test
-// checks the shapes); name them once, from ext.
-use ext::ext_data_control_device_v1 as device;
-use ext::ext_data_control_manager_v1 as manager;
-use ext::ext_data_control_offer_v1 as offer;
-use ext::ext_data_control_source_v1 as source;
+// The error codes are the same in both protocols; name them once, from ext.
+use ext::ext_data_control_device_v1 as device_v1;
+use ext::ext_data_control_source_v1 as source_v1;
 
 /// The regular selection or the primary one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,11 +103,11 @@ impl Which {
         }
     }
 
-    /// The device event that announces this selection.
-    fn event(self) -> u16 {
+    /// The device event that announces this selection: `offer`, or none.
+    fn event(self, offer: Option<u32>) -> flavor::DeviceEvent {
         match self {
-            Which::Regular => device::evt::SELECTION,
-            Which::Primary => device::evt::PRIMARY_SELECTION,
+            Which::Regular => flavor::DeviceEvent::Selection { id: offer },
+            Which::Primary => flavor::DeviceEvent::PrimarySelection { id: offer },
         }
     }
 }

@@ -5,9 +5,12 @@
 //!
 //! What it is not: a decoder ([`crate::proto::dispatch`] decodes) or a
 //! socket: sending here only queues on a connection's [`Outgoing`] half,
-//! and the runtime layer flushes. The checks every event passes are here,
-//! once: the object is live, the event exists at its bound version, and
-//! the client has room for more fds in flight.
+//! and the runtime layer flushes. Events are typed: [`Ctx::send`] takes an
+//! [`ObjectId<I>`](ObjectId) and `I`'s generated `Event`, so an event of
+//! another interface, or with wrong arguments, does not compile. The
+//! checks every event passes are here, once: the object is live, the
+//! event exists at its bound version (the `since` of the typed event),
+//! and the client has room for more fds in flight.
 //!
 //! # Implementation notes
 //!
@@ -17,6 +20,10 @@
 //!   for a flush. A failure to queue on it never stops the client being
 //!   served: the other client is condemned ([`World::condemned`]) and the
 //!   runtime disconnects it after the wakeup.
+//! - **One body for every send.** The typed sends are thin generic
+//!   wrappers that build the arguments on the stack and call one
+//!   non-generic `queue`, so the queue's code is compiled once, not once
+//!   per event type.
 //! - **Ledger.** Objects are charged as they are created (the count is
 //!   re-read from the object map first, so no removal path can leak a
 //!   charge); fds in flight before each event that carries fds; output
@@ -24,12 +31,12 @@
 
 use std::cell::Cell;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
-use waypass_protocol::protocols::wayland::wl_display;
+use waypass_protocol::protocols::wayland::wl_display::{self, WlDisplay};
 use waypass_protocol::{
-    Arg, Credentials, Direction, Interface, LookupError, MessageDesc, ObjectMap, Outgoing, Tracer,
-    DISPLAY_ID,
+    Arg, Credentials, Direction, Interface, InterfaceType, MessageDesc, NewId, ObjectId, ObjectMap,
+    Outgoing, Tracer, TypedMessage, DISPLAY_ID,
 };
 
 use crate::config::Settings;
@@ -38,6 +45,9 @@ use crate::ledger::{Account, Ledger, OverBudget, Resource};
 use crate::limits::Limits;
 pub use crate::proto::stop::{bug, no_memory, over_budget, ProtocolError, Stop};
 use crate::state::{BrokerSession, Client, ClientKey, Clients, Object};
+
+/// `wl_display`, id 1: where `delete_id` and `error` come from.
+pub const DISPLAY: ObjectId<WlDisplay> = ObjectId::from_raw(DISPLAY_ID);
 
 /// The longest `wl_display.error` message we send, in bytes: a message
 /// quoting client strings must still fit in one 4096-byte message.
@@ -255,39 +265,53 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Traces and queues event `opcode` of `interface` from object `id`.
+    /// Traces and queues `event` from object `id`.
     ///
     /// The event must exist at the object's bound version: sending one the
     /// client did not bind for is a bug of ours, reported as
     /// `implementation`. Use [`Ctx::send_if_supported`] for events that only
     /// some versions have.
-    pub fn send(
+    #[inline(always)]
+    pub fn send<I: InterfaceType>(
         &mut self,
-        id: u32,
-        interface: &'static Interface,
-        opcode: u16,
-        args: &[Arg<'_, BorrowedFd<'_>>],
+        id: ObjectId<I>,
+        event: I::Event<'_, BorrowedFd<'_>>,
     ) -> Result<(), Stop> {
-        if !self.send_if_supported(id, interface, opcode, args)? {
-            return Err(self.not_at_version(id, interface, opcode));
+        let desc = event.desc();
+        if !self.send_if_supported(id, event)? {
+            return Err(self.not_at_version(id.raw(), I::INTERFACE, desc));
         }
         Ok(())
     }
 
     /// Like [`Ctx::send`], but an event that the object's bound version
     /// does not have is skipped (`Ok(false)`) instead of sent: the version
-    /// rule comes from the interface table's `since`, not from constants
-    /// repeated here.
-    pub fn send_if_supported(
+    /// rule comes from the event's `since` in the interface table, not from
+    /// constants repeated here.
+    #[inline(always)]
+    pub fn send_if_supported<I: InterfaceType>(
+        &mut self,
+        id: ObjectId<I>,
+        event: I::Event<'_, BorrowedFd<'_>>,
+    ) -> Result<bool, Stop> {
+        let desc = event.desc();
+        event.with_args(|opcode, args| self.queue(id.raw(), I::INTERFACE, desc, opcode, args))
+    }
+
+    /// Checks, traces and queues one event with borrowed fds: the one
+    /// non-generic body of every typed send, so that the queue's code is
+    /// compiled into it once.
+    fn queue(
         &mut self,
         id: u32,
         interface: &'static Interface,
+        desc: &'static MessageDesc,
         opcode: u16,
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) -> Result<bool, Stop> {
-        let Some(desc) = self.check_event(id, interface, opcode, args)? else {
+        if !self.check_event(id, interface, desc)? {
             return Ok(false);
-        };
+        }
         if self.tracer.enabled() {
             self.trace(id, interface, desc, args);
         }
@@ -300,52 +324,46 @@ impl<'a> Ctx<'a> {
     /// queue takes them as they are, with no `dup`, and closes them once
     /// sent. Refused, they close here. They count as fds in flight as
     /// [`Ctx::send`]'s do.
-    pub fn send_owned(
+    pub fn send_owned<I: InterfaceType>(
         &mut self,
-        id: u32,
-        interface: &'static Interface,
-        opcode: u16,
-        args: Vec<Arg<'_, OwnedFd>>,
+        id: ObjectId<I>,
+        event: I::Event<'_, OwnedFd>,
     ) -> Result<(), Stop> {
-        let Some(desc) = self.check_event(id, interface, opcode, &args)? else {
-            return Err(self.not_at_version(id, interface, opcode));
-        };
-        if self.tracer.enabled() {
-            let view: Vec<Arg<'_, BorrowedFd<'_>>> = args.iter().map(borrow_arg).collect();
-            self.trace(id, interface, desc, &view);
+        let desc = event.desc();
+        if !self.check_event(id.raw(), I::INTERFACE, desc)? {
+            return Err(self.not_at_version(id.raw(), I::INTERFACE, desc));
         }
+        if self.tracer.enabled() {
+            event.with_args(|_, args| self.trace(id.raw(), I::INTERFACE, desc, args));
+        }
+        let (opcode, args) = event.into_args();
         self.out
-            .send_owned(id, opcode, desc, args)
+            .send_owned(id.raw(), opcode, desc, args)
             .map_err(Stop::Queue)
     }
 
-    /// The checks every event passes before it is queued: `id` is live,
-    /// the event exists (`None` if not at the object's version), and the
-    /// client has room for its fds.
-    fn check_event<Fd>(
+    /// The checks every event passes before it is queued: `id` is a live
+    /// object of `interface`, the event exists at its version (`false` if
+    /// not), and the client has room for the event's fds.
+    #[inline(always)]
+    fn check_event(
         &mut self,
         id: u32,
         interface: &'static Interface,
-        opcode: u16,
-        args: &[Arg<'_, Fd>],
-    ) -> Result<Option<&'static MessageDesc>, Stop> {
-        let version = match self.objects.get(id) {
-            Some(object) => object.version(),
-            None => return Err(bug(format!("{}@{id} is not a live object", interface.name))),
+        desc: &'static MessageDesc,
+    ) -> Result<bool, Stop> {
+        let Some(object) = self.objects.get(id) else {
+            return Err(bug(format!("{}@{id} is not a live object", interface.name)));
         };
-        let desc = match interface.event(opcode, version) {
-            Ok(desc) => desc,
-            Err(LookupError::NotAtVersion { .. }) => return Ok(None),
-            Err(e) => {
-                return Err(bug(format!(
-                    "{}.event {opcode} does not exist ({e})",
-                    interface.name
-                )))
-            }
-        };
+        // The id's type says the interface; the map agrees, unless a
+        // handler built an id of the wrong type from a number.
+        debug_assert!(std::ptr::eq(object.interface(), interface));
+        if desc.since > object.version() {
+            return Ok(false);
+        }
         // Fds queued or unread as of the client's last refresh, plus what
         // was queued since: an upper bound (see `Client::refresh_in_flight`).
-        let fds = args.iter().filter(|a| matches!(a, Arg::Fd(_))).count();
+        let fds = desc.fd_count();
         if fds > 0 {
             let in_flight = self.out.fds_in_flight() as u64;
             let ledger = &mut *self.world.ledger;
@@ -354,7 +372,7 @@ impl<'a> Ctx<'a> {
                 .charge(self.account, Resource::FdsInFlight, fds as u64)
                 .map_err(over_budget)?;
         }
-        Ok(Some(desc))
+        Ok(true)
     }
 
     /// `WAYLAND_DEBUG=server`: one line per event sent. Callers check
@@ -375,16 +393,26 @@ impl<'a> Ctx<'a> {
     }
 
     /// The bug of sending an event the object's version does not have.
-    fn not_at_version(&self, id: u32, interface: &Interface, opcode: u16) -> Stop {
+    #[cold]
+    fn not_at_version(&self, id: u32, interface: &Interface, desc: &MessageDesc) -> Stop {
         let version = self.objects.get(id).map_or(0, |o| o.version());
         bug(format!(
-            "{}@{id}: event {opcode} is not in version {version}",
-            interface.name
+            "{}@{id}: event {} is not in version {version}",
+            interface.name, desc.name
         ))
     }
 
-    /// Creates `object` at the client-chosen id `id`.
-    pub fn create(&mut self, id: u32, object: Object) -> Result<(), Stop> {
+    /// Creates `object` at the client-chosen id `id`; returns its id.
+    #[inline(always)]
+    pub fn create<I>(&mut self, id: NewId<I>, object: Object) -> Result<ObjectId<I>, Stop> {
+        self.create_raw(id.raw(), object)?;
+        Ok(id.id())
+    }
+
+    /// [`Ctx::create`] by number, for objects whose interface is known
+    /// only at run time (the clipboard's two flavors).
+    #[inline]
+    pub fn create_raw(&mut self, id: u32, object: Object) -> Result<(), Stop> {
         self.charge_object()?;
         self.objects.insert_at(id, object).map_err(|_| {
             ProtocolError::new(
@@ -423,28 +451,17 @@ impl<'a> Ctx<'a> {
     }
 
     /// Destroys client object `id` and tells the client with `delete_id`.
-    pub fn destroy(&mut self, id: u32) -> Result<(), Stop> {
-        self.objects.remove(id);
-        self.send(
-            DISPLAY_ID,
-            &wl_display::INTERFACE,
-            wl_display::evt::DELETE_ID,
-            &[Arg::Uint(id)],
-        )
+    #[inline(always)]
+    pub fn destroy<I>(&mut self, id: ObjectId<I>) -> Result<(), Stop> {
+        self.destroy_raw(id.raw())
     }
-}
 
-/// A view of an owned-fd argument with its fd borrowed, for tracing.
-fn borrow_arg<'a>(arg: &'a Arg<'_, OwnedFd>) -> Arg<'a, BorrowedFd<'a>> {
-    match arg {
-        Arg::Int(v) => Arg::Int(*v),
-        Arg::Uint(v) => Arg::Uint(*v),
-        Arg::Fixed(v) => Arg::Fixed(*v),
-        Arg::Str(v) => Arg::Str(*v),
-        Arg::Object(v) => Arg::Object(*v),
-        Arg::NewId(v) => Arg::NewId(*v),
-        Arg::Array(v) => Arg::Array(v),
-        Arg::Fd(fd) => Arg::Fd(fd.as_fd()),
+    /// [`Ctx::destroy`] by number, for objects whose interface is known
+    /// only at run time (the clipboard's two flavors).
+    #[inline(always)]
+    pub fn destroy_raw(&mut self, id: u32) -> Result<(), Stop> {
+        self.objects.remove(id);
+        self.send(DISPLAY, wl_display::Event::DeleteId { id })
     }
 }
 
@@ -467,14 +484,12 @@ pub fn post_error(cx: &mut Ctx<'_>, err: &ProtocolError) -> Result<(), Stop> {
         err.object
     };
     cx.send(
-        DISPLAY_ID,
-        &wl_display::INTERFACE,
-        wl_display::evt::ERROR,
-        &[
-            Arg::Object(object),
-            Arg::Uint(err.code),
-            Arg::Str(Some(text.as_c_str())),
-        ],
+        DISPLAY,
+        wl_display::Event::Error {
+            object_id: object,
+            code: err.code,
+            message: text.as_c_str(),
+        },
     )
 }
 

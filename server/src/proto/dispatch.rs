@@ -21,21 +21,31 @@
 //!   posted on `wl_display@1`. Bind errors are posted on the registry.
 //! - A new id that the object map refuses (in use, in the server's range, or
 //!   not the next free id) is `invalid_object` with `invalid new id N`.
-//! - A request that the tables describe but no handler covers is a bug of
-//!   ours, reported to the client as `implementation` rather than a panic.
+//! - **Typed requests.** Each object's interface picks the generated
+//!   `Request` enum its message parses into, and the interface's handler
+//!   is one exhaustive `match` over it: a request the tables describe and
+//!   no handler covers does not compile. (The clipboard's two flavors
+//!   parse into one set of enums first, in [`crate::proto::clipboard::flavor`].)
+//!   Parsing cannot fail on what the codec decoded against the same
+//!   table; if it did, that is a bug of ours, reported to the client as
+//!   `implementation` in one place (`mismatch`), never a panic.
+//! - **The hot path** is `wl_display.sync`: decode, create the callback,
+//!   `done`, `delete_id`. `dispatch_pending` is kept out of line so that
+//!   the decoder and `handle` inline into it, and `parse` takes each
+//!   argument out of its slot instead of moving the argument array into an
+//!   iterator (callgrind counts both, see BENCHMARKS.md).
 
-use waypass_protocol::protocols::broker::{
-    waypass_broker_v1, waypass_connection_v1, waypass_name_v1,
-};
-use waypass_protocol::protocols::wayland::{
-    wl_callback, wl_display, wl_keyboard, wl_registry, wl_seat,
-};
+use std::os::fd::OwnedFd;
+
+use waypass_protocol::protocols::wayland::wl_callback::{self, WlCallback};
+use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{
-    Arg, DecodeError, Direction, Header, LookupError, Message, MessageDesc, NextError, DISPLAY_ID,
+    Arg, ArgsMismatch, DecodeError, Direction, Header, LookupError, Message, MessageDesc, NewId,
+    NextError, ObjectId, TypedMessage, DISPLAY_ID,
 };
 
 use crate::proto::broker::{self, Broker};
-use crate::proto::clipboard::{self, Clipboard};
+use crate::proto::clipboard::{self, flavor, Clipboard};
 use crate::proto::ctx::{bug, Ctx, ProtocolError, Shared, Stop, World};
 use crate::proto::{globals, seat};
 use crate::state::{Client, Object};
@@ -97,6 +107,10 @@ impl LookupFailure {
 /// connection, queuing the replies, on it or (brokered channels,
 /// clipboard events) on the other clients in `world`. `Ok` means "wait for
 /// more bytes".
+///
+/// Kept out of its caller: the decoder and the handlers inline here, the
+/// hot path of every request (see BENCHMARKS.md's instruction count).
+#[inline(never)]
 pub fn dispatch_pending(
     client: &mut Client,
     shared: &Shared,
@@ -189,7 +203,9 @@ fn invalid_arguments(
     ProtocolError::new(DISPLAY_ID, wl_display::error::INVALID_METHOD, message)
 }
 
-/// Runs the handler of one decoded request.
+/// Runs the handler of one decoded request: the object's interface picks
+/// the typed request the message parses into, and its handler.
+#[inline(always)]
 fn handle(
     cx: &mut Ctx<'_>,
     broker: &mut Broker,
@@ -197,66 +213,71 @@ fn handle(
     obj: Object,
     msg: Message<'_>,
 ) -> Result<(), Stop> {
-    use Arg::{NewId, Str, Uint};
-    if let Object::DataManager { .. }
-    | Object::DataDevice { .. }
-    | Object::DataSource { .. }
-    | Object::DataOffer { .. } = obj
-    {
-        // The clipboard takes the message whole: a `receive` fd is moved
-        // on to the copying client, not duplicated.
-        return clipboard::request(cx, clipboard, obj, msg);
-    }
     let id = msg.sender;
-    match (obj, msg.opcode, msg.args.as_slice()) {
-        (Object::Display, wl_display::req::SYNC, [NewId(callback)]) => sync(cx, *callback),
-        (Object::Display, wl_display::req::GET_REGISTRY, [NewId(registry)]) => {
-            globals::get_registry(cx, *registry)
+    match obj {
+        Object::Display => display(cx, parse(msg)?),
+        // No requests: the lookup refused every opcode already.
+        Object::Callback => match parse::<wl_callback::Request>(msg)? {},
+        Object::Registry => globals::request(cx, clipboard, ObjectId::from_raw(id), parse(msg)?),
+        Object::Seat { version } => seat::seat(cx, ObjectId::from_raw(id), version, parse(msg)?),
+        Object::Keyboard { .. } => seat::keyboard(cx, ObjectId::from_raw(id), parse(msg)?),
+        Object::Broker => broker::broker(cx, broker, ObjectId::from_raw(id), parse(msg)?),
+        Object::Name => broker::name(cx, broker, ObjectId::from_raw(id), parse(msg)?),
+        Object::Connection => broker::connection(cx, ObjectId::from_raw(id), parse(msg)?),
+        Object::DataManager { flavor, version } => {
+            let request = flavor::manager(flavor, msg).map_err(mismatch)?;
+            clipboard::manager(cx, clipboard, id, flavor, version, request)
         }
-        (
-            Object::Registry,
-            wl_registry::req::BIND,
-            [Uint(name), Str(Some(iface)), Uint(version), NewId(new)],
-        ) => globals::bind(cx, clipboard, id, *name, iface, *version, *new),
-        (Object::Seat { version }, wl_seat::req::GET_KEYBOARD, [NewId(keyboard)]) => {
-            seat::get_keyboard(cx, *keyboard, version)
+        Object::DataDevice { flavor, .. } => {
+            let request = flavor::device(flavor, msg).map_err(mismatch)?;
+            clipboard::device(cx, clipboard, id, request)
         }
-        (Object::Seat { .. }, wl_seat::req::GET_POINTER, [NewId(_)]) => {
-            Err(seat::missing_capability(id, "pointer").into())
+        Object::DataSource { flavor, .. } => {
+            let request = flavor::source(flavor, msg).map_err(mismatch)?;
+            clipboard::source(cx, clipboard, id, request)
         }
-        (Object::Seat { .. }, wl_seat::req::GET_TOUCH, [NewId(_)]) => {
-            Err(seat::missing_capability(id, "touch").into())
+        Object::DataOffer { flavor, .. } => {
+            let request = flavor::offer(flavor, msg).map_err(mismatch)?;
+            clipboard::offer(cx, clipboard, id, request)
         }
-        (Object::Seat { .. }, wl_seat::req::RELEASE, [])
-        | (Object::Keyboard { .. }, wl_keyboard::req::RELEASE, [])
-        | (Object::Broker, waypass_broker_v1::req::DESTROY, []) => cx.destroy(id),
-        (Object::Broker, waypass_broker_v1::req::REGISTER, [NewId(new), Str(Some(name))]) => {
-            broker::register(cx, broker, *new, name)
-        }
-        (Object::Broker, waypass_broker_v1::req::CONNECT, [NewId(new), Str(Some(name))]) => {
-            broker::connect(cx, broker, *new, name)
-        }
-        (Object::Name, waypass_name_v1::req::WITHDRAW, []) => broker::withdraw(cx, broker, id),
-        (Object::Connection, waypass_connection_v1::req::DESTROY, []) => {
-            broker::destroy_connection(cx, id)
-        }
-        _ => Err(bug(format!(
-            "no handler for {}@{id} opcode {}",
-            obj.interface().name,
-            msg.opcode
-        ))),
+    }
+}
+
+/// `msg` as the typed request of its object's interface.
+#[inline]
+fn parse<'a, R: TypedMessage<'a, OwnedFd>>(mut msg: Message<'a>) -> Result<R, Stop> {
+    // Each argument is taken out of its slot (which keeps a placeholder
+    // that owns nothing) rather than the inline array moved into an
+    // iterator: fewer copies on the hot path. Fds left over close with
+    // `msg`.
+    let args = msg
+        .args
+        .iter_mut()
+        .map(|arg| std::mem::replace(arg, Arg::Int(0)));
+    R::from_args(msg.opcode, args).map_err(mismatch)
+}
+
+/// Arguments that do not make the typed request: the codec checked them
+/// against the same table, so this is a bug of ours.
+#[cold]
+fn mismatch(e: ArgsMismatch) -> Stop {
+    bug(e.to_string())
+}
+
+/// The requests of `wl_display`.
+#[inline]
+fn display(cx: &mut Ctx<'_>, request: wl_display::Request<'_>) -> Result<(), Stop> {
+    match request {
+        wl_display::Request::Sync { callback } => sync(cx, callback),
+        wl_display::Request::GetRegistry { registry } => globals::get_registry(cx, registry),
     }
 }
 
 /// `wl_display.sync`: `done` at once, then `delete_id`.
-fn sync(cx: &mut Ctx<'_>, callback: u32) -> Result<(), Stop> {
-    cx.create(callback, Object::Callback)?;
-    let serial = cx.shared.next_serial();
-    cx.send(
-        callback,
-        &wl_callback::INTERFACE,
-        wl_callback::evt::DONE,
-        &[Arg::Uint(serial)],
-    )?;
+#[inline]
+fn sync(cx: &mut Ctx<'_>, callback: NewId<WlCallback>) -> Result<(), Stop> {
+    let callback = cx.create(callback, Object::Callback)?;
+    let callback_data = cx.shared.next_serial();
+    cx.send(callback, wl_callback::Event::Done { callback_data })?;
     cx.destroy(callback)
 }

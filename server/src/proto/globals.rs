@@ -8,7 +8,9 @@
 //!
 //! To add a global: add a [`GlobalKind`]
 //! variant, a row in [`GLOBALS`], an arm in [`GlobalKind::interface`] and an
-//! arm in [`bind`] that creates the object and sends its initial events.
+//! arm in `bind` that creates the object and sends its initial events; then
+//! an [`Object`] variant for its objects, whose arm in
+//! [`crate::proto::dispatch`] the compiler asks for.
 //!
 //! # Implementation notes
 //!
@@ -21,9 +23,10 @@
 
 use std::ffi::CStr;
 
-use waypass_protocol::protocols::broker::waypass_broker_v1;
-use waypass_protocol::protocols::wayland::{wl_display, wl_registry, wl_seat};
-use waypass_protocol::{Arg, Interface};
+use waypass_protocol::protocols::broker::waypass_broker_v1::{self, WaypassBrokerV1};
+use waypass_protocol::protocols::wayland::wl_registry::{self, WlRegistry};
+use waypass_protocol::protocols::wayland::{wl_display, wl_seat};
+use waypass_protocol::{AnyNewId, Interface, NewId, ObjectId};
 
 use crate::proto::clipboard::{self, Clipboard};
 use crate::proto::ctx::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
@@ -89,41 +92,51 @@ pub static GLOBALS: &[Global] = &[
 ];
 
 /// `wl_display.get_registry`: creates the registry and announces globals.
-pub fn get_registry(cx: &mut Ctx<'_>, registry: u32) -> Result<(), Stop> {
-    cx.create(registry, Object::Registry)?;
+pub fn get_registry(cx: &mut Ctx<'_>, registry: NewId<WlRegistry>) -> Result<(), Stop> {
+    let registry = cx.create(registry, Object::Registry)?;
     for global in GLOBALS {
-        let iface = interface_name(global.kind.interface());
-        cx.send(
-            registry,
-            &wl_registry::INTERFACE,
-            wl_registry::evt::GLOBAL,
-            &[
-                Arg::Uint(global.name),
-                Arg::Str(Some(iface.as_c_str())),
-                Arg::Uint(global.version()),
-            ],
-        )?;
+        let interface = interface_name(global.kind.interface());
+        let event = wl_registry::Event::Global {
+            name: global.name,
+            interface: interface.as_c_str(),
+            version: global.version(),
+        };
+        cx.send(registry, event)?;
     }
     Ok(())
 }
 
-/// `wl_registry.bind(name, interface, version, id)`.
-pub fn bind(
+/// The requests of a `wl_registry`.
+pub fn request(
     cx: &mut Ctx<'_>,
     clipboard: &mut Clipboard,
-    registry: u32,
-    name: u32,
-    interface: &CStr,
-    version: u32,
-    id: u32,
+    registry: ObjectId<WlRegistry>,
+    request: wl_registry::Request<'_>,
 ) -> Result<(), Stop> {
-    let global = check_bind(registry, name, interface, version)?;
+    match request {
+        wl_registry::Request::Bind { name, id } => bind(cx, clipboard, registry, name, id),
+    }
+}
+
+/// `wl_registry.bind(name, interface, version, id)`.
+fn bind(
+    cx: &mut Ctx<'_>,
+    clipboard: &mut Clipboard,
+    registry: ObjectId<WlRegistry>,
+    name: u32,
+    new: AnyNewId<'_>,
+) -> Result<(), Stop> {
+    let global = check_bind(registry.raw(), name, new.interface, new.version)?;
+    let version = new.version;
+    // `check_bind` checked that the interface named is the global's.
     match global.kind {
-        GlobalKind::Seat => seat::bind(cx, id, version),
+        GlobalKind::Seat => seat::bind(cx, NewId::from_raw(new.id), version),
         // The broker has no initial events.
-        GlobalKind::Broker => cx.create(id, Object::Broker),
+        GlobalKind::Broker => cx
+            .create::<WaypassBrokerV1>(NewId::from_raw(new.id), Object::Broker)
+            .map(drop),
         GlobalKind::DataControl(flavor) => {
-            clipboard::bind_manager(cx, clipboard, id, flavor, version)
+            clipboard::bind_manager(cx, clipboard, new.id, flavor, version)
         }
     }
 }

@@ -20,35 +20,56 @@
 //!   [`crate::keymap`]), ours alone: [`Ctx::send_owned`] moves it into the
 //!   queue without a `dup`, and the queue closes it once it is sent.
 
-use waypass_protocol::protocols::wayland::{wl_display, wl_keyboard, wl_seat};
-use waypass_protocol::{Arg, DISPLAY_ID};
+use std::os::fd::OwnedFd;
+
+use waypass_protocol::protocols::wayland::wl_display;
+use waypass_protocol::protocols::wayland::wl_keyboard::{self, KeymapFormat, WlKeyboard};
+use waypass_protocol::protocols::wayland::wl_seat::{self, Capability, WlSeat};
+use waypass_protocol::{NewId, ObjectId, DISPLAY_ID};
 
 use crate::proto::ctx::{no_memory, Ctx, ProtocolError, Stop};
 use crate::state::Object;
 
+/// The requests of a `wl_seat` bound at `version`.
+pub fn seat(
+    cx: &mut Ctx<'_>,
+    seat: ObjectId<WlSeat>,
+    version: u32,
+    request: wl_seat::Request<'_>,
+) -> Result<(), Stop> {
+    match request {
+        wl_seat::Request::GetKeyboard { id } => get_keyboard(cx, id, version),
+        wl_seat::Request::GetPointer { .. } => Err(missing_capability(seat, "pointer").into()),
+        wl_seat::Request::GetTouch { .. } => Err(missing_capability(seat, "touch").into()),
+        wl_seat::Request::Release => cx.destroy(seat),
+    }
+}
+
+/// The requests of a `wl_keyboard`.
+pub fn keyboard(
+    cx: &mut Ctx<'_>,
+    keyboard: ObjectId<WlKeyboard>,
+    request: wl_keyboard::Request<'_>,
+) -> Result<(), Stop> {
+    match request {
+        wl_keyboard::Request::Release => cx.destroy(keyboard),
+    }
+}
+
 /// Binds a seat at `id`: creates it and sends `capabilities` and `name`.
-pub fn bind(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
-    cx.create(id, Object::Seat { version })?;
-    cx.send(
-        id,
-        &wl_seat::INTERFACE,
-        wl_seat::evt::CAPABILITIES,
-        &[Arg::Uint(wl_seat::capability::KEYBOARD)],
-    )?;
+pub fn bind(cx: &mut Ctx<'_>, id: NewId<WlSeat>, version: u32) -> Result<(), Stop> {
+    let seat = cx.create(id, Object::Seat { version })?;
+    let capabilities = Capability::KEYBOARD;
+    cx.send(seat, wl_seat::Event::Capabilities { capabilities })?;
     // `name` is since version 2: skipped for older seats.
-    let shared = cx.shared;
-    cx.send_if_supported(
-        id,
-        &wl_seat::INTERFACE,
-        wl_seat::evt::NAME,
-        &[Arg::Str(Some(shared.seat_name.as_c_str()))],
-    )?;
+    let name = cx.shared.seat_name.as_c_str();
+    cx.send_if_supported(seat, wl_seat::Event::Name { name })?;
     Ok(())
 }
 
 /// `wl_seat.get_keyboard`: a keyboard at the seat's version, with its
 /// keymap and repeat settings.
-pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop> {
+fn get_keyboard(cx: &mut Ctx<'_>, id: NewId<WlKeyboard>, version: u32) -> Result<(), Stop> {
     let keyboards = cx.objects.iter().filter(|(_, o)| is_keyboard(o)).count() as u64;
     let limit = cx.shared.limits.keyboards;
     if keyboards >= limit {
@@ -56,17 +77,12 @@ pub fn get_keyboard(cx: &mut Ctx<'_>, id: u32, version: u32) -> Result<(), Stop>
             "too many keyboards (the limit is {limit})"
         )));
     }
-    cx.create(id, Object::Keyboard { version })?;
-    send_keymap(cx, id)?;
+    let keyboard = cx.create(id, Object::Keyboard { version })?;
+    send_keymap(cx, keyboard)?;
     // `repeat_info` is since version 4: skipped for older keyboards.
     let settings = &cx.shared.settings;
     let (rate, delay) = (settings.repeat_rate, settings.repeat_delay);
-    cx.send_if_supported(
-        id,
-        &wl_keyboard::INTERFACE,
-        wl_keyboard::evt::REPEAT_INFO,
-        &[Arg::Int(rate), Arg::Int(delay)],
-    )?;
+    cx.send_if_supported(keyboard, wl_keyboard::Event::RepeatInfo { rate, delay })?;
     Ok(())
 }
 
@@ -75,50 +91,42 @@ fn is_keyboard(object: &Object) -> bool {
 }
 
 /// The error for `get_pointer` / `get_touch` on a keyboard-only seat.
-pub fn missing_capability(seat: u32, what: &str) -> ProtocolError {
+fn missing_capability(seat: ObjectId<WlSeat>, what: &str) -> ProtocolError {
     ProtocolError::new(
-        seat,
+        seat.raw(),
         wl_seat::error::MISSING_CAPABILITY,
-        format!("wl_seat@{seat} has no {what} capability"),
+        format!("{seat:?} has no {what} capability"),
     )
 }
 
-/// Queues `wl_keyboard.keymap` for keyboard `id` with the current keymap.
-fn send_keymap(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
+/// Queues `wl_keyboard.keymap` for `keyboard` with the current keymap.
+fn send_keymap(cx: &mut Ctx<'_>, keyboard: ObjectId<WlKeyboard>) -> Result<(), Stop> {
     let keymap = &cx.shared.keymap;
-    let fd = keymap.fd_for_client().map_err(|e| {
+    let fd: OwnedFd = keymap.fd_for_client().map_err(|e| {
         Stop::Server(ProtocolError::new(
             DISPLAY_ID,
             wl_display::error::NO_MEMORY,
-            format!("cannot open the keymap for wl_keyboard@{id}: {e}"),
+            format!("cannot open the keymap for {keyboard:?}: {e}"),
         ))
     })?;
     let size = keymap.size();
     // A fresh open of the sealed file, ours to give: the queue takes it as
     // it is and closes it once sent.
-    cx.send_owned(
-        id,
-        &wl_keyboard::INTERFACE,
-        wl_keyboard::evt::KEYMAP,
-        vec![
-            Arg::Uint(wl_keyboard::keymap_format::XKB_V1),
-            Arg::Fd(fd),
-            Arg::Uint(size),
-        ],
-    )
+    let format = KeymapFormat::XkbV1;
+    cx.send_owned(keyboard, wl_keyboard::Event::Keymap { format, fd, size })
 }
 
 /// Sends the current keymap to every keyboard of `cx`'s client (after a
 /// reload). Returns how many keyboards were told.
 pub fn push_keymap(cx: &mut Ctx<'_>) -> Result<usize, Stop> {
-    let keyboards: Vec<u32> = cx
+    let keyboards: Vec<ObjectId<WlKeyboard>> = cx
         .objects
         .iter()
         .filter(|(_, obj)| is_keyboard(obj))
-        .map(|(id, _)| id)
+        .map(|(id, _)| ObjectId::from_raw(id))
         .collect();
-    for &id in &keyboards {
-        send_keymap(cx, id)?;
+    for &keyboard in &keyboards {
+        send_keymap(cx, keyboard)?;
     }
     Ok(keyboards.len())
 }

@@ -2,7 +2,8 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use waypass_protocol::{Connection, Interface, Recv};
+use waypass_protocol::protocols::broker::waypass_broker_v1::failure;
+use waypass_protocol::{Connection, Interface, Message, Recv, TypedMessage};
 
 use super::*;
 use crate::limits::Limits;
@@ -15,6 +16,46 @@ fn interface_of(id: u32, names: &[u32]) -> &'static Interface {
         1 => &wl_display::INTERFACE,
         id if names.contains(&id) => &waypass_name_v1::INTERFACE,
         _ => &waypass_connection_v1::INTERFACE,
+    }
+}
+
+/// An event as a test reads it: its fds, and its other arguments as text.
+fn event_text(msg: Message<'_>, interface: &Interface) -> (Vec<OwnedFd>, String) {
+    use waypass_connection_v1::Event as C;
+    use waypass_name_v1::Event as N;
+    let (op, args) = (msg.opcode, msg.args);
+    let creds = |pid, uid, gid| format!("{pid} {uid} {gid} ");
+    if std::ptr::eq(interface, &wl_display::INTERFACE) {
+        return match wl_display::Event::from_args(op, args).unwrap() {
+            wl_display::Event::DeleteId { id } => (vec![], format!("{id} ")),
+            other => panic!("{other:?}"),
+        };
+    }
+    if std::ptr::eq(interface, &waypass_name_v1::INTERFACE) {
+        return match N::from_args(op, args).unwrap() {
+            N::Registered => (vec![], String::new()),
+            N::Failed { reason } => (vec![], format!("{} ", u32::from(reason))),
+            N::Peer {
+                fd,
+                peer_name,
+                pid,
+                uid,
+                gid,
+            } => (vec![fd], format!("{peer_name:?} {}", creds(pid, uid, gid))),
+        };
+    }
+    match C::from_args(op, args).unwrap() {
+        C::Established {
+            fd,
+            peer_name,
+            pid,
+            uid,
+            gid,
+        } => (
+            vec![fd],
+            format!("Some({peer_name:?}) {}", creds(pid, uid, gid)),
+        ),
+        C::Failed { reason } => (vec![], format!("{} ", u32::from(reason))),
     }
 }
 
@@ -37,20 +78,31 @@ fn events(
             })
             .unwrap();
         let Some(msg) = msg else { break };
-        let mut fds = Vec::new();
-        let mut text = String::new();
-        for arg in msg.args {
-            match arg {
-                Arg::Fd(fd) => fds.push(fd),
-                Arg::Str(s) => text.push_str(&format!("{s:?} ")),
-                Arg::Uint(v) => text.push_str(&format!("{v} ")),
-                Arg::Int(v) => text.push_str(&format!("{v} ")),
-                _ => {}
-            }
-        }
-        out.push((msg.sender, msg.opcode, fds, text));
+        let (sender, opcode) = (msg.sender, msg.opcode);
+        let (fds, text) = event_text(msg, interface_of(sender, names));
+        out.push((sender, opcode, fds, text));
     }
     out
+}
+
+/// `register` at the new id `id`.
+fn register(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> Result<(), Stop> {
+    super::register(cx, broker, NewId::from_raw(id), name)
+}
+
+/// `connect` at the new id `id`.
+fn connect(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32, name: &CStr) -> Result<(), Stop> {
+    super::connect(cx, broker, NewId::from_raw(id), name)
+}
+
+/// `withdraw` on name `id`.
+fn withdraw(cx: &mut Ctx<'_>, broker: &mut Broker, id: u32) -> Result<(), Stop> {
+    super::withdraw(cx, broker, ObjectId::from_raw(id))
+}
+
+/// `destroy` on connection `id`.
+fn destroy_connection(cx: &mut Ctx<'_>, id: u32) -> Result<(), Stop> {
+    super::destroy_connection(cx, ObjectId::from_raw(id))
 }
 
 #[test]

@@ -9,9 +9,8 @@
 use std::ffi::CString;
 use std::rc::Rc;
 
-use waypass_protocol::Arg;
-
-use super::{device, offer, Clipboard, Device, Offer, Which};
+use super::flavor::{send_device, send_offer, DeviceEvent, OfferEvent};
+use super::{Clipboard, Device, Offer, Which};
 use crate::ledger::Resource;
 use crate::proto::ctx::{Ctx, Shared, Stop, World};
 use crate::state::{ClientKey, Object};
@@ -144,30 +143,22 @@ pub(super) fn tell(
                     generation,
                 },
             );
-            cx.send(
+            let flavor = device.flavor;
+            send_device(
+                cx,
+                flavor,
                 device.id,
-                device.flavor.device(),
-                device::evt::DATA_OFFER,
-                &[Arg::NewId(offer_id)],
+                DeviceEvent::DataOffer { id: offer_id },
             )?;
-            for mime in mimes.iter() {
-                cx.send(
-                    offer_id,
-                    device.flavor.offer(),
-                    offer::evt::OFFER,
-                    &[Arg::Str(Some(mime))],
-                )?;
+            for mime_type in mimes.iter() {
+                let event = OfferEvent::Offer { mime_type };
+                send_offer(cx, flavor, offer_id, event)?;
             }
-            offer_id
+            Some(offer_id)
         }
-        None => 0,
+        None => None,
     };
-    cx.send(
-        device.id,
-        device.flavor.device(),
-        which.event(),
-        &[Arg::Object(offer_id)],
-    )?;
+    send_device(cx, device.flavor, device.id, which.event(offer_id))?;
     Ok(true)
 }
 

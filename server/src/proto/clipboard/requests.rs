@@ -12,12 +12,16 @@ use std::rc::Rc;
 
 use log::debug;
 use waypass_protocol::protocols::wayland::wl_display;
-use waypass_protocol::{Arg, Message, DISPLAY_ID};
+use waypass_protocol::protocols::wayland::wl_seat::WlSeat;
+use waypass_protocol::{ObjectId, DISPLAY_ID};
 
 use super::announce::{catch_up, is_behind};
-use super::{device, manager, offer, source, Clipboard, Device, Source, SourceKey, Which};
+use super::flavor::{
+    send_source, DeviceRequest, ManagerRequest, OfferRequest, SourceEvent, SourceRequest,
+};
+use super::{device_v1, source_v1, Clipboard, Device, Source, SourceKey, Which};
 use crate::ledger::Resource;
-use crate::proto::ctx::{bug, no_memory, Ctx, ProtocolError, Stop};
+use crate::proto::ctx::{no_memory, Ctx, ProtocolError, Stop};
 use crate::state::{Flavor, Object};
 
 /// Binds a manager global.
@@ -35,67 +39,87 @@ pub fn bind_manager(
             "too many data-control managers (the limit is {limit})"
         )));
     }
-    cx.create(id, Object::DataManager { flavor, version })?;
+    cx.create_raw(id, Object::DataManager { flavor, version })?;
     clipboard.member(cx.key).managers += 1;
     Ok(())
 }
 
-/// Handles a request to a manager, device, source or offer.
-pub fn request(
+/// The requests of a manager `id` of `flavor`, bound at `version`.
+pub fn manager(
     cx: &mut Ctx<'_>,
     clipboard: &mut Clipboard,
-    obj: Object,
-    msg: Message<'_>,
+    id: u32,
+    flavor: Flavor,
+    version: u32,
+    request: ManagerRequest,
 ) -> Result<(), Stop> {
-    use Arg::{NewId, Object as Obj, Str};
-    let id = msg.sender;
-    if let (Object::DataOffer { .. }, offer::req::RECEIVE) = (obj, msg.opcode) {
-        // The paster's fd is taken out of the message, to be forwarded as
-        // it is (no dup).
-        let mut args = msg.args.into_iter();
-        return match (args.next(), args.next()) {
-            (Some(Str(Some(mime))), Some(Arg::Fd(fd))) => receive(cx, clipboard, id, mime, fd),
-            _ => Err(no_handler(obj, id, offer::req::RECEIVE)),
-        };
-    }
-    match (obj, msg.opcode, msg.args.as_slice()) {
-        (
-            Object::DataManager { flavor, version },
-            manager::req::CREATE_DATA_SOURCE,
-            [NewId(new)],
-        ) => create_source(cx, clipboard, *new, flavor, version),
-        (
-            Object::DataManager { flavor, version },
-            manager::req::GET_DATA_DEVICE,
-            [NewId(new), Obj(seat)],
-        ) => get_device(cx, clipboard, *new, *seat, flavor, version),
-        (Object::DataManager { .. }, manager::req::DESTROY, []) => {
+    match request {
+        ManagerRequest::CreateDataSource { id } => {
+            create_source(cx, clipboard, id, flavor, version)
+        }
+        ManagerRequest::GetDataDevice { id, seat } => {
+            get_device(cx, clipboard, id, seat, flavor, version)
+        }
+        ManagerRequest::Destroy => {
             clipboard.member(cx.key).managers -= 1;
             clipboard.tidy(cx.key);
-            cx.destroy(id)
+            cx.destroy_raw(id)
         }
-        (Object::DataDevice { .. }, device::req::SET_SELECTION, [Obj(source)]) => {
-            set_selection(cx, clipboard, id, *source, Which::Regular)
+    }
+}
+
+/// The requests of a device `id`.
+pub fn device(
+    cx: &mut Ctx<'_>,
+    clipboard: &mut Clipboard,
+    id: u32,
+    request: DeviceRequest,
+) -> Result<(), Stop> {
+    match request {
+        DeviceRequest::SetSelection { source } => {
+            set_selection(cx, clipboard, id, source, Which::Regular)
         }
-        (Object::DataDevice { .. }, device::req::SET_PRIMARY_SELECTION, [Obj(source)]) => {
-            set_selection(cx, clipboard, id, *source, Which::Primary)
+        DeviceRequest::SetPrimarySelection { source } => {
+            set_selection(cx, clipboard, id, source, Which::Primary)
         }
-        (Object::DataDevice { .. }, device::req::DESTROY, []) => {
+        DeviceRequest::Destroy => {
             clipboard.member(cx.key).devices.retain(|d| d.id != id);
             clipboard.tidy(cx.key);
-            cx.destroy(id)
+            cx.destroy_raw(id)
         }
-        (Object::DataSource { .. }, source::req::OFFER, [Str(Some(mime))]) => {
-            offer_type(cx, clipboard, id, mime)
-        }
-        (Object::DataSource { .. }, source::req::DESTROY, []) => {
+    }
+}
+
+/// The requests of a source `id`.
+pub fn source(
+    cx: &mut Ctx<'_>,
+    clipboard: &mut Clipboard,
+    id: u32,
+    request: SourceRequest<'_>,
+) -> Result<(), Stop> {
+    match request {
+        SourceRequest::Offer { mime_type } => offer_type(cx, clipboard, id, mime_type),
+        SourceRequest::Destroy => {
             clipboard.remove_source(SourceKey { client: cx.key, id });
             clipboard.tidy(cx.key);
-            cx.destroy(id)?;
+            cx.destroy_raw(id)?;
             // Its devices learn at once if that cleared the selection.
             catch_up(cx, clipboard)
         }
-        (Object::DataOffer { .. }, offer::req::DESTROY, []) => {
+    }
+}
+
+/// The requests of an offer `id` (created by the server).
+pub fn offer(
+    cx: &mut Ctx<'_>,
+    clipboard: &mut Clipboard,
+    id: u32,
+    request: OfferRequest<'_>,
+) -> Result<(), Stop> {
+    match request {
+        // The paster's fd, to be forwarded as it is (no dup).
+        OfferRequest::Receive { mime_type, fd } => receive(cx, clipboard, id, mime_type, fd),
+        OfferRequest::Destroy => {
             clipboard.member(cx.key).offers.remove(&id);
             clipboard.tidy(cx.key);
             // A server-created id: freed with no delete_id, as libwayland.
@@ -106,16 +130,7 @@ pub fn request(
             }
             Ok(())
         }
-        _ => Err(no_handler(obj, id, msg.opcode)),
     }
-}
-
-/// A request the tables describe but no arm above covers: a bug of ours.
-fn no_handler(obj: Object, id: u32, opcode: u16) -> Stop {
-    bug(format!(
-        "no handler for {}@{id} opcode {opcode}",
-        obj.interface().name
-    ))
 }
 
 fn create_source(
@@ -131,7 +146,7 @@ fn create_source(
             "too many data sources (the limit is {limit})"
         )));
     }
-    cx.create(id, Object::DataSource { flavor, version })?;
+    cx.create_raw(id, Object::DataSource { flavor, version })?;
     clipboard.member(cx.key).sources.push(id);
     let key = SourceKey { client: cx.key, id };
     clipboard.sources.insert(
@@ -149,15 +164,15 @@ fn get_device(
     cx: &mut Ctx<'_>,
     clipboard: &mut Clipboard,
     id: u32,
-    seat: u32,
+    seat: ObjectId<WlSeat>,
     flavor: Flavor,
     version: u32,
 ) -> Result<(), Stop> {
-    if !matches!(cx.objects.get(seat), Some(Object::Seat { .. })) {
+    if !matches!(cx.objects.get(seat.raw()), Some(Object::Seat { .. })) {
         return Err(ProtocolError::new(
             DISPLAY_ID,
             wl_display::error::INVALID_OBJECT,
-            format!("invalid object {seat}"),
+            format!("invalid object {}", seat.raw()),
         )
         .into());
     }
@@ -167,7 +182,7 @@ fn get_device(
             "too many data-control devices (the limit is {limit})"
         )));
     }
-    cx.create(id, Object::DataDevice { flavor, version })?;
+    cx.create_raw(id, Object::DataDevice { flavor, version })?;
     let member = clipboard.member(cx.key);
     member.devices.push(Device {
         id,
@@ -193,7 +208,7 @@ fn offer_type(
     if source.used {
         return Err(ProtocolError::new(
             id,
-            source::error::INVALID_OFFER,
+            source_v1::error::INVALID_OFFER,
             "cannot offer a MIME type after set_selection",
         )
         .into());
@@ -222,12 +237,10 @@ fn set_selection(
     cx: &mut Ctx<'_>,
     clipboard: &mut Clipboard,
     device_id: u32,
-    source_id: u32,
+    source_id: Option<u32>,
     which: Which,
 ) -> Result<(), Stop> {
-    let new = if source_id == 0 {
-        None
-    } else {
+    let new = if let Some(source_id) = source_id {
         let key = SourceKey {
             client: cx.key,
             id: source_id,
@@ -244,13 +257,15 @@ fn set_selection(
         if source.used {
             return Err(ProtocolError::new(
                 device_id,
-                device::error::USED_SOURCE,
+                device_v1::error::USED_SOURCE,
                 "cannot use a data source in set_selection more than once",
             )
             .into());
         }
         source.used = true;
         Some(key)
+    } else {
+        None
     };
     if let Some(old) = clipboard.set(which, new) {
         cancel(cx, clipboard, old)?;
@@ -263,12 +278,11 @@ fn cancel(cx: &mut Ctx<'_>, clipboard: &Clipboard, old: SourceKey) -> Result<(),
     let Some(flavor) = clipboard.sources.get(&old).map(|s| s.flavor) else {
         return Ok(());
     };
+    let cancelled = |cx: &mut Ctx<'_>| send_source(cx, flavor, old.id, SourceEvent::Cancelled);
     if old.client == cx.key {
-        return cx.send(old.id, flavor.source(), source::evt::CANCELLED, &[]);
+        return cancelled(cx);
     }
-    cx.with_other(old.client, |other| {
-        other.send(old.id, flavor.source(), source::evt::CANCELLED, &[])
-    });
+    cx.with_other(old.client, cancelled);
     Ok(())
 }
 
@@ -330,12 +344,11 @@ fn forward(
         return Ok(());
     }
     // The paster's fd, forwarded as it is (no dup): it closes once sent.
-    cx.send_owned(
-        source_id,
-        flavor.source(),
-        source::evt::SEND,
-        vec![Arg::Str(Some(mime)), Arg::Fd(fd)],
-    )
+    let send = SourceEvent::Send {
+        mime_type: mime,
+        fd,
+    };
+    send_source(cx, flavor, source_id, send)
 }
 
 fn unknown_source(cx: &Ctx<'_>, id: u32) -> Stop {

@@ -4,7 +4,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 
 use nix::unistd::pipe;
-use waypass_protocol::protocols::wayland::wl_keyboard;
+use waypass_protocol::protocols::wayland::wl_keyboard::{self, WlKeyboard};
 
 use super::*;
 use crate::proto::testing::Fixture;
@@ -26,8 +26,14 @@ fn identity_of_fd_number(raw: i32) -> Option<(u64, u64)> {
     Some((meta.dev(), meta.ino()))
 }
 
-fn keymap_args(fd: OwnedFd) -> Vec<Arg<'static, OwnedFd>> {
-    vec![Arg::Uint(1), Arg::Fd(fd), Arg::Uint(1)]
+/// `wl_keyboard.keymap` with `fd`, to keyboard 2.
+fn keymap(cx: &mut Ctx<'_>, fd: OwnedFd) -> Result<(), Stop> {
+    let keymap = wl_keyboard::Event::Keymap {
+        format: wl_keyboard::KeymapFormat::XkbV1,
+        fd,
+        size: 1,
+    };
+    cx.send_owned(ObjectId::<WlKeyboard>::from_raw(2), keymap)
 }
 
 #[test]
@@ -38,13 +44,7 @@ fn send_owned_moves_the_fd_into_the_queue_without_a_dup() {
     let raw = write_end.as_raw_fd();
     let identity = identity_of_fd_number(raw).unwrap();
     fx.with(key, |cx| {
-        cx.send_owned(
-            2,
-            &wl_keyboard::INTERFACE,
-            wl_keyboard::evt::KEYMAP,
-            keymap_args(write_end),
-        )
-        .unwrap();
+        keymap(cx, write_end).unwrap();
         // The queue holds the very fd we gave: the same number still names
         // the same pipe. A send that dups and closes ours would have closed
         // it.
@@ -76,23 +76,10 @@ fn send_owned_is_refused_past_the_fds_in_flight_limit_and_closes_the_fd() {
     let mut cx = Ctx::for_client(&mut client, &fx.shared, world);
     for _ in 0..limit {
         let fd = std::fs::File::open("/dev/null").unwrap().into();
-        cx.send_owned(
-            2,
-            &wl_keyboard::INTERFACE,
-            wl_keyboard::evt::KEYMAP,
-            keymap_args(fd),
-        )
-        .unwrap();
+        keymap(&mut cx, fd).unwrap();
     }
     let (read_end, write_end) = pipe().unwrap();
-    let err = cx
-        .send_owned(
-            2,
-            &wl_keyboard::INTERFACE,
-            wl_keyboard::evt::KEYMAP,
-            keymap_args(write_end),
-        )
-        .unwrap_err();
+    let err = keymap(&mut cx, write_end).unwrap_err();
     match err {
         Stop::Protocol(e) => assert!(
             e.message
