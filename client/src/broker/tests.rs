@@ -366,7 +366,10 @@ fn a_peer_event_without_a_uid_is_an_error_not_root() {
     let result = broker.on_name_event(waypass_protocol::ObjectId::from_raw(handle.id()), event);
     // The typed decode refuses an event short of its signature.
     assert!(
-        matches!(result, Err(BrokerError::Session(SessionError::EventMismatch(_)))),
+        matches!(
+            result,
+            Err(BrokerError::Session(SessionError::EventMismatch(_)))
+        ),
         "{result:?}"
     );
     assert!(
