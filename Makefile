@@ -41,6 +41,11 @@ test: deps-test
 	@if [ "$$(id -u)" -eq 0 ]; then $(CARGO) test --workspace --tests -- --ignored; \
 	else echo "not root: the tests marked 'needs root' were not run"; fi
 	CARGO_TARGET_DIR=target/interop WAYPASS_BIN_DIR=$(abspath $(BIN_DIR)) $(CARGO) test --manifest-path interop/Cargo.toml
+	@# A third party's crate with a protocol of its own, served and called
+	@# with waypass and, for comparison, with wayland-rs (README: Your own protocol).
+	$(CARGO) fmt --manifest-path examples/custom-protocol/Cargo.toml -- --check
+	CARGO_TARGET_DIR=target/custom-protocol $(CARGO) clippy --manifest-path examples/custom-protocol/Cargo.toml --all-targets -- -D warnings
+	CARGO_TARGET_DIR=target/custom-protocol $(CARGO) test --manifest-path examples/custom-protocol/Cargo.toml
 	CARGO_TARGET_DIR=target/polling $(CARGO) test --manifest-path vendor/polling/Cargo.toml --test notify_race
 	CARGO_TARGET_DIR=target/calloop $(CARGO) test --manifest-path vendor/calloop/Cargo.toml --test no_alloc_per_dispatch
 	scripts/readme-check.sh

@@ -91,7 +91,7 @@ pub struct ObjectInfo {
 /// ```
 ///
 /// A protocol of one's own: its XML through `interfaces!`, then its typed
-/// requests and events. With `protocol/examples/hello/hello-v1.xml` (one
+/// requests and events. With `examples/custom-protocol/protocol/hello-v1.xml` (one
 /// global, `greet(name)` answered by `greeting(text)`):
 ///
 /// ```no_run
@@ -100,7 +100,7 @@ pub struct ObjectInfo {
 /// mod hello {
 ///     // The path is relative to the crate's Cargo.toml.
 ///     waypass_client::waypass_protocol::interfaces!(
-///         "../protocol/examples/hello/hello-v1.xml",
+///         "../examples/custom-protocol/protocol/hello-v1.xml",
 ///         crate = waypass_client::waypass_protocol
 ///     );
 /// }

@@ -1,6 +1,6 @@
 //! A protocol of one's own through the client library alone, as a crate
 //! outside the workspace would write it: `hello_v1`
-//! (`protocol/examples/hello/hello-v1.xml`) generated through the
+//! (`examples/custom-protocol/protocol/hello-v1.xml`) generated through the
 //! re-export `waypass_client::waypass_protocol`, then bound, called and
 //! answered with `Session` and typed messages only.
 //!
@@ -26,7 +26,7 @@ use waypass_client::{Session, SessionError};
 mod hello {
     // Relative to this crate's Cargo.toml.
     waypass_client::waypass_protocol::interfaces!(
-        "../protocol/examples/hello/hello-v1.xml",
+        "../examples/custom-protocol/protocol/hello-v1.xml",
         crate = waypass_client::waypass_protocol
     );
 }

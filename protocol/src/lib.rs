@@ -10,8 +10,8 @@
 //! dispatch and no event loop: it decodes a message and hands it over, and
 //! the server or client decides what the message means. Its interface
 //! tables are generated from the protocol XML by `waypass_scanner`, which
-//! a crate with its own protocol uses the same way (see
-//! `examples/hello_server.rs` and `examples/hello_client.rs`).
+//! a crate with its own protocol uses the same way (see the crate outside
+//! the workspace in `examples/custom-protocol/`).
 //!
 //! # Layers
 //!

@@ -37,5 +37,5 @@ fn the_vendored_clipboard_protocols_pass_wayland_scanner_strict() {
 
 #[test]
 fn the_example_protocol_passes_wayland_scanner_strict() {
-    strict("examples/hello/hello-v1.xml");
+    strict("../examples/custom-protocol/protocol/hello-v1.xml");
 }

@@ -17,9 +17,9 @@
 //! extension.
 //!
 //! [`interfaces!`] has an example; waypass-protocol re-exports the macro
-//! as `waypass_protocol::interfaces!`, and
-//! `waypass-protocol/examples/hello_server.rs` serves a protocol of its
-//! own with it.
+//! as `waypass_protocol::interfaces!`, and the crate in
+//! `examples/custom-protocol/` (outside the workspace) serves and calls a
+//! protocol of its own with it.
 //!
 //! It is what wayland-scanner (C) and wayland-rs' `wayland-scanner` are for
 //! their libraries, in the shape this crate's codec reads: static tables

@@ -36,6 +36,7 @@ use crate::errors::{RunError, StartError};
 use crate::keymap::Keymap;
 use crate::ledger::Ledger;
 use crate::proto::ctx::Shared;
+use crate::proto::extension::{Extensions, Global};
 use crate::runtime::core::Core;
 use crate::runtime::listener::SocketFiles;
 use crate::runtime::server::State;
@@ -59,7 +60,7 @@ use crate::runtime::{accept, activation, listener, signals};
 pub struct ServerBuilder {
     config: ServerConfig,
     handle_signals: bool,
-    // Extra globals and their handlers go here (issue 19: `.global(...)`).
+    extensions: Extensions,
 }
 
 impl ServerBuilder {
@@ -68,7 +69,15 @@ impl ServerBuilder {
         ServerBuilder {
             config,
             handle_signals: false,
+            extensions: Extensions::default(),
         }
+    }
+
+    /// Adds a global of one's own, announced after the built-in ones (in
+    /// the order added) and served by `global`'s handlers: see [`Global`].
+    pub fn global<G: Global>(mut self, global: G) -> ServerBuilder {
+        self.extensions.push(global);
+        self
     }
 
     /// Whether the server handles the process's signals (default: no):
@@ -91,6 +100,7 @@ impl ServerBuilder {
         let ServerBuilder {
             config,
             handle_signals,
+            extensions,
         } = self;
         let limits = config.limits;
         limits.check().map_err(StartError::Limits)?;
@@ -138,7 +148,8 @@ impl ServerBuilder {
             .budgets(fd_limit, open_fds())
             .map_err(StartError::Limits)?;
         let ledger = Ledger::new(&limits, budgets, getuid().as_raw());
-        let core = Core::new(shared, ledger, Tracer::from_env(TraceSide::Server));
+        let tracer = Tracer::from_env(TraceSide::Server);
+        let core = Core::new(shared, ledger, tracer, extensions);
         let mut state = State::new(core, source, event_loop.handle(), event_loop.get_signal());
         accept::register(&mut state, bound.listener)
             .map_err(|e| StartError::EventLoop(e.into()))?;

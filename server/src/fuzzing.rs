@@ -65,6 +65,7 @@ use crate::ledger::Ledger;
 use crate::limits::Limits;
 pub use crate::proto::ctx::ProtocolError;
 use crate::proto::ctx::Shared;
+use crate::proto::extension::Extensions;
 pub use crate::runtime::core::Disconnect;
 use crate::runtime::core::{Core, Next};
 use crate::state::ClientKey;
@@ -145,7 +146,7 @@ impl FuzzServer {
             .map_err(|_| HarnessError::SeatName)?;
         let ledger = Ledger::new(&limits, budgets, getuid().as_raw());
         let tracer = Tracer::from_env(waypass_protocol::TraceSide::Server);
-        let mut core = Core::new(shared, ledger, tracer);
+        let mut core = Core::new(shared, ledger, tracer, Extensions::default());
         core.record_departures();
         Ok(FuzzServer {
             core,

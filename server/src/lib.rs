@@ -83,6 +83,7 @@ pub use crate::config::{ServerConfig, Settings};
 pub use crate::errors::{RunError, StartError};
 pub use crate::keymap::{KeymapError, KeymapSource, RuleNames};
 pub use crate::limits::{Limits, LimitsError};
+pub use crate::proto::extension::{ClientId, Global, GlobalCx, GlobalError};
 pub use crate::running::RunningServer;
 pub use crate::runtime::activation::{ActivationError, ListenFds};
 pub use crate::runtime::listener::ListenError;

@@ -153,6 +153,16 @@ pub enum Object {
         /// Its device's version.
         version: u32,
     },
+    /// An object of a global the program embedding the server added
+    /// (`crate::proto::extension`).
+    Extension {
+        /// Its interface, to decode its requests.
+        interface: &'static Interface,
+        /// Its global's place among the extension globals.
+        index: u16,
+        /// The version the client bound.
+        version: u32,
+    },
 }
 
 impl Object {
@@ -171,6 +181,7 @@ impl Object {
             Object::DataDevice { flavor, .. } => flavor.device(),
             Object::DataSource { flavor, .. } => flavor.source(),
             Object::DataOffer { flavor, .. } => flavor.offer(),
+            Object::Extension { interface, .. } => interface,
         }
     }
 
@@ -182,7 +193,8 @@ impl Object {
             | Object::DataManager { version, .. }
             | Object::DataDevice { version, .. }
             | Object::DataSource { version, .. }
-            | Object::DataOffer { version, .. } => version,
+            | Object::DataOffer { version, .. }
+            | Object::Extension { version, .. } => version,
             Object::Display
             | Object::Registry
             | Object::Callback

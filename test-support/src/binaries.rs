@@ -42,7 +42,7 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// The path of a workspace binary (`waypass-server`, `waypass-client`,
-/// `hostile-keymaps`, `examples/hello_server`, ...), built from the
+/// `hostile-keymaps`, `listen-peer`, ...), built from the
 /// current sources first.
 pub fn bin(name: &str) -> PathBuf {
     let dir = bin_dir();

@@ -47,6 +47,7 @@ use waypass_protocol::{
 use crate::proto::broker::{self, Broker};
 use crate::proto::clipboard::{self, flavor, Clipboard};
 use crate::proto::ctx::{bug, Ctx, ProtocolError, Shared, Stop, World};
+use crate::proto::extension::Extensions;
 use crate::proto::{globals, seat};
 use crate::state::{Client, Object};
 
@@ -117,6 +118,7 @@ pub fn dispatch_pending(
     world: &mut World<'_>,
     broker: &mut Broker,
     clipboard: &mut Clipboard,
+    extensions: &mut Extensions,
 ) -> Result<(), Stop> {
     let tracer = client.tracer;
     let (key, creds) = (client.key, client.creds);
@@ -178,7 +180,7 @@ pub fn dispatch_pending(
         let mut cx = Ctx::from_parts(
             out, objects, tracer, shared, key, creds, session, account, world,
         );
-        handle(&mut cx, broker, clipboard, obj, msg)?;
+        handle(&mut cx, broker, clipboard, extensions, obj, msg)?;
     }
 }
 
@@ -210,15 +212,19 @@ fn handle(
     cx: &mut Ctx<'_>,
     broker: &mut Broker,
     clipboard: &mut Clipboard,
+    extensions: &mut Extensions,
     obj: Object,
     msg: Message<'_>,
 ) -> Result<(), Stop> {
     let id = msg.sender;
     match obj {
-        Object::Display => display(cx, parse(msg)?),
+        Object::Display => display(cx, extensions, parse(msg)?),
         // No requests: the lookup refused every opcode already.
         Object::Callback => match parse::<wl_callback::Request>(msg)? {},
-        Object::Registry => globals::request(cx, clipboard, ObjectId::from_raw(id), parse(msg)?),
+        Object::Registry => {
+            let registry = ObjectId::from_raw(id);
+            globals::request(cx, clipboard, extensions, registry, parse(msg)?)
+        }
         Object::Seat { version } => seat::seat(cx, ObjectId::from_raw(id), version, parse(msg)?),
         Object::Keyboard { .. } => seat::keyboard(cx, ObjectId::from_raw(id), parse(msg)?),
         Object::Broker => broker::broker(cx, broker, ObjectId::from_raw(id), parse(msg)?),
@@ -240,6 +246,7 @@ fn handle(
             let request = flavor::offer(flavor, msg).map_err(mismatch)?;
             clipboard::offer(cx, clipboard, id, request)
         }
+        Object::Extension { index, version, .. } => extensions.request(cx, index, id, version, msg),
     }
 }
 
@@ -266,10 +273,16 @@ fn mismatch(e: ArgsMismatch) -> Stop {
 
 /// The requests of `wl_display`.
 #[inline]
-fn display(cx: &mut Ctx<'_>, request: wl_display::Request<'_>) -> Result<(), Stop> {
+fn display(
+    cx: &mut Ctx<'_>,
+    extensions: &Extensions,
+    request: wl_display::Request<'_>,
+) -> Result<(), Stop> {
     match request {
         wl_display::Request::Sync { callback } => sync(cx, callback),
-        wl_display::Request::GetRegistry { registry } => globals::get_registry(cx, registry),
+        wl_display::Request::GetRegistry { registry } => {
+            globals::get_registry(cx, extensions, registry)
+        }
     }
 }
 

@@ -6,11 +6,14 @@
 //! [`crate::proto::broker`] does `waypass_broker_v1`, and [`crate::proto::clipboard`]
 //! the two data-control managers (one per protocol, for the one seat).
 //!
-//! To add a global: add a [`GlobalKind`]
-//! variant, a row in [`GLOBALS`], an arm in [`GlobalKind::interface`] and an
-//! arm in `bind` that creates the object and sends its initial events; then
-//! an [`Object`] variant for its objects, whose arm in
-//! [`crate::proto::dispatch`] the compiler asks for.
+//! A program that embeds the server adds a global with one module (a
+//! [`Global`](crate::Global) implementation) and one line
+//! (`ServerBuilder::global`): [`crate::proto::extension`] serves it, and
+//! its registry names follow the built-in ones. A built-in global is a
+//! [`GlobalKind`] variant, a row in [`GLOBALS`], an arm in
+//! [`GlobalKind::interface`] and in `bind`, and an [`Object`] variant whose
+//! arm in [`crate::proto::dispatch`] the compiler asks for: more places,
+//! for state no extension can reach (the ledger, other clients).
 //!
 //! # Implementation notes
 //!
@@ -30,6 +33,7 @@ use waypass_protocol::{AnyNewId, Interface, NewId, ObjectId};
 
 use crate::proto::clipboard::{self, Clipboard};
 use crate::proto::ctx::{c_str_is, interface_name, Ctx, ProtocolError, Stop};
+use crate::proto::extension::Extensions;
 use crate::proto::seat;
 use crate::state::{Flavor, Object};
 
@@ -42,15 +46,19 @@ pub enum GlobalKind {
     Broker,
     /// A data-control manager (the clipboard) of one flavor.
     DataControl(Flavor),
+    /// The embedding program's global at this index of [`Extensions`].
+    Extension(u16),
 }
 
 impl GlobalKind {
-    /// The interface a client binds.
+    /// The interface a client binds (of a built-in global: an extension's
+    /// is in [`Extensions`]).
     pub fn interface(self) -> &'static Interface {
         match self {
             GlobalKind::Seat => &wl_seat::INTERFACE,
             GlobalKind::Broker => &waypass_broker_v1::INTERFACE,
             GlobalKind::DataControl(flavor) => flavor.manager(),
+            GlobalKind::Extension(_) => &wl_display::INTERFACE,
         }
     }
 }
@@ -91,15 +99,50 @@ pub static GLOBALS: &[Global] = &[
     },
 ];
 
+/// One announced global: its name, what it is, its interface and version.
+#[derive(Debug, Clone, Copy)]
+struct Announced {
+    name: u32,
+    kind: GlobalKind,
+    interface: &'static Interface,
+    version: u32,
+}
+
+/// Every global, built-in ones first, then the extensions' (named from
+/// after the last built-in one), in announcement order.
+fn announced(extensions: &Extensions) -> impl Iterator<Item = Announced> + '_ {
+    let builtin = GLOBALS.iter().map(|g| Announced {
+        name: g.name,
+        kind: g.kind,
+        interface: g.kind.interface(),
+        version: g.version(),
+    });
+    let first = GLOBALS.len() as u32 + 1;
+    let added = (0..extensions.len()).filter_map(move |index| {
+        let (interface, version) = extensions.describe(index)?;
+        Some(Announced {
+            name: first + index as u32,
+            kind: GlobalKind::Extension(index as u16),
+            interface,
+            version,
+        })
+    });
+    builtin.chain(added)
+}
+
 /// `wl_display.get_registry`: creates the registry and announces globals.
-pub fn get_registry(cx: &mut Ctx<'_>, registry: NewId<WlRegistry>) -> Result<(), Stop> {
+pub fn get_registry(
+    cx: &mut Ctx<'_>,
+    extensions: &Extensions,
+    registry: NewId<WlRegistry>,
+) -> Result<(), Stop> {
     let registry = cx.create(registry, Object::Registry)?;
-    for global in GLOBALS {
-        let interface = interface_name(global.kind.interface());
+    for global in announced(extensions) {
+        let interface = interface_name(global.interface);
         let event = wl_registry::Event::Global {
             name: global.name,
             interface: interface.as_c_str(),
-            version: global.version(),
+            version: global.version,
         };
         cx.send(registry, event)?;
     }
@@ -110,11 +153,14 @@ pub fn get_registry(cx: &mut Ctx<'_>, registry: NewId<WlRegistry>) -> Result<(),
 pub fn request(
     cx: &mut Ctx<'_>,
     clipboard: &mut Clipboard,
+    extensions: &mut Extensions,
     registry: ObjectId<WlRegistry>,
     request: wl_registry::Request<'_>,
 ) -> Result<(), Stop> {
     match request {
-        wl_registry::Request::Bind { name, id } => bind(cx, clipboard, registry, name, id),
+        wl_registry::Request::Bind { name, id } => {
+            bind(cx, clipboard, extensions, registry, name, id)
+        }
     }
 }
 
@@ -122,14 +168,16 @@ pub fn request(
 fn bind(
     cx: &mut Ctx<'_>,
     clipboard: &mut Clipboard,
+    extensions: &mut Extensions,
     registry: ObjectId<WlRegistry>,
     name: u32,
     new: AnyNewId<'_>,
 ) -> Result<(), Stop> {
-    let global = check_bind(registry.raw(), name, new.interface, new.version)?;
+    let global = check_bind(extensions, registry.raw(), name, new.interface, new.version)?;
     let version = new.version;
     // `check_bind` checked that the interface named is the global's.
     match global.kind {
+        GlobalKind::Extension(index) => extensions.bind(cx, usize::from(index), new.id, version),
         GlobalKind::Seat => seat::bind(cx, NewId::from_raw(new.id), version),
         // The broker has no initial events.
         GlobalKind::Broker => cx
@@ -143,27 +191,28 @@ fn bind(
 
 /// The global a `bind` may create, or the error to post on the registry.
 fn check_bind(
+    extensions: &Extensions,
     registry: u32,
     name: u32,
     interface: &CStr,
     version: u32,
-) -> Result<&'static Global, ProtocolError> {
+) -> Result<Announced, ProtocolError> {
     let error =
         |message: String| ProtocolError::new(registry, wl_display::error::INVALID_OBJECT, message);
     let asked = interface.to_string_lossy();
-    let Some(global) = GLOBALS.iter().find(|g| g.name == name) else {
+    let Some(global) = announced(extensions).find(|g| g.name == name) else {
         return Err(error(format!("invalid global {asked} ({name})")));
     };
-    let offered = global.kind.interface().name;
+    let offered = global.interface.name;
     if !c_str_is(interface, offered) {
         return Err(error(format!(
             "invalid interface for global {name}: have {asked}, wanted {offered}"
         )));
     }
-    if version == 0 || version > global.version() {
+    if version == 0 || version > global.version {
         return Err(error(format!(
             "invalid version for global {asked} ({name}): have {}, wanted {version}",
-            global.version()
+            global.version
         )));
     }
     Ok(global)
@@ -174,7 +223,7 @@ mod tests {
     use super::*;
 
     fn check(name: u32, iface: &CStr, version: u32) -> Result<GlobalKind, ProtocolError> {
-        check_bind(2, name, iface, version).map(|g| g.kind)
+        check_bind(&Extensions::default(), 2, name, iface, version).map(|g| g.kind)
     }
 
     #[test]

@@ -53,6 +53,7 @@ use crate::proto::broker::Broker;
 use crate::proto::clipboard::{self, Clipboard};
 use crate::proto::ctx::{post_error, Ctx, ProtocolError, Shared, Stop, World};
 use crate::proto::dispatch::dispatch_pending;
+use crate::proto::extension::Extensions;
 use crate::proto::seat;
 use crate::runtime::trim;
 use crate::state::{Client, ClientKey, Clients};
@@ -138,6 +139,8 @@ pub struct Core {
     pub broker: Broker,
     /// The selections and who offers them.
     pub clipboard: Clipboard,
+    /// The globals the embedding program added.
+    pub extensions: Extensions,
     /// What every client holds.
     pub ledger: Ledger,
     /// Every client.
@@ -156,11 +159,12 @@ pub struct Core {
 
 impl Core {
     /// A server with no clients yet.
-    pub fn new(shared: Shared, ledger: Ledger, tracer: Tracer) -> Core {
+    pub fn new(shared: Shared, ledger: Ledger, tracer: Tracer, extensions: Extensions) -> Core {
         Core {
             shared,
             broker: Broker::default(),
             clipboard: Clipboard::default(),
+            extensions,
             ledger,
             clients: Clients::default(),
             buffers: SharedBuffers::default(),
@@ -274,6 +278,7 @@ impl Core {
                 &mut world,
                 &mut self.broker,
                 &mut self.clipboard,
+                &mut self.extensions,
             );
             dispatched.map_err(|stop| post_stop(client, &self.shared, &mut world, stop))?;
             // It changed the selection and filled the read: more of a burst
@@ -397,6 +402,7 @@ impl Core {
         // What was not sent never will be: its fds close now.
         client.conn.discard();
         let in_flight = client.refresh_in_flight();
+        self.extensions.client_left(key, client.objects.iter());
         release(
             client,
             &mut self.broker,

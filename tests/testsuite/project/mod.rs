@@ -7,4 +7,3 @@ mod demo;
 mod install_deps;
 mod library_api;
 mod package_fields;
-mod scanner_example;
