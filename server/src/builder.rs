@@ -110,8 +110,9 @@ impl ServerBuilder {
         let keymap = Keymap::load(&source).map_err(StartError::Keymap)?;
         // Logged once start-up has succeeded: a start-up failure is one line.
         let keymap_line = format!("keymap: {source} ({} bytes)", keymap.size());
-        let shared =
+        let mut shared =
             Shared::new(keymap, config.settings, limits).map_err(|_| StartError::SeatNameNul)?;
+        shared.extension_interfaces = extensions.interfaces();
 
         let event_loop: EventLoop<'static, State> =
             EventLoop::try_new().map_err(|e| StartError::EventLoop(e.into()))?;

@@ -156,9 +156,8 @@ pub enum Object {
     /// An object of a global the program embedding the server added
     /// (`crate::proto::extension`).
     Extension {
-        /// Its interface, to decode its requests.
-        interface: &'static Interface,
-        /// Its global's place among the extension globals.
+        /// Its global's place among the extension globals, which is also
+        /// its interface's place in the table [`Object::interface`] takes.
         index: u16,
         /// The version the client bound.
         version: u32,
@@ -166,8 +165,12 @@ pub enum Object {
 }
 
 impl Object {
-    /// The object's interface.
-    pub fn interface(self) -> &'static Interface {
+    /// The object's interface; `extensions` is the interface of each
+    /// extension global by index (`Shared::extension_interfaces`), for an
+    /// [`Object::Extension`]. (A table beside the object, not a pointer in
+    /// it: an object is 8 bytes, and the sync round trip measurably pays
+    /// for 16.)
+    pub fn interface(self, extensions: &[&'static Interface]) -> &'static Interface {
         match self {
             Object::Display => &wl_display::INTERFACE,
             Object::Registry => &wl_registry::INTERFACE,
@@ -181,7 +184,12 @@ impl Object {
             Object::DataDevice { flavor, .. } => flavor.device(),
             Object::DataSource { flavor, .. } => flavor.source(),
             Object::DataOffer { flavor, .. } => flavor.offer(),
-            Object::Extension { interface, .. } => interface,
+            Object::Extension { index, .. } => {
+                let interface = extensions.get(usize::from(index)).copied();
+                debug_assert!(interface.is_some(), "extension {index} has no interface");
+                // Only `Extensions::bind` makes one, with a valid index.
+                interface.unwrap_or(&wl_display::INTERFACE)
+            }
         }
     }
 

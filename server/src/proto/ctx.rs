@@ -64,6 +64,9 @@ pub struct Shared {
     pub seat_name: CString,
     /// Every limit, by name.
     pub limits: Limits,
+    /// The interface of each extension global, by index
+    /// ([`Object::interface`] reads it).
+    pub extension_interfaces: Vec<&'static Interface>,
     /// The last serial handed out.
     serial: Cell<u32>,
 }
@@ -81,6 +84,7 @@ impl Shared {
             settings,
             seat_name,
             limits,
+            extension_interfaces: Vec::new(),
             serial: Cell::new(0),
         })
     }
@@ -357,7 +361,8 @@ impl<'a> Ctx<'a> {
         };
         // The id's type says the interface; the map agrees, unless a
         // handler built an id of the wrong type from a number.
-        debug_assert!(std::ptr::eq(object.interface(), interface));
+        let extensions = &self.shared.extension_interfaces;
+        debug_assert!(std::ptr::eq(object.interface(extensions), interface));
         if desc.since > object.version() {
             return Ok(false);
         }
@@ -386,9 +391,10 @@ impl<'a> Ctx<'a> {
         args: &[Arg<'_, BorrowedFd<'_>>],
     ) {
         let objects = &*self.objects;
+        let extensions = &self.shared.extension_interfaces;
         self.tracer
             .trace(Direction::Sent, interface, id, desc, args, &|o| {
-                objects.get(o).map(|obj| obj.interface().name)
+                objects.get(o).map(|obj| obj.interface(extensions).name)
             });
     }
 

@@ -40,8 +40,8 @@ use std::os::fd::OwnedFd;
 use waypass_protocol::protocols::wayland::wl_callback::{self, WlCallback};
 use waypass_protocol::protocols::wayland::wl_display;
 use waypass_protocol::{
-    Arg, ArgsMismatch, DecodeError, Direction, Header, LookupError, Message, MessageDesc, NewId,
-    NextError, ObjectId, TypedMessage, DISPLAY_ID,
+    Arg, ArgsMismatch, DecodeError, Direction, Header, Interface, LookupError, Message,
+    MessageDesc, NewId, NextError, ObjectId, TypedMessage, DISPLAY_ID,
 };
 
 use crate::proto::broker::{self, Broker};
@@ -54,7 +54,8 @@ use crate::state::{Client, Object};
 /// Why a header could not be matched to a request.
 enum LookupFailure {
     UnknownObject(u32),
-    Method(Header, Object, LookupError),
+    /// The header, the object's interface and version, and why.
+    Method(Header, &'static Interface, u32, LookupError),
 }
 
 impl LookupFailure {
@@ -66,38 +67,31 @@ impl LookupFailure {
                 wl_display::error::INVALID_OBJECT,
                 format!("invalid object {id}"),
             ),
-            LookupFailure::Method(h, obj, LookupError::UnknownOpcode) => ProtocolError::new(
+            LookupFailure::Method(h, iface, _, LookupError::UnknownOpcode) => ProtocolError::new(
                 DISPLAY_ID,
                 code,
                 format!(
                     "invalid method {}, object {}@{}",
-                    h.opcode,
-                    obj.interface().name,
-                    h.sender
+                    h.opcode, iface.name, h.sender
                 ),
             ),
-            LookupFailure::Method(h, obj, LookupError::NotAtVersion { since }) => {
+            LookupFailure::Method(h, iface, version, LookupError::NotAtVersion { since }) => {
                 ProtocolError::new(
                     DISPLAY_ID,
                     code,
                     format!(
-                        "invalid method {} (since {} < {since}), object {}@{}",
-                        h.opcode,
-                        obj.version(),
-                        obj.interface().name,
-                        h.sender
+                        "invalid method {} (since {version} < {since}), object {}@{}",
+                        h.opcode, iface.name, h.sender
                     ),
                 )
             }
             // A lookup failure of a later protocol crate.
-            LookupFailure::Method(h, obj, e) => ProtocolError::new(
+            LookupFailure::Method(h, iface, _, e) => ProtocolError::new(
                 DISPLAY_ID,
                 code,
                 format!(
                     "invalid method {}, object {}@{}: {e}",
-                    h.opcode,
-                    obj.interface().name,
-                    h.sender
+                    h.opcode, iface.name, h.sender
                 ),
             ),
         }
@@ -121,22 +115,23 @@ pub fn dispatch_pending(
     extensions: &mut Extensions,
 ) -> Result<(), Stop> {
     let tracer = client.tracer;
+    let extension_interfaces = &shared.extension_interfaces[..];
     let (key, creds) = (client.key, client.creds);
     let session = &mut client.session;
     let account = &mut client.account;
     let objects = &mut client.objects;
     let (incoming, out) = client.conn.split();
     loop {
-        let mut target: Option<(Header, Object, &'static MessageDesc)> = None;
+        let mut target: Option<(Header, Object, &'static Interface, &'static MessageDesc)> = None;
         let next = incoming.next_message(|h| {
             let obj = *objects
                 .get(h.sender)
                 .ok_or(LookupFailure::UnknownObject(h.sender))?;
-            let desc = obj
-                .interface()
+            let iface = obj.interface(extension_interfaces);
+            let desc = iface
                 .request(h.opcode, obj.version())
-                .map_err(|e| LookupFailure::Method(*h, obj, e))?;
-            target = Some((*h, obj, desc));
+                .map_err(|e| LookupFailure::Method(*h, iface, obj.version(), e))?;
+            target = Some((*h, obj, iface, desc));
             Ok::<_, LookupFailure>(desc)
         });
         let msg = match next {
@@ -162,18 +157,21 @@ pub fn dispatch_pending(
                 .into())
             }
         };
-        let Some((_, obj, desc)) = target else {
+        let Some((_, obj, iface, desc)) = target else {
             return Err(bug("a message was decoded without a lookup".into()));
         };
         if tracer.enabled() {
             let objects = &*objects;
             tracer.trace(
                 Direction::Received,
-                obj.interface(),
+                iface,
                 msg.sender,
                 desc,
                 &msg.args,
-                &|o| objects.get(o).map(|obj| obj.interface().name),
+                &|o| {
+                    let obj = objects.get(o)?;
+                    Some(obj.interface(extension_interfaces).name)
+                },
             );
         }
         let world = world.reborrow();
@@ -185,7 +183,7 @@ pub fn dispatch_pending(
 }
 
 fn invalid_arguments(
-    target: Option<(Header, Object, &MessageDesc)>,
+    target: Option<(Header, Object, &'static Interface, &MessageDesc)>,
     e: DecodeError,
 ) -> ProtocolError {
     let what = match e {
@@ -194,11 +192,9 @@ fn invalid_arguments(
         other => other.to_string(),
     };
     let message = match target {
-        Some((h, obj, desc)) => format!(
+        Some((h, _, iface, desc)) => format!(
             "invalid arguments for {}@{}.{}: {what}",
-            obj.interface().name,
-            h.sender,
-            desc.name
+            iface.name, h.sender, desc.name
         ),
         None => format!("invalid arguments: {what}"),
     };

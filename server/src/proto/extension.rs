@@ -8,9 +8,10 @@
 //!
 //! # Implementation notes
 //!
-//! - An object of such a global is an [`Object::Extension`]: its
-//!   interface (to decode requests against its table), its version and
-//!   the index of its [`Handler`] in [`Extensions`]. Requests are decoded
+//! - An object of such a global is an [`Object::Extension`]: its version
+//!   and the index of its [`Handler`] in [`Extensions`], which is also the
+//!   index of its interface in `Shared::extension_interfaces` (to decode
+//!   requests against its table). Requests are decoded
 //!   by the codec, made typed by the generated `from_args`, and handed to
 //!   [`Global::request`].
 //! - A destructor request removes its object, with `delete_id`, once its
@@ -253,6 +254,12 @@ impl Extensions {
         self.handlers.len()
     }
 
+    /// The interface of each global, by index: what
+    /// [`Object::interface`] reads for an [`Object::Extension`].
+    pub fn interfaces(&self) -> Vec<&'static Interface> {
+        self.handlers.iter().map(|h| h.interface()).collect()
+    }
+
     /// The interface and advertised version of global `index`.
     pub fn describe(&self, index: usize) -> Option<(&'static Interface, u32)> {
         let h = self.handlers.get(index)?;
@@ -272,7 +279,6 @@ impl Extensions {
             return Err(bug(format!("no extension global {index}")));
         };
         let object = Object::Extension {
-            interface: handler.interface(),
             index: index as u16,
             version,
         };
