@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::super::send::sanitise_reason;
 use super::*;
-use crate::channel::MAX_REASON_LEN;
+use crate::channel::{FileOffer, MAX_REASON_LEN};
 use crate::protocols::broker::waypass_peer_v1::req;
 use crate::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 
@@ -308,4 +308,42 @@ fn held_fds_counts_fds_queued_and_offers_in_the_inbox() {
     let result = dave.recv(Some(Duration::from_millis(50)));
     assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
     assert_eq!(dave.held_fds(), 3);
+}
+
+fn file_offer(serial: u32) -> FileOffer {
+    let fd = nix::sys::memfd::memfd_create("kept", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+    FileOffer {
+        serial,
+        fd,
+        name: "kept.txt".to_owned(),
+        size: 0,
+    }
+}
+
+#[test]
+fn the_inbox_totals_fall_as_messages_leave_it() {
+    let mut inbox = Inbox::default();
+    let text = "x".repeat(4096);
+    // Four times the byte cap and ten times the file cap pass through,
+    // never more than two messages at a time.
+    for serial in 0..1024 {
+        inbox
+            .push(PeerMessage::Text {
+                serial,
+                text: text.clone(),
+            })
+            .unwrap();
+        if serial % 4 < 2 {
+            inbox.push(PeerMessage::File(file_offer(serial))).unwrap();
+        }
+        if serial % 2 == 0 {
+            while inbox.pop_front().is_some() {}
+        } else {
+            let is_file = |m: &PeerMessage| matches!(m, PeerMessage::File(_));
+            while inbox.take_first(is_file).is_some() {}
+            while inbox.take_first(|_| true).is_some() {}
+        }
+        assert_eq!((inbox.len(), inbox.bytes, inbox.files), (0, 0, 0));
+    }
+    assert!(inbox.overflow_error().is_none());
 }
