@@ -347,3 +347,53 @@ fn the_inbox_totals_fall_as_messages_leave_it() {
     }
     assert!(inbox.overflow_error().is_none());
 }
+
+/// The totals an [`ChannelError::InboxFull`] reports.
+fn overflow(e: ChannelError) -> (usize, usize, usize) {
+    match e {
+        ChannelError::InboxFull {
+            messages,
+            bytes,
+            files,
+        } => (messages, bytes, files),
+        other => panic!("expected InboxFull, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_inbox_holds_exactly_its_caps_and_empties_past_them() {
+    let mut inbox = Inbox::default();
+    for serial in 0..INBOX_MAX_MESSAGES as u32 {
+        inbox.push(PeerMessage::Ack { serial }).unwrap();
+    }
+    assert_eq!(inbox.len(), INBOX_MAX_MESSAGES);
+    let e = inbox.push(PeerMessage::Ack { serial: 0 }).unwrap_err();
+    assert_eq!(overflow(e), (INBOX_MAX_MESSAGES + 1, 0, 0));
+    assert_eq!(inbox.len(), 0);
+
+    let mut inbox = Inbox::default();
+    let text = "x".repeat(INBOX_MAX_BYTES / 256);
+    for serial in 0..256 {
+        let text = text.clone();
+        inbox.push(PeerMessage::Text { serial, text }).unwrap();
+    }
+    assert_eq!(inbox.bytes, INBOX_MAX_BYTES);
+    let one_more = PeerMessage::Text {
+        serial: 0,
+        text: "x".to_owned(),
+    };
+    let e = inbox.push(one_more).unwrap_err();
+    assert_eq!(overflow(e), (257, INBOX_MAX_BYTES + 1, 0));
+
+    let mut inbox = Inbox::default();
+    let name_bytes = "kept.txt".len();
+    for serial in 0..INBOX_MAX_FILES as u32 {
+        inbox.push(PeerMessage::File(file_offer(serial))).unwrap();
+    }
+    assert_eq!(inbox.files, INBOX_MAX_FILES);
+    let e = inbox.push(PeerMessage::File(file_offer(0))).unwrap_err();
+    let files = INBOX_MAX_FILES + 1;
+    assert_eq!(overflow(e), (files, files * name_bytes, files));
+    assert_eq!((inbox.len(), inbox.bytes, inbox.files), (0, 0, 0));
+    assert!(inbox.overflow_error().is_some());
+}
