@@ -397,3 +397,21 @@ fn the_inbox_holds_exactly_its_caps_and_empties_past_them() {
     assert_eq!((inbox.len(), inbox.bytes, inbox.files), (0, 0, 0));
     assert!(inbox.overflow_error().is_some());
 }
+
+#[test]
+fn a_later_wait_passes_over_kept_messages_that_are_not_its_answer() {
+    let (mut alice, mut bob) = channels();
+    let first = alice.send_text("one").unwrap();
+    let second = alice.send_text("two").unwrap();
+    bob.send_text("meanwhile").unwrap();
+    bob.ack(first).unwrap();
+    bob.ack(second).unwrap();
+    bob.flush(T).unwrap();
+    alice.wait_ack(first, T).unwrap();
+    // The text waits in the inbox; the second wait leaves it there.
+    alice.wait_ack(second, T).unwrap();
+    let Some(PeerMessage::Text { text, .. }) = alice.recv(T).unwrap() else {
+        panic!("the kept text")
+    };
+    assert_eq!(text, "meanwhile");
+}
