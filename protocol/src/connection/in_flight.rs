@@ -148,6 +148,12 @@ mod tests {
     }
 
     #[test]
+    fn a_send_with_fds_is_logged_even_with_an_empty_log() {
+        assert!(SentLog::default().wants(1));
+        assert!(!SentLog::default().wants(0));
+    }
+
+    #[test]
     fn unlogged_memory_keeps_every_entry() {
         let mut l = log(&[(100, 2), (0, 1)]);
         l.trim(1000);
