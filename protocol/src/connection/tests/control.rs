@@ -173,3 +173,25 @@ fn an_empty_control_message_is_stepped_over() {
     assert_eq!(taken[0].as_raw_fd(), raw);
     assert_eq!(dev_ino(taken[0].as_fd()), id);
 }
+
+#[test]
+fn every_byte_of_the_level_and_type_counts() {
+    // SOL_SOCKET and SCM_RIGHTS are both 1: a level or type that differs
+    // from 1 only in a higher byte is another control message, not fds.
+    let raw = memfd("never-taken");
+    for other in [0x101, 0x1_0001, 0x100_0001] {
+        for (level, kind) in [(other, libc::SCM_RIGHTS), (libc::SOL_SOCKET, other)] {
+            let mut control = vec![0u8; cmsg_space_for_fds(1)];
+            put_header(&mut control, 0, cmsg_len(4), level, kind);
+            let at = cmsg_len(0);
+            control[at..at + 4].copy_from_slice(&raw.as_raw_fd().to_ne_bytes());
+            let mut taken = 0;
+            // A wrongly taken fd is still `raw`'s: forget it, never close it.
+            take_fds(&control, |fd| {
+                taken += 1;
+                std::mem::forget(fd);
+            });
+            assert_eq!(taken, 0, "level {level:#x}, type {kind:#x}");
+        }
+    }
+}
