@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::super::send::sanitise_reason;
 use super::*;
-use crate::channel::MAX_REASON_LEN;
+use crate::channel::{FileOffer, MAX_REASON_LEN};
 use crate::protocols::broker::waypass_peer_v1::req;
 use crate::protocols::broker::PEER_OBJECT_ID as OBJECT_ID;
 
@@ -308,4 +308,110 @@ fn held_fds_counts_fds_queued_and_offers_in_the_inbox() {
     let result = dave.recv(Some(Duration::from_millis(50)));
     assert!(matches!(result, Err(ChannelError::Timeout)), "{result:?}");
     assert_eq!(dave.held_fds(), 3);
+}
+
+fn file_offer(serial: u32) -> FileOffer {
+    let fd = nix::sys::memfd::memfd_create("kept", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+    FileOffer {
+        serial,
+        fd,
+        name: "kept.txt".to_owned(),
+        size: 0,
+    }
+}
+
+#[test]
+fn the_inbox_totals_fall_as_messages_leave_it() {
+    let mut inbox = Inbox::default();
+    let text = "x".repeat(4096);
+    // Four times the byte cap and ten times the file cap pass through,
+    // never more than two messages at a time.
+    for serial in 0..1024 {
+        inbox
+            .push(PeerMessage::Text {
+                serial,
+                text: text.clone(),
+            })
+            .unwrap();
+        if serial % 4 < 2 {
+            inbox.push(PeerMessage::File(file_offer(serial))).unwrap();
+        }
+        if serial % 2 == 0 {
+            while inbox.pop_front().is_some() {}
+        } else {
+            let is_file = |m: &PeerMessage| matches!(m, PeerMessage::File(_));
+            while inbox.take_first(is_file).is_some() {}
+            while inbox.take_first(|_| true).is_some() {}
+        }
+        assert_eq!((inbox.len(), inbox.bytes, inbox.files), (0, 0, 0));
+    }
+    assert!(inbox.overflow_error().is_none());
+}
+
+/// The totals an [`ChannelError::InboxFull`] reports.
+fn overflow(e: ChannelError) -> (usize, usize, usize) {
+    match e {
+        ChannelError::InboxFull {
+            messages,
+            bytes,
+            files,
+        } => (messages, bytes, files),
+        other => panic!("expected InboxFull, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_inbox_holds_exactly_its_caps_and_empties_past_them() {
+    let mut inbox = Inbox::default();
+    for serial in 0..INBOX_MAX_MESSAGES as u32 {
+        inbox.push(PeerMessage::Ack { serial }).unwrap();
+    }
+    assert_eq!(inbox.len(), INBOX_MAX_MESSAGES);
+    let e = inbox.push(PeerMessage::Ack { serial: 0 }).unwrap_err();
+    assert_eq!(overflow(e), (INBOX_MAX_MESSAGES + 1, 0, 0));
+    assert_eq!(inbox.len(), 0);
+
+    let mut inbox = Inbox::default();
+    let text = "x".repeat(INBOX_MAX_BYTES / 256);
+    for serial in 0..256 {
+        let text = text.clone();
+        inbox.push(PeerMessage::Text { serial, text }).unwrap();
+    }
+    assert_eq!(inbox.bytes, INBOX_MAX_BYTES);
+    let one_more = PeerMessage::Text {
+        serial: 0,
+        text: "x".to_owned(),
+    };
+    let e = inbox.push(one_more).unwrap_err();
+    assert_eq!(overflow(e), (257, INBOX_MAX_BYTES + 1, 0));
+
+    let mut inbox = Inbox::default();
+    let name_bytes = "kept.txt".len();
+    for serial in 0..INBOX_MAX_FILES as u32 {
+        inbox.push(PeerMessage::File(file_offer(serial))).unwrap();
+    }
+    assert_eq!(inbox.files, INBOX_MAX_FILES);
+    let e = inbox.push(PeerMessage::File(file_offer(0))).unwrap_err();
+    let files = INBOX_MAX_FILES + 1;
+    assert_eq!(overflow(e), (files, files * name_bytes, files));
+    assert_eq!((inbox.len(), inbox.bytes, inbox.files), (0, 0, 0));
+    assert!(inbox.overflow_error().is_some());
+}
+
+#[test]
+fn a_later_wait_passes_over_kept_messages_that_are_not_its_answer() {
+    let (mut alice, mut bob) = channels();
+    let first = alice.send_text("one").unwrap();
+    let second = alice.send_text("two").unwrap();
+    bob.send_text("meanwhile").unwrap();
+    bob.ack(first).unwrap();
+    bob.ack(second).unwrap();
+    bob.flush(T).unwrap();
+    alice.wait_ack(first, T).unwrap();
+    // The text waits in the inbox; the second wait leaves it there.
+    alice.wait_ack(second, T).unwrap();
+    let Some(PeerMessage::Text { text, .. }) = alice.recv(T).unwrap() else {
+        panic!("the kept text")
+    };
+    assert_eq!(text, "meanwhile");
 }

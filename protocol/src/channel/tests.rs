@@ -4,7 +4,7 @@
 
 use std::error::Error as _;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::Duration;
 
@@ -376,4 +376,74 @@ fn a_short_timeout_ends_a_blocking_wait_and_leaves_the_channel_usable() {
         panic!("expected a text, got {got:?}");
     };
     assert_eq!((s, text.as_str()), (serial, "while you wait"));
+}
+
+/// The fds of this process open on the file `fd` is open on, other than
+/// `fd` itself, with whether each is close-on-exec (from
+/// `/proc/self/fdinfo`: the fds the channel opened are not ours to borrow).
+fn other_fds_on(fd: BorrowedFd<'_>) -> Vec<bool> {
+    use std::os::linux::fs::MetadataExt;
+    let target = fstat(fd).unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let name = entry.unwrap().file_name();
+        let Ok(n) = name.to_str().unwrap().parse::<i32>() else {
+            continue;
+        };
+        if n == fd.as_raw_fd() {
+            continue;
+        }
+        // Gone since the listing (another test's fd): not ours.
+        let Ok(meta) = std::fs::metadata(format!("/proc/self/fd/{n}")) else {
+            continue;
+        };
+        if (meta.st_dev(), meta.st_ino()) != (target.st_dev, target.st_ino) {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{n}")) else {
+            continue;
+        };
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| i32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        found.push(flags & OFlag::O_CLOEXEC.bits() != 0);
+    }
+    found
+}
+
+/// Sends texts until the socket is full and output waits in the queue: an
+/// offer made now stays queued with the fd the channel opened for it.
+fn fill_the_socket(ch: &mut PeerChannel) {
+    let text = "x".repeat(MAX_TEXT_LEN);
+    while !ch.conn.has_pending_output() {
+        ch.send_text(&text).unwrap();
+    }
+}
+
+#[test]
+fn files_the_channel_opens_are_close_on_exec() {
+    let (mut a, _b) = channels();
+    fill_the_socket(&mut a);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("offered.txt");
+    std::fs::write(&path, b"contents").unwrap();
+
+    // A writable fd that is itself inheritable: the channel's read-only
+    // reopen of it must not be.
+    let writable = nix::fcntl::open(&path, OFlag::O_RDWR, nix::sys::stat::Mode::empty()).unwrap();
+    assert_eq!(other_fds_on(writable.as_fd()), []);
+    a.send_file(writable.as_fd(), "rw", 8).unwrap();
+    assert_eq!(other_fds_on(writable.as_fd()), [true], "the reopen");
+
+    a.send_path(&path).unwrap();
+    assert_eq!(other_fds_on(writable.as_fd()), [true, true], "the open");
+
+    let sealed = SealedFile::from_bytes("sealed-offer", b"sealed").unwrap();
+    let fd = sealed.reopen_read_only().unwrap();
+    a.send_sealed(&sealed, "sealed").unwrap();
+    let on_sealed = other_fds_on(fd.as_fd());
+    // The memfd itself (its own, CLOEXEC) and the channel's reopen.
+    assert_eq!(on_sealed, [true, true], "{on_sealed:?}");
 }

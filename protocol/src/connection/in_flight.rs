@@ -114,6 +114,8 @@ pub(super) fn unread_memory(socket: BorrowedFd<'_>) -> io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     fn log(entries: &[(usize, usize)]) -> SentLog {
@@ -146,6 +148,12 @@ mod tests {
     }
 
     #[test]
+    fn a_send_with_fds_is_logged_even_with_an_empty_log() {
+        assert!(SentLog::default().wants(1));
+        assert!(!SentLog::default().wants(0));
+    }
+
+    #[test]
     fn unlogged_memory_keeps_every_entry() {
         let mut l = log(&[(100, 2), (0, 1)]);
         l.trim(1000);
@@ -158,5 +166,26 @@ mod tests {
         let mut l = SentLog::default();
         l.push(500, 300, 1);
         assert_eq!(l.entries[0].memory, 0);
+    }
+
+    #[test]
+    fn an_ioctl_failure_is_an_error_not_nothing_unread() {
+        // SIOCOUTQ on a file that is not a socket fails (ENOTTY): it must
+        // not read as "the peer has read everything".
+        let file =
+            nix::sys::memfd::memfd_create("not-a-socket", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .unwrap();
+        assert!(unread_memory(file.as_fd()).is_err());
+    }
+
+    #[test]
+    fn unread_memory_grows_with_what_the_peer_has_not_read() {
+        use std::io::{Read, Write};
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(unread_memory(a.as_fd()).unwrap(), 0);
+        a.write_all(&[7; 100]).unwrap();
+        assert!(unread_memory(a.as_fd()).unwrap() >= 100);
+        b.read_exact(&mut [0; 100]).unwrap();
+        assert_eq!(unread_memory(a.as_fd()).unwrap(), 0);
     }
 }

@@ -398,7 +398,7 @@ fn read_i32(bytes: &[u8], at: usize) -> i32 {
 /// Hands every fd of the `SCM_RIGHTS` messages in `control` to `push`, as
 /// an `OwnedFd`. `control` is a zeroed buffer that one `recvmsg` filled.
 /// Returns where the walk stopped: the end of the last whole message.
-fn take_fds(control: &[u8], mut push: impl FnMut(OwnedFd)) -> usize {
+pub(super) fn take_fds(control: &[u8], mut push: impl FnMut(OwnedFd)) -> usize {
     let mut pos = 0;
     while let Some(header) = control.get(pos..pos + CMSG_HEADER) {
         let len = read_usize(header, LEN_AT);

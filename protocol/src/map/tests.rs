@@ -320,3 +320,19 @@ fn errors_describe_themselves() {
     assert!(InsertError::WrongRange.to_string().contains("range"));
     assert!(InsertError::TooHigh.to_string().contains("past the last"));
 }
+
+#[test]
+fn the_server_range_runs_out_at_max_server_id() {
+    // Every id of the real range, once: libwayland's bound, not one more.
+    let mut map: ObjectMap<()> = ObjectMap::new(Side::Server);
+    let mut last = 0;
+    while let Some(id) = map.allocate(()) {
+        assert_eq!(id, SERVER_ID_START + map.len() as u32 - 1);
+        last = id;
+    }
+    assert_eq!(last, MAX_SERVER_ID);
+    assert_eq!(map.len(), (MAX_SERVER_ID - SERVER_ID_START + 1) as usize);
+    assert_eq!(map.remove(MAX_SERVER_ID), Some(()));
+    assert_eq!(map.allocate(()), Some(MAX_SERVER_ID));
+    assert_eq!(map.allocate(()), None);
+}

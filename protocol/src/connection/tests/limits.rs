@@ -54,6 +54,21 @@ fn in_fds_cap_is_enforced_and_the_refused_fds_are_closed() {
 }
 
 #[test]
+fn exactly_the_in_fds_cap_is_accepted() {
+    let limits = Limits {
+        max_in_fds: 3,
+        ..Limits::default()
+    };
+    let (mut a, mut b) = pair_with(Limits::default(), limits);
+    let files: Vec<OwnedFd> = (0..3).map(|i| memfd(&format!("at-cap-{i}"))).collect();
+    let args: Vec<Arg<'_, BorrowedFd<'_>>> = files.iter().map(|f| Arg::Fd(f.as_fd())).collect();
+    a.send(6, 0, &THREE_FDS, &args).unwrap();
+    a.flush().unwrap();
+    assert_eq!(b.recv().unwrap(), Recv::Data(8));
+    assert_eq!(b.split().0.queued_fds(), 3);
+}
+
+#[test]
 fn out_bytes_cap_is_enforced() {
     let limits = Limits {
         max_out_bytes: 20,

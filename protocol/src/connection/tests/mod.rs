@@ -16,6 +16,8 @@ use super::*;
 use crate::interface::{arg, nullable, ArgDesc, ArgKind};
 use crate::wire::{DecodeError, Fixed, Malformed, MAX_FDS_OUT};
 
+mod batch;
+mod control;
 mod direct;
 mod in_flight;
 mod limits;

@@ -148,3 +148,43 @@ fn the_cap_is_a_limit_of_the_connection() {
     assert!(write_end_closed(r));
     assert_eq!(Limits::default().max_unclaimed_fds, MAX_FDS_OUT);
 }
+
+#[test]
+fn set_caps_changes_the_cap_of_a_live_connection() {
+    let (raw, peer) = UnixStream::pair().unwrap();
+    let mut b = Connection::new(peer).unwrap();
+    b.set_caps(Limits::default().max_out_bytes, 1);
+    let pipes: Vec<(OwnedFd, OwnedFd)> = (0..2).map(|_| pipe()).collect();
+    let fds: Vec<BorrowedFd<'_>> = pipes.iter().map(|p| p.1.as_fd()).collect();
+    send_raw(&raw, &word(1, 7), &fds);
+    b.recv().unwrap();
+    assert!(b.next_message(fixed(&WORD)).unwrap().is_some());
+    let err = b.next_message(fixed(&WORD)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NextError::Connection(ConnectionError::UnclaimedFds { queued: 2, max: 1 })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn discard_drops_what_was_received_and_closes_its_fds() {
+    let (raw, peer) = UnixStream::pair().unwrap();
+    let mut b = Connection::new(peer).unwrap();
+    let (r, w) = pipe();
+    // A whole message and the start of the next, with an fd.
+    send_raw(
+        &raw,
+        &[&word(1, 7)[..], &word(1, 8)[..6]].concat(),
+        &[w.as_fd()],
+    );
+    drop(w);
+    assert_eq!(b.recv().unwrap(), Recv::Data(18));
+    b.discard();
+    let incoming = b.split().0;
+    assert_eq!((incoming.buffered_bytes(), incoming.queued_fds()), (0, 0));
+    assert!(write_end_closed(r));
+    assert!(b.next_message(fixed(&WORD)).unwrap().is_none());
+}
