@@ -88,3 +88,10 @@ pub use crate::running::RunningServer;
 pub use crate::runtime::activation::{ActivationError, ListenFds};
 pub use crate::runtime::listener::ListenError;
 pub use crate::runtime::spawn::SpawnError;
+/// The protocol library the server is built on: the types of its public
+/// signatures ([`ObjectId`], [`Credentials`], the errors inside
+/// [`KeymapError`] and [`ListenError`]) and `interfaces!` for a protocol of
+/// one's own, reachable without a dependency of one's own on it (generate
+/// with `interfaces!("x.xml", crate = waypass_server::waypass_protocol)`).
+pub use waypass_protocol;
+pub use waypass_protocol::{Credentials, ObjectId};
