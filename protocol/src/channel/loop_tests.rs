@@ -1,8 +1,9 @@
 //! Unit tests of what a [`PeerChannel`] counts and how its own loops end:
 //! the byte counters, `flush`, the tracer setter and the deadlines.
 //!
-//! Each was written against a mutant cargo-mutants found surviving in
-//! `channel/mod.rs` (RELIABILITY.md, "Mutation testing"). Not here: peers
+//! Each was written against mutants of `channel/mod.rs` that cargo-mutants
+//! found surviving, or caught only by a test hanging until its timeout
+//! (RELIABILITY.md, "Mutation testing"). Not here: peers
 //! that break the rules and the sending checks (`tests.rs`), the inbox
 //! (`inbox_tests.rs`).
 
