@@ -489,4 +489,6 @@ impl Deadline {
 }
 
 #[cfg(test)]
+mod loop_tests;
+#[cfg(test)]
 mod tests;

@@ -238,4 +238,38 @@ mod tests {
         buf[0] = b'x';
         assert_eq!(buf[0], b'x');
     }
+
+    #[test]
+    fn every_view_and_conversion_holds_the_same_arguments() {
+        for n in [0, 1, INLINE_ARGS, INLINE_ARGS + 1, 9] {
+            let expected: Vec<u32> = (0..n as u32).collect();
+            let from_vec = Args::from((0..n as u32).map(Arg::Uint).collect::<Vec<_>>());
+            assert_eq!(uints(&from_vec), expected, "{n} arguments from a Vec");
+            let in_slice: Vec<u32> = from_vec
+                .as_slice()
+                .iter()
+                .map(|a| match a {
+                    Arg::Uint(v) => *v,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(in_slice, expected, "{n} arguments as a slice");
+            let mut by_ref = Vec::new();
+            for a in &from_vec {
+                let Arg::Uint(v) = a else { panic!("{a:?}") };
+                by_ref.push(*v);
+            }
+            assert_eq!(by_ref, expected, "{n} arguments iterated by reference");
+            let in_vec: Vec<u32> = from_vec
+                .into_vec()
+                .into_iter()
+                .map(|a| match a {
+                    Arg::Uint(v) => v,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(in_vec, expected, "{n} arguments into a Vec");
+        }
+        assert!(Args::default().is_empty());
+    }
 }

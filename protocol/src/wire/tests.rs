@@ -430,3 +430,45 @@ fn encode_refuses_bad_arguments() {
     let err = encode(1, 0, &ONE_UINT, &[Arg::Uint(5)], &mut small);
     assert_eq!(err, Err(EncodeError::BufferTooSmall { needed: 12 }));
 }
+
+#[test]
+fn errors_read_as_one_line_naming_their_numbers() {
+    let cases: [(&dyn std::error::Error, &str); 12] = [
+        (&Malformed::SizeTooSmall(4), "4"),
+        (&Malformed::SizeTooLarge(4100), "4100"),
+        (&Malformed::SizeNotAligned(10), "10"),
+        (&Malformed::ArgPastEnd { arg: 3 }, "3"),
+        (&Malformed::StringWithoutNul { arg: 5 }, "5"),
+        (&Malformed::StringInteriorNul { arg: 6 }, "6"),
+        (&Malformed::UnexpectedNull { arg: 7 }, "7"),
+        (&Malformed::TrailingBytes { extra: 8 }, "8"),
+        (
+            &DecodeError::NeedFds {
+                needed: 2,
+                queued: 1,
+            },
+            "2 fds but 1",
+        ),
+        (
+            &DecodeError::Malformed(Malformed::SizeTooSmall(4)),
+            "size 4",
+        ),
+        (&EncodeError::UnexpectedNull { arg: 9 }, "9"),
+        (&EncodeError::BufferTooSmall { needed: 12 }, "12"),
+    ];
+    for (e, number) in cases {
+        let text = e.to_string();
+        assert!(text.contains(number), "{text:?} lacks {number:?}");
+        assert!(
+            !text.contains('\n') && text.len() > number.len() + 8,
+            "{text:?}"
+        );
+    }
+    let mismatch = EncodeError::SignatureMismatch { message: "uu" }.to_string();
+    assert!(mismatch.ends_with(" uu"), "{mismatch}");
+    let too_large = EncodeError::TooLarge { size: 5000 }.to_string();
+    assert!(
+        too_large.contains("5000") && too_large.contains("4096"),
+        "{too_large}"
+    );
+}
