@@ -413,3 +413,14 @@ fn a_match_needs_no_arm_for_the_hidden_variant() {
     assert_eq!(request_name_by_ref(&get()), "get_registry");
     assert_eq!(request_name(get()), "get_registry");
 }
+
+#[test]
+fn enum_values_know_their_xml_names() {
+    use broker::waypass_broker_v1::Failure;
+    use wayland::wl_keyboard::KeymapFormat;
+    assert_eq!(Failure::NameTaken.xml_name(), Some("name_taken"));
+    assert_eq!(Failure::TooManyPending.xml_name(), Some("too_many_pending"));
+    assert_eq!(Failure::Unknown(99).xml_name(), None);
+    assert_eq!(KeymapFormat::XkbV1.xml_name(), Some("xkb_v1"));
+    assert_eq!(KeymapFormat::from(0).xml_name(), Some("no_keymap"));
+}

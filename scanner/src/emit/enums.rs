@@ -13,6 +13,8 @@
 //!   `UnknownValue(v)`.
 //! - Two entries with the same value (an alias) both get a variant; the
 //!   first one is what the value converts to.
+//! - `xml_name()` gives a value's XML name (`name_taken`), for logs that
+//!   spell it as the protocol does, so no crate keeps a copy of the names.
 
 use std::fmt::Write;
 
@@ -111,6 +113,26 @@ fn enumeration(out: &mut String, e: &EnumDef) {
     let _ = writeln!(
         out,
         "                {ty}::{catch_all}(other) => other,
+            }}
+        }}
+    }}
+    impl {ty} {{
+        /// The value's name in the protocol XML (`None` for a value it
+        /// does not name), as logs and traces spell it.
+        pub fn xml_name(self) -> Option<&'static str> {{
+            match self {{"
+    );
+    for entry in &e.entries {
+        let _ = writeln!(
+            out,
+            "                {ty}::{} => Some({:?}),",
+            camel(&entry.name),
+            entry.name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "                {ty}::{catch_all}(_) => None,
             }}
         }}
     }}"

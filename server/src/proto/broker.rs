@@ -45,7 +45,6 @@
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::fmt;
 
 use log::{debug, info};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -232,7 +231,11 @@ pub fn register(
     };
     let Some(name) = name_str(bytes).filter(|_| refused.is_none()) else {
         let reason = refused.unwrap_or(Failure::InvalidName);
-        debug!("register refused ({}): {}", cx.who(), FailureName(reason));
+        debug!(
+            "register refused ({}): {}",
+            cx.who(),
+            reason.xml_name().unwrap_or("unknown failure")
+        );
         return cx.send(id, waypass_name_v1::Event::Failed { reason });
     };
     if cx.charge(Resource::Names, 1).is_err() {
@@ -372,31 +375,17 @@ fn refuse_connect(
     id: ObjectId<WaypassConnectionV1>,
     reason: Failure,
 ) -> Result<(), Stop> {
-    debug!("connect refused ({}): {}", cx.who(), FailureName(reason));
+    debug!(
+        "connect refused ({}): {}",
+        cx.who(),
+        reason.xml_name().unwrap_or("unknown failure")
+    );
     cx.send(id, waypass_connection_v1::Event::Failed { reason })
 }
 
 /// A valid name as `&str` (valid names are ASCII).
 fn name_str(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
-}
-
-/// A `failure` code, named for log lines as the XML names it.
-struct FailureName(Failure);
-
-impl fmt::Display for FailureName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.0 {
-            Failure::InvalidName => "invalid_name",
-            Failure::NameTaken => "name_taken",
-            Failure::TooManyNames => "too_many_names",
-            Failure::UnknownName => "unknown_name",
-            Failure::SelfConnect => "self_connect",
-            Failure::TooManyPending => "too_many_pending",
-            Failure::Busy => "busy",
-            Failure::Unknown(_) => "unknown failure",
-        })
-    }
 }
 
 #[cfg(test)]
