@@ -147,6 +147,16 @@ mod tests {
     }
 
     #[test]
+    fn one_microsecond_left_still_blocks_for_it() {
+        // The smallest timeout the socket takes: a deadline that far away
+        // is waited for, not treated as passed.
+        let now = Instant::now();
+        let rt = ReceiveTimeout::default();
+        let left = Duration::from_micros(1);
+        assert_eq!(rt.plan(Some(now + left), now), WaitPlan::SetThenBlock(left));
+    }
+
+    #[test]
     fn a_short_timeout_left_over_is_raised_again() {
         let now = Instant::now();
         let rt = ReceiveTimeout {

@@ -213,3 +213,23 @@ fn errors_display_lowercase_without_repeating_the_io_error() {
     }
     assert!(all[0].source().is_none());
 }
+
+#[test]
+fn limits_reads_back_what_the_connection_was_built_with() {
+    let limits = Limits {
+        max_in_bytes: 16,
+        max_out_fds: 3,
+        ..Limits::default()
+    };
+    let (a, b) = pair_with(Limits::default(), limits);
+    assert_eq!(b.limits(), limits);
+    assert_eq!(a.limits(), Limits::default());
+}
+
+#[test]
+fn a_connection_error_in_next_error_chains_to_its_own_cause() {
+    let cause = io::Error::other("the socket broke");
+    let err: NextError<io::Error> = NextError::Connection(ConnectionError::Recv(cause));
+    let source = err.source().expect("the connection error's own cause");
+    assert_eq!(source.to_string(), "the socket broke");
+}
