@@ -34,8 +34,10 @@ use crate::state::{ClientKey, Object};
 ///
 /// Register it with [`ServerBuilder::global`](crate::ServerBuilder::global).
 /// Its handlers run on the server's loop, one request at a time; a
-/// handler that blocks stalls every client. Its interface comes from the
-/// protocol's XML through `waypass_protocol::interfaces!`:
+/// handler that blocks stalls every client. It serves one interface: a
+/// global whose requests create objects of other interfaces cannot be
+/// served this way yet. Its interface comes from the protocol's XML
+/// through `waypass_protocol::interfaces!`:
 ///
 /// ```
 /// use waypass_server::{Global, GlobalCx, GlobalError, ServerBuilder, ServerConfig};
