@@ -263,17 +263,7 @@ fn opcodes(out: &mut String, module: &str, title: &str, messages: &[MessageDef])
     let _ = writeln!(out, "    /// {title}");
     let _ = writeln!(out, "    pub mod {module} {{");
     for (opcode, m) in messages.iter().enumerate() {
-        let mut first = format!("`{}`", signature(m));
-        if m.destructor {
-            first.push_str(", a destructor");
-        }
-        if m.since > 1 {
-            let _ = write!(first, " (since version {})", m.since);
-        }
-        first.push('.');
-        let mut lines = vec![first];
-        push_paragraphs(&mut lines, &m.description);
-        out.push_str(&doc::attrs(&lines, "        "));
+        out.push_str(&doc::attrs(&message_doc(m), "        "));
         let _ = writeln!(
             out,
             "        pub const {}: u16 = {opcode};",
@@ -317,6 +307,23 @@ fn enumeration(out: &mut String, iface: &InterfaceDef, e: &EnumDef) {
 }
 
 /// A blank line, then the description, when there is one.
+/// A message's docs: its signature (with "a destructor" and its `since`
+/// when it has them), then the XML's description. The opcode constant and
+/// the typed variant carry the same text.
+fn message_doc(m: &MessageDef) -> Vec<String> {
+    let mut first = format!("`{}`", signature(m));
+    if m.destructor {
+        first.push_str(", a destructor");
+    }
+    if m.since > 1 {
+        let _ = write!(first, " (since version {})", m.since);
+    }
+    first.push('.');
+    let mut lines = vec![first];
+    push_paragraphs(&mut lines, &m.description);
+    lines
+}
+
 fn push_paragraphs(lines: &mut Vec<String>, description: &Description) {
     let more = doc::lines(description);
     if !more.is_empty() {

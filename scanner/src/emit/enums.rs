@@ -102,14 +102,7 @@ fn enumeration(out: &mut String, e: &EnumDef) {
         fn from(value: {ty}) -> u32 {{
             match value {{"
     );
-    for entry in &e.entries {
-        let _ = writeln!(
-            out,
-            "                {ty}::{} => {},",
-            camel(&entry.name),
-            entry.value
-        );
-    }
+    variant_arms(out, &ty, e, |entry| entry.value.to_string());
     let _ = writeln!(
         out,
         "                {ty}::{catch_all}(other) => other,
@@ -122,14 +115,7 @@ fn enumeration(out: &mut String, e: &EnumDef) {
         pub fn xml_name(self) -> Option<&'static str> {{
             match self {{"
     );
-    for entry in &e.entries {
-        let _ = writeln!(
-            out,
-            "                {ty}::{} => Some({:?}),",
-            camel(&entry.name),
-            entry.name
-        );
-    }
+    variant_arms(out, &ty, e, |entry| format!("Some({:?})", entry.name));
     let _ = writeln!(
         out,
         "                {ty}::{catch_all}(_) => None,
@@ -137,6 +123,18 @@ fn enumeration(out: &mut String, e: &EnumDef) {
         }}
     }}"
     );
+}
+
+/// One `match` arm per entry: `Ty::Variant => {rhs},`.
+fn variant_arms(out: &mut String, ty: &str, e: &EnumDef, rhs: impl Fn(&EntryDef) -> String) {
+    for entry in &e.entries {
+        let _ = writeln!(
+            out,
+            "                {ty}::{} => {},",
+            camel(&entry.name),
+            rhs(entry)
+        );
+    }
 }
 
 fn bitfield(out: &mut String, e: &EnumDef, krate: &str) {

@@ -20,7 +20,7 @@
 use std::fmt::Write;
 
 use super::fields::Field;
-use super::{push_paragraphs, signature, Scope};
+use super::{message_doc, Scope};
 use crate::doc;
 use crate::model::{InterfaceDef, MessageDef};
 use crate::names::{camel, constant, ident};
@@ -263,18 +263,7 @@ impl<'m> Variant<'m> {
     }
 
     fn declare(&self, out: &mut String, krate: &str) {
-        let m = self.message;
-        let mut first = format!("`{}`", signature(m));
-        if m.destructor {
-            first.push_str(", a destructor");
-        }
-        if m.since > 1 {
-            let _ = write!(first, " (since version {})", m.since);
-        }
-        first.push('.');
-        let mut lines = vec![first];
-        push_paragraphs(&mut lines, &m.description);
-        out.push_str(&doc::attrs(&lines, "        "));
+        out.push_str(&doc::attrs(&message_doc(self.message), "        "));
         if self.fields.is_empty() {
             let _ = writeln!(out, "        {},", self.name);
             return;
