@@ -251,21 +251,15 @@ impl Extensions {
         self.handlers.push(Box::new(global));
     }
 
-    /// How many there are.
-    pub fn len(&self) -> usize {
-        self.handlers.len()
-    }
-
     /// The interface of each global, by index: what
     /// [`Object::interface`] reads for an [`Object::Extension`].
     pub fn interfaces(&self) -> Vec<&'static Interface> {
-        self.handlers.iter().map(|h| h.interface()).collect()
+        self.globals().map(|(interface, _)| interface).collect()
     }
 
-    /// The interface and advertised version of global `index`.
-    pub fn describe(&self, index: usize) -> Option<(&'static Interface, u32)> {
-        let h = self.handlers.get(index)?;
-        Some((h.interface(), h.version()))
+    /// The interface and advertised version of each global, by index.
+    pub fn globals(&self) -> impl Iterator<Item = (&'static Interface, u32)> + '_ {
+        self.handlers.iter().map(|h| (h.interface(), h.version()))
     }
 
     /// Creates the object of a bind of global `index` at `id` and runs the

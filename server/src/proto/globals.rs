@@ -46,19 +46,15 @@ pub enum GlobalKind {
     Broker,
     /// A data-control manager (the clipboard) of one flavor.
     DataControl(Flavor),
-    /// The embedding program's global at this index of [`Extensions`].
-    Extension(u16),
 }
 
 impl GlobalKind {
-    /// The interface a client binds (of a built-in global: an extension's
-    /// is in [`Extensions`]).
+    /// The interface a client binds.
     pub fn interface(self) -> &'static Interface {
         match self {
             GlobalKind::Seat => &wl_seat::INTERFACE,
             GlobalKind::Broker => &waypass_broker_v1::INTERFACE,
             GlobalKind::DataControl(flavor) => flavor.manager(),
-            GlobalKind::Extension(_) => &wl_display::INTERFACE,
         }
     }
 }
@@ -99,11 +95,20 @@ pub static GLOBALS: &[Global] = &[
     },
 ];
 
-/// One announced global: its name, what it is, its interface and version.
+/// Who serves a global: a built-in module, or the embedding program's
+/// global at this index of [`Extensions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Builtin(GlobalKind),
+    Extension(u16),
+}
+
+/// One announced global: its name, who serves it, its interface and
+/// version.
 #[derive(Debug, Clone, Copy)]
 struct Announced {
     name: u32,
-    kind: GlobalKind,
+    served: Served,
     interface: &'static Interface,
     version: u32,
 }
@@ -113,20 +118,20 @@ struct Announced {
 fn announced(extensions: &Extensions) -> impl Iterator<Item = Announced> + '_ {
     let builtin = GLOBALS.iter().map(|g| Announced {
         name: g.name,
-        kind: g.kind,
+        served: Served::Builtin(g.kind),
         interface: g.kind.interface(),
         version: g.version(),
     });
     let first = GLOBALS.len() as u32 + 1;
-    let added = (0..extensions.len()).filter_map(move |index| {
-        let (interface, version) = extensions.describe(index)?;
-        Some(Announced {
+    let added = extensions
+        .globals()
+        .enumerate()
+        .map(move |(index, (interface, version))| Announced {
             name: first + index as u32,
-            kind: GlobalKind::Extension(index as u16),
+            served: Served::Extension(index as u16),
             interface,
             version,
-        })
-    });
+        });
     builtin.chain(added)
 }
 
@@ -176,8 +181,13 @@ fn bind(
     let global = check_bind(extensions, registry.raw(), name, new.interface, new.version)?;
     let version = new.version;
     // `check_bind` checked that the interface named is the global's.
-    match global.kind {
-        GlobalKind::Extension(index) => extensions.bind(cx, usize::from(index), new.id, version),
+    let kind = match global.served {
+        Served::Extension(index) => {
+            return extensions.bind(cx, usize::from(index), new.id, version)
+        }
+        Served::Builtin(kind) => kind,
+    };
+    match kind {
         GlobalKind::Seat => seat::bind(cx, NewId::from_raw(new.id), version),
         // The broker has no initial events.
         GlobalKind::Broker => cx
@@ -223,7 +233,11 @@ mod tests {
     use super::*;
 
     fn check(name: u32, iface: &CStr, version: u32) -> Result<GlobalKind, ProtocolError> {
-        check_bind(&Extensions::default(), 2, name, iface, version).map(|g| g.kind)
+        let served = check_bind(&Extensions::default(), 2, name, iface, version)?.served;
+        match served {
+            Served::Builtin(kind) => Ok(kind),
+            Served::Extension(_) => panic!("no extension was added"),
+        }
     }
 
     #[test]
