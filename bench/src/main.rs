@@ -6,7 +6,8 @@
 //! and memory per client, against waypass-server, a wayland-rs server and a
 //! libwayland server, each in its own process; then channels brokered by
 //! waypass-server and files passed over them, against the same raw
-//! references; the clipboard, against a plain pipe and sway; what a burst
+//! references; the clipboard (live and persisted by `--persist`), against
+//! a plain pipe and sway; what a burst
 //! of selection changes costs with thousands of devices, against sway; and
 //! what hostile clients cost a good one. It prints a Markdown report where
 //! every figure is a median (or a percentile) with its ratio to a reference
@@ -29,6 +30,8 @@ mod bare_server;
 mod broker_peer;
 mod c_client;
 mod callgrind;
+mod clipboard_peers;
+mod clipboard_persist;
 mod device_farm;
 mod keymap;
 mod line_peer;
@@ -98,6 +101,10 @@ struct RunArgs {
     /// Divide every count by 10 (a smoke test of the harness, not figures).
     #[arg(long)]
     quick: bool,
+    /// Run the clipboard measurement alone and print its section, not a
+    /// report (to work on it; `--output` is ignored).
+    #[arg(long)]
+    only_clipboard: bool,
     /// Also write the report to this file.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -158,7 +165,7 @@ enum Peer {
         mode: broker_peer::PeerMode,
     },
     /// Sets a clipboard selection on each `copy` line of stdin and serves
-    /// the paste that follows from the data file.
+    /// every `send` that comes for it from the data file.
     #[command(hide = true, name = "peer-copier")]
     Copier {
         /// The server's socket.
@@ -195,7 +202,8 @@ enum Peer {
         #[arg(long, default_value_t = 1)]
         count: usize,
     },
-    /// Splices the data file into stdout (the clipboard's reference).
+    /// Splices the data file into stdout for each line of stdin (the
+    /// clipboard's reference).
     #[command(hide = true, name = "peer-pipe-writer")]
     PipeWriter {
         /// The data to write.
@@ -233,8 +241,8 @@ fn run_peer(peer: Peer) -> ExitCode {
             count,
         } => measure_wire::sync_client(client, &socket, count),
         Peer::Broker { server, name, mode } => broker_peer::serve(&server, &name, mode),
-        Peer::Copier { socket, data } => measure_clipboard::copier(&socket, &data),
-        Peer::PipeWriter { data } => measure_clipboard::pipe_writer(&data),
+        Peer::Copier { socket, data } => clipboard_peers::copier(&socket, &data),
+        Peer::PipeWriter { data } => clipboard_peers::pipe_writer(&data),
         Peer::Devices {
             socket,
             devices,
@@ -284,6 +292,9 @@ fn run_bench(args: RunArgs) -> ExitCode {
         big_copies: (5 / scale).max(1),
         big_handovers: 1_000 / scale,
         clipboard_bytes: (1 << 30) / scale,
+        clipboard_small_bytes: 1 << 20,
+        clipboard_small_pastes: 64 / scale,
+        persist_rss_bytes: 64 << 20,
         clipboard_rounds: 200 / scale,
         fanout_devices: vec![1_000 / scale, 10_000 / scale],
         fanout_bursts: vec![1, 100 / scale, 1_000 / scale],
@@ -298,6 +309,11 @@ fn run_bench(args: RunArgs) -> ExitCode {
         args.waypass_server.as_deref(),
         args.baseline_server.as_deref(),
     );
+    if args.only_clipboard {
+        let clipboard = measure_clipboard::measure(&plan, &servers);
+        print!("{}", report::clipboard_alone(&clipboard));
+        return ExitCode::SUCCESS;
+    }
     let machine = machine::Machine::probe();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let results = report::Results {

@@ -106,11 +106,22 @@ impl ServerProcess {
     /// lines for each connect and disconnect are left out of the comparison
     /// (stderr goes to a file in the temp dir).
     pub fn start(program: &Path, args: &[OsString]) -> Result<ServerProcess, SpawnError> {
+        ServerProcess::start_logging(program, args, "warn")
+    }
+
+    /// [`ServerProcess::start`] with `RUST_LOG=<log>`: for a measurement
+    /// that waits for a line of the server's log
+    /// ([`ServerProcess::wait_for_log`]).
+    pub fn start_logging(
+        program: &Path,
+        args: &[OsString],
+        log: &str,
+    ) -> Result<ServerProcess, SpawnError> {
         let dir = TempDir::try_new("srv").map_err(SpawnError::Prepare)?;
         let mut all = args.to_vec();
         all.push("--socket".into());
         all.push(dir.join("wayland-bench").into_os_string());
-        ServerProcess::spawn(program, &all, dir)
+        ServerProcess::spawn(program, &all, dir, log)
     }
 
     /// Runs `program <args>` and waits for the first line it prints, which
@@ -118,15 +129,20 @@ impl ServerProcess {
     /// reports something other than a socket path (a broker name, say).
     pub fn start_reporting(program: &Path, args: &[OsString]) -> Result<ServerProcess, SpawnError> {
         let dir = TempDir::try_new("peer").map_err(SpawnError::Prepare)?;
-        ServerProcess::spawn(program, args, dir)
+        ServerProcess::spawn(program, args, dir, "warn")
     }
 
-    fn spawn(program: &Path, args: &[OsString], dir: TempDir) -> Result<ServerProcess, SpawnError> {
+    fn spawn(
+        program: &Path,
+        args: &[OsString],
+        dir: TempDir,
+        rust_log: &str,
+    ) -> Result<ServerProcess, SpawnError> {
         let log = dir.join("server.log");
         let log_file = fs::File::create(&log).map_err(SpawnError::Prepare)?;
         let mut child = Command::new(program)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file)
@@ -170,6 +186,33 @@ impl ServerProcess {
     /// The last lines the server wrote on stderr, joined with ` | `.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
+    }
+
+    /// Waits until a line of the server's log contains `needle` and returns
+    /// that line (the first such), polling the log file every millisecond
+    /// for up to `patience`. Fails at once if the server has exited.
+    pub fn wait_for_log(&mut self, needle: &str, patience: Duration) -> Result<String, String> {
+        let start = std::time::Instant::now();
+        loop {
+            let text = fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return Ok(line.to_string());
+            }
+            if !self.is_running() {
+                return Err(format!(
+                    "the server exited before logging {needle:?}; its log ends: {}",
+                    self.log_tail()
+                ));
+            }
+            if start.elapsed() > patience {
+                return Err(format!(
+                    "the server did not log {needle:?} within {}s; its log ends: {}",
+                    patience.as_secs(),
+                    self.log_tail()
+                ));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Whether the process is still running.

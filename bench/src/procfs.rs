@@ -168,6 +168,39 @@ pub fn rss_kib(pid: u32) -> Result<u64, ProcError> {
     })
 }
 
+/// The resident memory of a process split by kind, in KiB, from
+/// `/proc/PID/status`: `RssAnon` (heap, stacks: anonymous pages),
+/// `RssFile` (mapped files: the binary, libraries) and `RssShmem` (mapped
+/// shared memory, memfds included, but only the pages the process maps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStatus {
+    /// `VmRSS`: the three below together.
+    pub rss: u64,
+    /// `RssAnon`.
+    pub anon: u64,
+    /// `RssFile`.
+    pub file: u64,
+    /// `RssShmem`.
+    pub shmem: u64,
+}
+
+/// `VmRSS`, `RssAnon`, `RssFile` and `RssShmem` of process `pid`.
+pub fn memory_status(pid: u32) -> Result<MemoryStatus, ProcError> {
+    let (text, path) = read(PathBuf::from(format!("/proc/{pid}/status")))?;
+    let field = |key: &str, what: &'static str| {
+        parse_status_kib(&text, key).ok_or(ProcError::Parse {
+            path: path.clone(),
+            what,
+        })
+    };
+    Ok(MemoryStatus {
+        rss: field("VmRSS:", "a VmRSS line")?,
+        anon: field("RssAnon:", "an RssAnon line")?,
+        file: field("RssFile:", "an RssFile line")?,
+        shmem: field("RssShmem:", "an RssShmem line")?,
+    })
+}
+
 fn parse_status_kib(text: &str, key: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
@@ -228,6 +261,50 @@ pub fn memfd_census(pid: u32) -> Result<MemfdCensus, ProcError> {
         census.files.insert(key, name);
     }
     Ok(census)
+}
+
+/// The memfds named `name` that a process holds open: how many distinct
+/// files, their length, and the memory their pages take (`st_blocks` ×
+/// 512: what the kernel allocated, mapped by anyone or not).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemfdPages {
+    /// Distinct files, by `(st_dev, st_ino)`.
+    pub files: usize,
+    /// Their lengths added up, in bytes.
+    pub len: u64,
+    /// Their allocated pages added up, in bytes.
+    pub allocated: u64,
+}
+
+/// The memfds named exactly `name` among the fds of `pid` (the target of
+/// the `/proc/PID/fd` link is `/memfd:NAME (deleted)`), each counted once.
+pub fn memfd_pages(pid: u32, name: &str) -> Result<MemfdPages, ProcError> {
+    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let entries = fs::read_dir(&dir).map_err(|source| ProcError::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = MemfdPages::default();
+    for entry in entries.flatten() {
+        // An fd closed between readdir and readlink/stat is simply skipped.
+        let Ok(target) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        if memfd_name(&target.to_string_lossy()).as_deref() != Some(name) {
+            continue;
+        }
+        // stat follows the link to the memfd itself.
+        let Ok(meta) = fs::metadata(entry.path()) else {
+            continue;
+        };
+        if seen.insert((meta.dev(), meta.ino())) {
+            pages.files += 1;
+            pages.len += meta.len();
+            pages.allocated += meta.blocks() * 512;
+        }
+    }
+    Ok(pages)
 }
 
 /// `NAME` from a path `/memfd:NAME (deleted)`.
@@ -310,5 +387,22 @@ mod tests {
         assert_eq!(named("census-test-keymap"), 1);
         assert!(census.open_fds >= 2);
         drop(second);
+    }
+
+    #[test]
+    fn memfd_pages_count_one_file_once_with_its_pages() {
+        let mut file = memfd::MemfdOptions::default()
+            .create("pages-test-selection")
+            .unwrap()
+            .into_file();
+        file.write_all(&[7u8; 64 << 10]).unwrap();
+        let _second = file.as_fd().try_clone_to_owned().unwrap();
+        let pages = memfd_pages(std::process::id(), "pages-test-selection").unwrap();
+        assert_eq!((pages.files, pages.len), (1, 64 << 10));
+        assert!(pages.allocated >= 64 << 10, "{pages:?}");
+        let none = memfd_pages(std::process::id(), "pages-test").unwrap();
+        assert_eq!(none, MemfdPages::default());
+        let status = memory_status(std::process::id()).unwrap();
+        assert!(status.rss > 0 && status.rss >= status.anon, "{status:?}");
     }
 }

@@ -103,6 +103,14 @@ pub fn render(machine: &Machine, command: &str, plan: &Plan, results: &Results) 
     out
 }
 
+/// The clipboard's section alone, numbered as in a full report of today's
+/// measurements (`--only-clipboard`).
+pub fn clipboard_alone(results: &ClipboardResults) -> String {
+    let mut out = String::new();
+    clipboard::section(&mut out, 9, results);
+    out
+}
+
 /// The clipboard's section number: after every comparison.
 fn clipboard_section(results: &Results) -> usize {
     FIRST_COMPARISON + results.broker.len() + results.files.len()
@@ -121,7 +129,10 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
     for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
+        // A reason quoting a server's log may hold a `|`, which would end
+        // the cell.
+        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
 }
@@ -413,6 +424,10 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("| 4 | memory |  | not run |"), "{out}");
+        let mut quoted = String::new();
+        let log = compare(9, "paste", None, |r| r >= 0.95, "stderr ends: a | b".into());
+        targets_section(&mut quoted, &[log], false);
+        assert!(quoted.contains("| stderr ends: a \\| b |"), "{quoted}");
         let begin = out.find(TARGETS_BEGIN).expect("begin marker");
         let end = out.find(TARGETS_END).expect("end marker");
         assert!(begin < out.find("| § |").unwrap() && out.find("| § |").unwrap() < end);

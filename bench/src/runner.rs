@@ -40,8 +40,16 @@ pub struct Plan {
     pub big_copies: u64,
     /// 64 MiB files handed over as an fd per run.
     pub big_handovers: u64,
-    /// Bytes per paste of the clipboard throughput measurement.
+    /// Bytes per paste of the clipboard throughput measurement (one paste
+    /// per run).
     pub clipboard_bytes: u64,
+    /// Bytes per paste of its second, small size.
+    pub clipboard_small_bytes: u64,
+    /// Pastes per run at the small size.
+    pub clipboard_small_pastes: u64,
+    /// The persisted selection whose cost in the server's memory is read
+    /// (and the server's `--persist-max`).
+    pub persist_rss_bytes: u64,
     /// Copy-to-first-byte pastes (and `sync`s) per run.
     pub clipboard_rounds: u64,
     /// Data-control devices connected in the fan-out measurement.

@@ -83,6 +83,21 @@ impl ServerSet {
         ServerProcess::start(&program, &args).map_err(|e| describe(kind, e))
     }
 
+    /// Starts one server with extra arguments (before `--socket`) and
+    /// `RUST_LOG=<log>`, and waits until it listens: e.g. waypass-server
+    /// with `--persist`, logging at `info` so that the bench can wait for
+    /// the lines that say a selection was persisted.
+    pub fn start_with(
+        &self,
+        kind: ServerKind,
+        extra: &[&str],
+        log: &str,
+    ) -> Result<ServerProcess, String> {
+        let (program, mut args) = self.command(kind)?;
+        args.extend(extra.iter().map(OsString::from));
+        ServerProcess::start_logging(&program, &args, log).map_err(|e| describe(kind, e))
+    }
+
     /// Starts one server as `wrapper <wrapper_args> <server's command>` and
     /// waits until it listens (the wrapper must pass the server's stdout
     /// through, and run it as its own process, as valgrind does).

@@ -193,6 +193,14 @@ pub(super) fn targets(results: &Results) -> Vec<Target> {
         |r| r >= 0.95,
         why,
     ));
+    let (ratio, why) = clipboard::persist_latency_ratio(&results.clipboard);
+    list.push(compare(
+        clipboard_section(results),
+        "clipboard: copy → first byte with --persist ≤ 0.8× sway 1.7's",
+        ratio,
+        |r| r <= clipboard::PERSIST_LATENCY_GOAL,
+        why,
+    ));
     let section = clipboard_section(results);
     list.extend(fanout::targets(section + 1, &results.fanout));
     list.extend(attacks::targets(section + 2, &results.attacks));
