@@ -79,9 +79,11 @@ fn throughput_table(out: &mut String, results: &ClipboardResults) {
          persisted selection was copied into a server started with `--persist \
          --persist-max {}` (its own `send` to the copier, read into a sealed memfd), \
          then its copier was killed: the server splices from its memfd into the \
-         paster's pipe. The reference splices the same file into a plain pipe between \
-         two processes. Each side has its own server; ratios are to the plain pipe at \
-         the same size.\n",
+         paster's pipe. The reference is one process that splices the same file into a \
+         plain pipe to the bench each time the bench asks (one line on its stdin): one \
+         pipe for all its pastes, where a paste makes a new one and goes through the \
+         server's `receive` and `send`, a cost that shows at 1 MiB. Each side has its \
+         own server; ratios are to the plain pipe at the same size.\n",
         results.persist_budget
     );
     let rows: Vec<Vec<String>> = results
