@@ -27,6 +27,10 @@
 //!   (without `--persist`), or the server's write from its memfd (with it:
 //!   the copier got the server's own `send` at `set_selection`, and writes
 //!   its 4 KiB at once).
+//! - The three latency sides (waypass-server, waypass-server `--persist`,
+//!   sway) run at once, each with its own copier and paster, interleaved
+//!   run by run as the throughput sides are: a slow spell of the machine
+//!   then falls on all three, not on one server's runs.
 //! - sway is started by [`Sway`]; without sway or setpriv its
 //!   side is reported as not measured, with the reason.
 
@@ -261,90 +265,111 @@ fn live(servers: &ServerSet, data: &DataFile) -> Result<Feed, String> {
     })
 }
 
-fn latency(plan: &Plan, servers: &ServerSet) -> Vec<LatencyRow> {
-    let small = match DataFile::new(4096) {
-        Ok(d) => d,
-        Err(e) => {
-            return vec![LatencyRow {
-                server: LatencyServer::Ours,
-                label: "waypass-server".into(),
-                outcome: Err(format!("failed: {e}")),
-            }]
-        }
-    };
-    let on_ours = |extra: &[&str]| {
-        servers
-            .start_with(ServerKind::Ours, extra, "warn")
-            .and_then(|server| {
-                let result = latency_on(plan, server.socket(), &small);
-                result.map(|mut r| {
-                    r.server_rss_kib = procfs::rss_kib(server.pid()).ok();
-                    r
-                })
-            })
-    };
-    let ours = LatencyRow {
-        server: LatencyServer::Ours,
-        label: "waypass-server".into(),
-        outcome: on_ours(&[]),
-    };
-    let persist = LatencyRow {
-        server: LatencyServer::OursPersist,
-        label: "waypass-server --persist (the paste served from its memfd)".into(),
-        outcome: on_ours(&["--persist"]),
-    };
-    let sway = Sway::start().and_then(|sway| {
-        let result = latency_on(plan, &sway.socket, &small);
-        result.map(|mut r| {
-            r.server_rss_kib = procfs::rss_kib(sway.pid()).ok();
-            r
-        })
-    });
-    let sway = LatencyRow {
-        server: LatencyServer::Sway,
-        label: "sway 1.7 headless (wlroots, zwlr_data_control_manager_v1 v2)".into(),
-        outcome: sway,
-    };
-    vec![ours, persist, sway]
+/// A latency side's server: ours, or sway.
+enum Host {
+    Ours(ServerProcess),
+    Sway(Sway),
 }
 
-/// Rounds of copy → first byte, then of `sync` round trips, on one server.
-fn latency_on(plan: &Plan, socket: &Path, data: &DataFile) -> Result<LatencyResult, String> {
-    let mut pair = Pair::start(socket, &data.path)?;
-    let rounds = plan.clipboard_rounds;
-    let mut first_byte = Series::default();
-    let mut sync = Series::default();
-    for run in 0..plan.warmup + plan.runs {
-        let mut pastes = Duration::ZERO;
-        for _ in 0..rounds {
-            pastes += first_byte_once(&mut pair)?;
-        }
-        let started = Instant::now();
-        for _ in 0..rounds {
-            pair.paster
-                .session()
-                .roundtrip()
-                .map_err(|e| format!("sync: {e}"))?;
-        }
-        let syncs = started.elapsed();
-        if run >= plan.warmup {
-            first_byte.runs.push(Run {
-                ops: rounds,
-                wall: pastes,
-                server_cpu: None,
-            });
-            sync.runs.push(Run {
-                ops: rounds,
-                wall: syncs,
-                server_cpu: None,
-            });
+impl Host {
+    fn socket(&self) -> &Path {
+        match self {
+            Host::Ours(server) => server.socket(),
+            Host::Sway(sway) => &sway.socket,
         }
     }
-    Ok(LatencyResult {
-        first_byte,
-        sync,
-        server_rss_kib: None,
-    })
+
+    fn pid(&self) -> u32 {
+        match self {
+            Host::Ours(server) => server.pid(),
+            Host::Sway(sway) => sway.pid(),
+        }
+    }
+}
+
+/// The three servers' latency, interleaved round by round: each run is
+/// `clipboard_rounds` copies → first byte, then as many `sync` round trips.
+fn latency(plan: &Plan, servers: &ServerSet) -> Vec<LatencyRow> {
+    let rows = [
+        (LatencyServer::Ours, "waypass-server"),
+        (
+            LatencyServer::OursPersist,
+            "waypass-server --persist (the paste served from its memfd)",
+        ),
+        (
+            LatencyServer::Sway,
+            "sway 1.7 headless (wlroots, zwlr_data_control_manager_v1 v2)",
+        ),
+    ];
+    let small = DataFile::new(4096).map_err(|e| format!("failed: {e}"));
+    let mut sides: Vec<Side<(Pair, Host), (Run, Run)>> = rows
+        .iter()
+        .map(|&(server, label)| {
+            let setup = small.as_ref().map_err(Clone::clone).and_then(|data| {
+                let host = match server {
+                    LatencyServer::Ours => Host::Ours(servers.start(ServerKind::Ours)?),
+                    LatencyServer::OursPersist => {
+                        Host::Ours(servers.start_with(ServerKind::Ours, &["--persist"], "warn")?)
+                    }
+                    LatencyServer::Sway => Host::Sway(Sway::start()?),
+                };
+                Ok((Pair::start(host.socket(), &data.path)?, host))
+            });
+            Side::from_setup(label, setup)
+        })
+        .collect();
+    let rounds = plan.clipboard_rounds;
+    interleave(
+        "clipboard latency",
+        &mut sides,
+        plan.warmup,
+        plan.runs,
+        |(pair, _)| latency_run(pair, rounds),
+    );
+    rows.iter()
+        .zip(&mut sides)
+        .map(|(&(server, label), side)| {
+            let rss = side
+                .state_mut()
+                .and_then(|(_, host)| procfs::rss_kib(host.pid()).ok());
+            let outcome = side.results().map(|runs| LatencyResult {
+                first_byte: Series {
+                    runs: runs.iter().map(|(paste, _)| *paste).collect(),
+                },
+                sync: Series {
+                    runs: runs.iter().map(|(_, sync)| *sync).collect(),
+                },
+                server_rss_kib: rss,
+            });
+            LatencyRow {
+                server,
+                label: label.into(),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// One run on one server: `rounds` copies → first byte, then `rounds`
+/// `sync` round trips.
+fn latency_run(pair: &mut Pair, rounds: u64) -> Result<(Run, Run), String> {
+    let mut pastes = Duration::ZERO;
+    for _ in 0..rounds {
+        pastes += first_byte_once(pair)?;
+    }
+    let started = Instant::now();
+    for _ in 0..rounds {
+        pair.paster
+            .session()
+            .roundtrip()
+            .map_err(|e| format!("sync: {e}"))?;
+    }
+    let run = |wall| Run {
+        ops: rounds,
+        wall,
+        server_cpu: None,
+    };
+    Ok((run(pastes), run(started.elapsed())))
 }
 
 /// One round: the time from "copy" to the first byte. The copier's one
