@@ -174,9 +174,10 @@ impl Persistence {
     }
 
     /// A client left: its pastes go on (a paster may hand the pipe to
-    /// another process and hang up), but no longer count per client.
+    /// another process and hang up) while they make progress, and no
+    /// longer count per client.
     pub fn client_gone(&mut self, key: ClientKey) {
-        self.pastes.client_gone(key);
+        self.pastes.client_gone(&mut self.jobs, key, self.deadline);
     }
 
     /// Drops the copy of `which`, if any (see the module notes).
@@ -406,8 +407,10 @@ pub(super) fn paste(
         copies,
         pastes,
         jobs,
+        deadline,
         ..
     } = &mut clipboard.persist;
+    let deadline = *deadline;
     let Some(copy) = copies[offer.which.index()]
         .as_mut()
         .filter(|c| c.generation == offer.generation)
@@ -421,7 +424,7 @@ pub(super) fn paste(
         PartState::Kept(kept) => {
             let kept = Rc::clone(kept);
             if let Some(paste) = pastes.admit(cx, fd) {
-                pastes.start(jobs, kept, paste, &mut copy.pastes);
+                pastes.start(jobs, kept, paste, &mut copy.pastes, deadline);
             }
             None
         }
@@ -536,9 +539,12 @@ fn read_ready(
     match kept {
         Some(kept) => {
             for paste in waiting {
+                let kept = Rc::clone(&kept);
+                let started = &mut copy.pastes;
+                let deadline = persist.deadline;
                 persist
                     .pastes
-                    .start(&mut persist.jobs, Rc::clone(&kept), paste, &mut copy.pastes);
+                    .start(&mut persist.jobs, kept, paste, started, deadline);
             }
         }
         None => send_to_copier(clipboard, shared, world, which, &mime, waiting),
