@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -108,6 +110,31 @@ impl Server {
     /// The server's stderr so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (up to [`PATIENCE`]) until `count` lines of the log contain
+    /// `needle`; returns the last of them (the `count`th).
+    pub fn wait_log(&self, needle: &str, count: usize) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log_text();
+            if let Some(line) = log.lines().filter(|l| l.contains(needle)).nth(count - 1) {
+                return line.to_owned();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no {count} log lines with {needle:?}; log:\n{log}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many lines of the log so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// The socket path as a string argument.
