@@ -97,7 +97,11 @@ fn text_copied_by_wl_copy_outlives_its_killed_copier() {
     assert_eq!(paste_ok(&server, &["--no-newline"]), b"still here\n");
     assert_eq!(list_types(&server, &[]), live_types);
     for t in live_types.lines() {
-        assert_eq!(paste_ok(&server, &["--type", t]), b"still here\n\n", "{t}");
+        assert_eq!(
+            paste_ok(&server, &["--type", t, "-n"]),
+            b"still here\n",
+            "{t}"
+        );
     }
 }
 
