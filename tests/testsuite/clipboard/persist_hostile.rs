@@ -58,6 +58,17 @@ fn memfd_bytes(server: &Server) -> u64 {
     memfd_sizes(server.pid(), SELECTION_MEMFD).iter().sum()
 }
 
+/// Clears the regular selection (which drops the server's copy) and
+/// waits until the server's fds are back to `baseline`.
+fn clear_then_fds_back(server: &Server, baseline: usize) {
+    let mut clear = wl(&server.socket, "wl-copy", &["--clear"]);
+    assert!(clear.status().expect("wl-copy --clear").success());
+    eventually("the server's fds back to their baseline", || {
+        server.fd_count() <= baseline
+    });
+    assert_eq!(memfd_bytes(server), 0);
+}
+
 /// Persists `data` as `mime` from a copier that then leaves; returns once
 /// the server serves the selection itself.
 fn persist_and_leave(server: &Server, mime: &str, data: &[u8], nth: usize) {
@@ -77,6 +88,7 @@ fn a_source_that_writes_forever_loses_that_type_only() {
     let budget = 4 * MIB;
     let server = Server::start(&["--persist", "--persist-max", "4MiB"]);
     let rss_before = server.rss_kib();
+    let baseline = server.fd_count();
     let copier = ScriptedCopier::copy(
         &server,
         Selection::Regular,
@@ -108,6 +120,7 @@ fn a_source_that_writes_forever_loses_that_type_only() {
     server.wait_log("the server now serves the regular selection", 1);
     assert_eq!(list_types(&server), "text/plain\n");
     assert_eq!(paste_ok(&server, &["--type", "text/plain", "-n"]), b"small");
+    clear_then_fds_back(&server, baseline);
 }
 
 #[test]
@@ -147,6 +160,7 @@ fn a_source_that_writes_nothing_is_ended_by_the_deadline_and_then_cleared() {
 fn sixty_four_types_each_the_size_of_the_budget_hold_at_most_the_budget() {
     let budget = MIB;
     let server = Server::start(&["--persist", "--persist-max", "1MiB"]);
+    let baseline = server.fd_count();
     let data = random_bytes(budget as usize);
     let names: Vec<String> = (0..64).map(|i| format!("application/x-t{i}")).collect();
     let types: Vec<(&str, Script)> = names
@@ -189,6 +203,7 @@ fn sixty_four_types_each_the_size_of_the_budget_hold_at_most_the_budget() {
         assert_eq!(kept.lines().count(), persisted.kept, "{kept}");
         assert!(paste_ok(&server, &["--type", kept.trim_end()]) == data);
     }
+    clear_then_fds_back(&server, baseline);
 }
 
 #[test]
@@ -244,6 +259,7 @@ fn a_selection_replaced_while_being_read_is_never_mixed_with_the_new_one() {
     let server = Server::start(&["--persist"]);
     let (old, new) = (random_bytes(8 << 20), random_bytes(8 << 20));
     let mime = "application/octet-stream";
+    let baseline = server.fd_count();
     persist_and_leave(&server, mime, &old, 1);
     let mut paster = Clipboard::connect(Some(server.socket_arg())).unwrap();
     let mut pipe = paster.paste(Selection::Regular, mime).unwrap();
@@ -268,6 +284,8 @@ fn a_selection_replaced_while_being_read_is_never_mixed_with_the_new_one() {
     copier.leave();
     server.wait_log("the server now serves the regular selection", 2);
     assert!(paste_ok(&server, &["--type", mime]) == new);
+    drop((pipe, paster));
+    clear_then_fds_back(&server, baseline);
 }
 
 /// `waypass-client copy --foreground --type MIME [--primary]` as uid
