@@ -17,7 +17,7 @@
 //! (what the server sees when a copier is killed) and reports what each
 //! writer met.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -294,10 +294,11 @@ pub fn wait_persisted(server: &Server, which: Selection, nth: usize) -> Persiste
 }
 
 /// The sizes of the memfds named `name` that process `pid` holds open,
-/// one per fd, from `/proc/PID/fd` and `fstat`.
+/// one per file (an fd and its dup count once), from `/proc/PID/fd` and
+/// `fstat`.
 pub fn memfd_sizes(pid: i32, name: &str) -> Vec<u64> {
     let prefix = format!("/memfd:{name}");
-    let mut sizes = Vec::new();
+    let mut sizes = BTreeMap::new();
     for entry in fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("read /proc/PID/fd")
         .flatten()
@@ -309,10 +310,10 @@ pub fn memfd_sizes(pid: i32, name: &str) -> Vec<u64> {
             continue;
         }
         if let Ok(meta) = fs::metadata(entry.path()) {
-            sizes.push(meta.size());
+            sizes.insert((meta.dev(), meta.ino()), meta.size());
         }
     }
-    sizes
+    sizes.into_values().collect()
 }
 
 /// The name of the memfds the server keeps selections in.

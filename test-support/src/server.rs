@@ -102,6 +102,27 @@ impl Server {
         fd_count(self.pid())
     }
 
+    /// Waits (up to [`PATIENCE`]) until the server holds at most
+    /// `baseline` fds; panics with what it holds if it does not.
+    pub fn wait_fds_at_most(&self, baseline: usize) {
+        let start = Instant::now();
+        while self.fd_count() > baseline {
+            if start.elapsed() > PATIENCE {
+                let held: Vec<String> = fs::read_dir(format!("/proc/{}/fd", self.pid()))
+                    .expect("read /proc/PID/fd")
+                    .flatten()
+                    .filter_map(|e| fs::read_link(e.path()).ok())
+                    .map(|t| t.display().to_string())
+                    .collect();
+                panic!(
+                    "the server holds {} fds, {baseline} before: {held:?}",
+                    held.len()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Resident memory of the server in KiB, from `/proc/PID/status`.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use waypass_client::{Clipboard, Selection};
-use waypass_test_support::clipboard::{eventually, ok, wl};
+use waypass_test_support::clipboard::{ok, wl};
 use waypass_test_support::load::raise_fd_limit;
 use waypass_test_support::persist::{
     random_bytes, read_patiently, wait_persisted, Script, ScriptedCopier,
@@ -62,7 +62,5 @@ fn a_thousand_pasters_at_once_all_get_the_persisted_bytes() {
         start.elapsed()
     );
     drop(pasters);
-    eventually("the server's fds back to their baseline", || {
-        server.fd_count() <= baseline
-    });
+    server.wait_fds_at_most(baseline);
 }

@@ -146,9 +146,7 @@ fn four_mib_of_random_bytes_outlive_their_copier_and_no_fd_is_left() {
     let mut clear = wl(&server.socket, "wl-copy", &["--clear"]);
     assert!(clear.status().expect("wl-copy --clear").success());
     server.wait_log("dropped the copy of the regular selection", 1);
-    eventually("the server's fds back to their baseline", || {
-        server.fd_count() <= baseline
-    });
+    server.wait_fds_at_most(baseline);
 }
 
 #[test]
