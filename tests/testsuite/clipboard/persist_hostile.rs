@@ -1,8 +1,8 @@
 //! `waypass-server --persist` against copiers and pasters that misbehave
 //! on purpose: a source that writes for ever, one that writes nothing, 64
 //! types each the size of the whole budget, a paster that never reads, a
-//! selection replaced while a paste of it is being read, and one uid's
-//! budget used up while another uid copies. Each case checks that the
+//! selection replaced while a paste of it is being read (or stalled), and
+//! one uid's budget used up while another uid copies. Each case checks that the
 //! misbehaving peer pays alone: the server keeps at most its budget,
 //! serves the others, and its fds come back. RELIABILITY.md has a row for
 //! each.
@@ -12,6 +12,7 @@
 
 use std::fs::{self, Permissions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use waypass_client::{Clipboard, Selection};
@@ -312,6 +314,41 @@ fn a_selection_replaced_while_being_read_is_never_mixed_with_the_new_one() {
     assert!(paste_ok(&server, &["--type", mime]) == new);
     drop((pipe, paster));
     clear_then_fds_back(&server, baseline);
+}
+
+#[test]
+fn a_stalled_paste_of_a_replaced_copy_is_cut_after_the_deadline() {
+    let server = Server::start(&["--persist", "--limit", "persist-deadline-ms=2000"]);
+    let (old, new) = (random_bytes(4 << 20), random_bytes(4 << 20));
+    let mime = "application/octet-stream";
+    persist_and_leave(&server, mime, &old, 1);
+    let mut stalled = Clipboard::connect(Some(server.socket_arg())).unwrap();
+    let mut pipe = stalled.paste(Selection::Regular, mime).unwrap();
+    stalled.session().roundtrip().unwrap();
+    let copier = ScriptedCopier::copy(
+        &server,
+        Selection::Regular,
+        &[(mime, Script::Bytes(new.clone()))],
+    );
+    wait_persisted(&server, Selection::Regular, 2);
+    // Nothing read: the old copy's paste is cut (the server closes its
+    // end: POLLHUP), not kept for ever.
+    eventually("the stalled paste cut", || {
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::ZERO).unwrap();
+        fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+    });
+    let got = read_patiently(&mut pipe).unwrap();
+    assert!(
+        got.len() < old.len() && old.starts_with(&got),
+        "{} bytes of the old selection's {}",
+        got.len(),
+        old.len()
+    );
+    assert!(paste_ok(&server, &["--type", mime]) == new);
+    copier.leave();
 }
 
 /// `waypass-client copy --foreground --type MIME [--primary]` as uid
