@@ -48,6 +48,10 @@ fn a_thousand_pasters_at_once_all_get_the_persisted_bytes() {
             .unwrap_or_else(|e| panic!("paster {i} cannot paste: {e}"));
         pasters.push((clipboard, pipe));
     }
+    eprintln!(
+        "server fds: {baseline} before, {} with {PASTERS} pastes in progress",
+        server.fd_count()
+    );
     // Another process is served meanwhile.
     assert!(ok(wl(&server.socket, "wl-paste", &["--type", mime])) == data);
 

@@ -132,6 +132,7 @@ fn a_source_that_writes_forever_loses_that_type_only() {
     assert!(broken_pipe(&forever), "{forever:?}");
     assert!(memfd_bytes(&server) <= budget);
     let rss_after = server.rss_kib();
+    eprintln!("server RSS {rss_before} -> {rss_after} KiB; the endless writer: {forever:?}");
     assert!(
         rss_after <= rss_before + (budget >> 10) + 16 * 1024,
         "server RSS {rss_before} KiB -> {rss_after} KiB"
@@ -221,6 +222,7 @@ fn sixty_four_types_each_the_size_of_the_budget_hold_at_most_the_budget() {
         "{served:?}"
     );
     let refused = served.iter().filter(|s| broken_pipe(&s.outcome)).count();
+    eprintln!("{persisted:?}; at most {most} bytes in memfds at once; {refused} writers saw EPIPE");
     assert!(
         refused >= 32,
         "{refused} of 64 writers saw EPIPE: {served:?}"
@@ -251,6 +253,7 @@ fn a_paster_that_never_reads_costs_only_its_own_pipes() {
         .collect();
     lazy.session().roundtrip().unwrap();
     let during = server.fd_count();
+    eprintln!("server fds: {baseline} before the lazy paster, {during} with its 20 pastes");
     assert!(
         during <= baseline + 1 + PASTES_MAX + 2,
         "server fds {baseline} -> {during}"
