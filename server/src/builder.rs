@@ -35,6 +35,8 @@ use crate::config::ServerConfig;
 use crate::errors::{RunError, StartError};
 use crate::keymap::Keymap;
 use crate::ledger::Ledger;
+use crate::proto::clipboard::persist::Persistence;
+use crate::proto::clipboard::Clipboard;
 use crate::proto::ctx::Shared;
 use crate::proto::extension::{Extensions, Global};
 use crate::runtime::core::Core;
@@ -145,12 +147,21 @@ impl ServerBuilder {
         };
         // Every fd the server itself needs is open now: the rest is the
         // clients' budget (see `limits`).
+        // Kept selections hold up to a memfd and a pipe per type of each
+        // of the two selections, outside every client's budget.
+        let keeping = match shared.settings.persist {
+            Some(_) => 2 * 2 * limits.mime_types,
+            None => 0,
+        };
         let budgets = limits
-            .budgets(fd_limit, open_fds())
+            .budgets(fd_limit, open_fds() + keeping)
             .map_err(StartError::Limits)?;
         let ledger = Ledger::new(&limits, budgets, getuid().as_raw());
         let tracer = Tracer::from_env(TraceSide::Server);
-        let core = Core::new(shared, ledger, tracer, extensions);
+        let mut core = Core::new(shared, ledger, tracer, extensions);
+        let keep = core.shared.settings.persist.map(|p| p.max_bytes);
+        let persistence = Persistence::new(keep, &limits, &budgets, getuid().as_raw());
+        core.clipboard = Clipboard::new(persistence);
         let mut state = State::new(core, source, event_loop.handle(), event_loop.get_signal());
         accept::register(&mut state, bound.listener)
             .map_err(|e| StartError::EventLoop(e.into()))?;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{ServerConfig, Settings};
+use crate::config::{Persist, ServerConfig, Settings};
 use crate::keymap::{KeymapSource, RuleNames};
 use crate::limits::Limits;
 use crate::runtime::activation::{ActivationError, ListenFds, LISTEN_VARIABLES};
@@ -129,13 +129,26 @@ pub struct Cli {
 
     /// Sets one limit (repeatable). Per client: objects, keyboards,
     /// data-devices, data-sources, data-offers, mime-types, mime-length,
-    /// pending-sends, fds-in-flight, waiting-fds, output-bytes, names,
-    /// pending-connects, pending-peers. Server-wide (0 derives the fd ones
-    /// from RLIMIT_NOFILE): total-connections, total-fds,
-    /// total-fds-in-flight, total-output-bytes, total-names, total-objects.
+    /// pending-sends, pastes, persist-deadline-ms, fds-in-flight,
+    /// waiting-fds, output-bytes, names, pending-connects, pending-peers.
+    /// Server-wide (0 derives the fd ones from RLIMIT_NOFILE):
+    /// total-connections, total-fds, total-fds-in-flight, total-pastes,
+    /// total-output-bytes, total-names, total-objects.
     /// The limits are checked against each other at start-up.
     #[arg(long, value_name = "NAME=N", value_parser = parse_limit)]
     pub limit: Vec<(String, u64)>,
+
+    /// Keep each selection in the server (sealed memfds), so that it
+    /// outlives the client that copied it: every offered type is read from
+    /// the copier when it sets the selection, up to --persist-max.
+    #[arg(long)]
+    pub persist: bool,
+
+    /// The bytes one uid's kept selections may hold, both selections and
+    /// every type together: N, or N with KiB, MiB or GiB. A type that would
+    /// go past it is not kept (nor offered once the copier has left).
+    #[arg(long, value_name = "SIZE", requires = "persist", value_parser = parse_size, default_value = "64MiB")]
+    pub persist_max: u64,
 
     /// Run CMD as a client: `/bin/sh -c CMD` with WAYLAND_SOCKET set to its
     /// end of a socketpair, and no other fd of the server. Repeatable.
@@ -246,8 +259,29 @@ impl Cli {
             repeat_rate: self.repeat_rate,
             repeat_delay: self.repeat_delay,
             seat_name: self.seat_name.clone(),
+            persist: self.persist.then_some(Persist {
+                max_bytes: self.persist_max,
+            }),
         }
     }
+}
+
+/// A size: a whole number of bytes, or of KiB, MiB or GiB.
+fn parse_size(arg: &str) -> Result<u64, String> {
+    let digits = arg.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &arg[digits.len()..] {
+        "" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        unit => return Err(format!("{unit:?} is not a unit: use KiB, MiB or GiB")),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("{digits:?} is not a whole number"))?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{arg} is too large"))
 }
 
 /// `NAME=N` for `--limit`, with a known name.

@@ -62,6 +62,30 @@ pub struct Settings {
     pub repeat_delay: i32,
     /// `wl_seat.name`.
     pub seat_name: String,
+    /// `--persist`: keep each selection in the server, so that it
+    /// outlives the client that copied it; `None` (the default) keeps
+    /// nothing.
+    pub persist: Option<Persist>,
+}
+
+/// How selections are kept (`--persist`): each offered type read from the
+/// copier into a sealed memfd, charged to the copier's uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Persist {
+    /// `--persist-max`: the bytes one uid's kept selections may hold, both
+    /// selections and every type together. A type that would go past it
+    /// is not kept.
+    pub max_bytes: u64,
+}
+
+impl Default for Persist {
+    /// 64 MiB per uid.
+    fn default() -> Self {
+        Persist {
+            max_bytes: 64 << 20,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -71,6 +95,7 @@ impl Default for Settings {
             repeat_rate: 25,
             repeat_delay: 600,
             seat_name: "seat0".into(),
+            persist: None,
         }
     }
 }

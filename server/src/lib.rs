@@ -71,6 +71,7 @@ pub mod fuzzing;
 mod keymap;
 mod ledger;
 mod limits;
+mod persist;
 mod proto;
 mod running;
 mod runtime;
@@ -79,7 +80,7 @@ mod state;
 pub use crate::builder::{Server, ServerBuilder, StopHandle};
 #[cfg(feature = "cli")]
 pub use crate::cli::Cli;
-pub use crate::config::{ServerConfig, Settings};
+pub use crate::config::{Persist, ServerConfig, Settings};
 pub use crate::errors::{RunError, StartError};
 pub use crate::keymap::{KeymapError, KeymapSource, RuleNames};
 pub use crate::limits::{Limits, LimitsError};

@@ -77,6 +77,15 @@ pub struct Limits {
     /// `pending-sends`: fds a copier may have queued or unread before
     /// further pastes from it are dropped (the paster reads EOF).
     pub pending_sends: u64,
+    /// `pastes`: pastes served from a kept selection (`--persist`) that one
+    /// client may have waiting or in progress, each holding the paster's
+    /// fd; past it, a further paste is dropped (the paster reads EOF).
+    pub pastes: u64,
+    /// `persist-deadline-ms`: how long a copier has, from `set_selection`,
+    /// to write every type the server reads from it (`--persist`); the
+    /// types not finished by then are not kept. It also bounds how long a
+    /// paste of a replaced copy may make no progress.
+    pub persist_deadline_ms: u64,
     /// `fds-in-flight`: fds queued to one client or sent and not read.
     pub fds_in_flight: u64,
     /// `waiting-fds`: fds one client may leave waiting for their message
@@ -100,6 +109,9 @@ pub struct Limits {
     pub total_fds: u64,
     /// `total-fds-in-flight`: fds in flight to all clients (0: derived).
     pub total_fds_in_flight: u64,
+    /// `total-pastes`: pastes from kept selections waiting or in
+    /// progress, server-wide, each holding an fd (0: derived).
+    pub total_pastes: u64,
     /// `total-output-bytes`: bytes queued to all clients.
     pub total_output_bytes: u64,
     /// `total-names`: broker names, server-wide.
@@ -119,6 +131,8 @@ impl Default for Limits {
             mime_types: 64,
             mime_length: 255,
             pending_sends: 16,
+            pastes: 16,
+            persist_deadline_ms: 5000,
             fds_in_flight: 128,
             waiting_fds: 28,
             output_bytes: 1024 * 1024,
@@ -128,6 +142,7 @@ impl Default for Limits {
             total_connections: 0,
             total_fds: 0,
             total_fds_in_flight: 0,
+            total_pastes: 0,
             total_output_bytes: 64 * 1024 * 1024,
             total_names: 65_536,
             total_objects: 4 * 1024 * 1024,
@@ -185,6 +200,16 @@ const ROWS: &[Row] = &[
         field: |l| &mut l.pending_sends,
     },
     Row {
+        name: "pastes",
+        about: "pastes from kept selections in progress per client",
+        field: |l| &mut l.pastes,
+    },
+    Row {
+        name: "persist-deadline-ms",
+        about: "ms a copier has to write what --persist reads",
+        field: |l| &mut l.persist_deadline_ms,
+    },
+    Row {
         name: "fds-in-flight",
         about: "fds queued or unread per client",
         field: |l| &mut l.fds_in_flight,
@@ -228,6 +253,11 @@ const ROWS: &[Row] = &[
         name: "total-fds-in-flight",
         about: "fds in flight, server-wide (0: from RLIMIT_NOFILE)",
         field: |l| &mut l.total_fds_in_flight,
+    },
+    Row {
+        name: "total-pastes",
+        about: "pastes from kept selections, server-wide (0: from RLIMIT_NOFILE)",
+        field: |l| &mut l.total_pastes,
     },
     Row {
         name: "total-output-bytes",
@@ -360,11 +390,15 @@ impl Limits {
         let reserve = reserve_fds(fd_limit);
         let table = fd_limit.saturating_sub(open_fds + reserve);
         let or = |value: u64, derived: u64| if value == 0 { derived } else { value };
+        // Pastes from kept selections hold an fd each: an eighth of the
+        // table, out of what clients may otherwise hold.
+        let pastes = or(self.total_pastes, table / 8);
         let budgets = Budgets {
             // Each connection is an fd of the table; the rest is for the
             // fds clients leave waiting and the fds queued to them.
             connections: or(self.total_connections, table * 5 / 8),
-            fds: or(self.total_fds, table),
+            fds: or(self.total_fds, table.saturating_sub(pastes)),
+            pastes,
             // The limit the kernel counts the server's user against, less
             // the reserve: its other processes may send fds too.
             fds_in_flight: or(self.total_fds_in_flight, fd_limit.saturating_sub(reserve)),
@@ -372,11 +406,11 @@ impl Limits {
             names: self.total_names,
             objects: self.total_objects,
         };
-        if budgets.fds > table {
+        if budgets.fds + budgets.pastes > table {
             return Err(LimitsError::Conflict(format!(
-                "total-fds {} is more than the {table} fds RLIMIT_NOFILE leaves \
-                 ({fd_limit}, less {open_fds} open and {reserve} in reserve)",
-                budgets.fds
+                "total-fds {} and total-pastes {} are more than the {table} fds \
+                 RLIMIT_NOFILE leaves ({fd_limit}, less {open_fds} open and {reserve} in reserve)",
+                budgets.fds, budgets.pastes
             )));
         }
         if budgets.connections < 1 {
@@ -396,6 +430,8 @@ pub struct Budgets {
     pub connections: u64,
     /// Server fds held for clients.
     pub fds: u64,
+    /// Pastes from kept selections (an fd each).
+    pub pastes: u64,
     /// Fds in flight to all clients.
     pub fds_in_flight: u64,
     /// Bytes queued to all clients.
@@ -486,7 +522,8 @@ mod tests {
     fn fd_budgets_come_from_the_fd_limit_with_a_reserve() {
         let budgets = Limits::default().budgets(20_000, 10).unwrap();
         let table = 20_000 - 10 - RESERVE_FDS;
-        assert_eq!(budgets.fds, table);
+        assert_eq!(budgets.pastes, table / 8);
+        assert_eq!(budgets.fds + budgets.pastes, table);
         assert_eq!(budgets.connections, table * 5 / 8);
         assert_eq!(budgets.fds_in_flight, 20_000 - RESERVE_FDS);
         assert!(Limits::default().budgets(20, 12).is_ok(), "a reserve of 2");

@@ -57,6 +57,15 @@ pub struct ClientKey {
     pub generation: u32,
 }
 
+impl ClientKey {
+    /// The server itself, as the owner of a selection it took over
+    /// (`--persist`): no client ever has this key.
+    pub const SERVER: ClientKey = ClientKey {
+        slot: u32::MAX,
+        generation: u32::MAX,
+    };
+}
+
 /// Which of the two protocols an object speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {

@@ -72,9 +72,11 @@ use rustc_hash::FxHashMap;
 use waypass_protocol::protocols::data_control::ext;
 
 use crate::state::{ClientKey, Flavor};
+use persist::Persistence;
 
 mod announce;
 pub mod flavor;
+pub mod persist;
 mod requests;
 
 pub use announce::{catch_up, deliver_round, is_behind};
@@ -100,6 +102,14 @@ impl Which {
         match self {
             Which::Regular => 0,
             Which::Primary => 1,
+        }
+    }
+
+    /// "regular" or "primary", for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Regular => "regular",
+            Which::Primary => "primary",
         }
     }
 
@@ -193,9 +203,19 @@ pub struct Clipboard {
     generation: [u64; 2],
     /// A change since the last round.
     changed: bool,
+    /// The kept copies (`--persist`).
+    pub persist: Persistence,
 }
 
 impl Clipboard {
+    /// A clipboard that keeps selections as `persist` says.
+    pub fn new(persist: Persistence) -> Clipboard {
+        Clipboard {
+            persist,
+            ..Clipboard::default()
+        }
+    }
+
     /// Whether the selection changed since the last round of
     /// announcements.
     pub fn has_changed(&self) -> bool {
@@ -213,11 +233,11 @@ impl Clipboard {
         self.generation[0].wrapping_add(self.generation[1])
     }
 
-    /// The source an offer of `client` still stands for; `None` if the
-    /// offer is unknown or inert.
-    fn offer_source(&self, client: ClientKey, offer: u32) -> Option<SourceKey> {
+    /// An offer of `client` that still stands for the selection; `None`
+    /// if it is unknown or inert.
+    fn live_offer(&self, client: ClientKey, offer: u32) -> Option<Offer> {
         let offer = self.members.get(&client)?.offers.get(&offer)?;
-        (self.generation[offer.which.index()] == offer.generation).then_some(offer.source)
+        (self.generation[offer.which.index()] == offer.generation).then_some(*offer)
     }
 
     /// Forgets everything of a client that has gone: its sources (clearing
@@ -231,6 +251,7 @@ impl Clipboard {
         for id in member.sources {
             self.remove_source(SourceKey { client, id });
         }
+        self.persist.client_gone(client);
     }
 
     fn member(&mut self, client: ClientKey) -> &mut Member {
@@ -244,16 +265,19 @@ impl Clipboard {
         }
     }
 
-    /// Removes a source; if it was a selection, that selection is cleared.
+    /// Removes a source; if it was a selection, the server takes that
+    /// selection over when it kept it (`--persist`), or clears it.
     fn remove_source(&mut self, key: SourceKey) {
-        if self.sources.remove(&key).is_none() {
+        let Some(source) = self.sources.remove(&key) else {
             return;
-        }
+        };
         if let Some(member) = self.members.get_mut(&key.client) {
             member.sources.retain(|&id| id != key.id);
         }
         for which in Which::BOTH {
-            if self.selection[which.index()] == Some(key) {
+            if self.selection[which.index()] == Some(key)
+                && !persist::hand_over(self, which, key, &source)
+            {
                 self.set(which, None);
             }
         }
@@ -271,6 +295,11 @@ impl Clipboard {
         let old = std::mem::replace(&mut self.selection[i], new);
         self.generation[i] += 1;
         self.changed = true;
+        self.persist.drop_copy(which, "the selection changed");
+        if let Some(ours) = old.filter(|o| o.client == ClientKey::SERVER) {
+            // A selection the server took over: nobody to tell.
+            self.sources.remove(&ours);
+        }
         old.filter(|o| self.sources.contains_key(o))
     }
 }

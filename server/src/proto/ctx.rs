@@ -197,26 +197,7 @@ impl<'a> Ctx<'a> {
         key: ClientKey,
         f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Stop>,
     ) -> Option<R> {
-        let mut other = self.world.clients.take(key)?;
-        // What it has read since its last wakeup no longer counts (one
-        // `ioctl`, only while fds may be unread).
-        other.refresh_in_flight();
-        let shared = self.shared;
-        let result = {
-            let mut cx = Ctx::for_client(&mut other, shared, self.world.reborrow());
-            cx.open_output_cap();
-            let result = f(&mut cx);
-            cx.settle();
-            result
-        };
-        self.world.clients.restore_marked(other);
-        match result {
-            Ok(r) => Some(r),
-            Err(stop) => {
-                self.world.condemned.push((key, stop));
-                None
-            }
-        }
+        with_client(self.shared, &mut self.world, key, f)
     }
 
     /// Sets the output cap from the client's share of the output budget.
@@ -259,6 +240,11 @@ impl<'a> Ctx<'a> {
     /// Gives back `amount` of `resource`.
     pub fn release(&mut self, resource: Resource, amount: u64) {
         self.world.ledger.release(self.account, resource, amount);
+    }
+
+    /// The client's uid (`u32::MAX` when `SO_PEERCRED` failed).
+    pub fn uid(&self) -> u32 {
+        crate::state::uid_of(self.creds)
     }
 
     /// The client for log lines, as [`Client::who`].
@@ -508,6 +494,41 @@ pub fn interface_name(interface: &Interface) -> CString {
 /// Whether `s` equals `name` byte for byte.
 pub fn c_str_is(s: &CStr, name: &str) -> bool {
     s.to_bytes() == name.as_bytes()
+}
+
+/// Runs `f` with a context of client `key`, outside that client's own
+/// wakeup: its output cap set from its share, its account settled after,
+/// and the client marked for a flush. A [`Stop`] from `f` condemns that
+/// client (in `world`). `None` if `key` has gone, is cut off, or failed.
+pub fn with_client<R>(
+    shared: &Shared,
+    world: &mut World<'_>,
+    key: ClientKey,
+    f: impl FnOnce(&mut Ctx<'_>) -> Result<R, Stop>,
+) -> Option<R> {
+    let mut other = world.clients.take(key)?;
+    if other.cut_off {
+        world.clients.restore(other);
+        return None;
+    }
+    // What it has read since its last wakeup no longer counts (one
+    // `ioctl`, only while fds may be unread).
+    other.refresh_in_flight();
+    let result = {
+        let mut cx = Ctx::for_client(&mut other, shared, world.reborrow());
+        cx.open_output_cap();
+        let result = f(&mut cx);
+        cx.settle();
+        result
+    };
+    world.clients.restore_marked(other);
+    match result {
+        Ok(r) => Some(r),
+        Err(stop) => {
+            world.condemned.push((key, stop));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

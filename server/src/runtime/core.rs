@@ -49,6 +49,7 @@ use waypass_protocol::DISPLAY_ID;
 
 use crate::keymap::Keymap;
 use crate::ledger::{Account, Ledger, OverBudget, Resource};
+use crate::persist::JobId;
 use crate::proto::broker::Broker;
 use crate::proto::clipboard::{self, Clipboard};
 use crate::proto::ctx::{post_error, Ctx, ProtocolError, Shared, Stop, World};
@@ -471,6 +472,28 @@ impl Core {
         for key in self.clients.keys() {
             self.close_one(key);
         }
+    }
+
+    /// A watch of a kept selection (`--persist`) is ready, or its time
+    /// has come. Whether the loop should keep watching it.
+    pub fn job_ready(&mut self, job: JobId) -> bool {
+        let mut world = World {
+            clients: &mut self.clients,
+            ledger: &mut self.ledger,
+            condemned: &mut self.condemned,
+        };
+        clipboard::persist::job_ready(&mut self.clipboard, &self.shared, &mut world, job)
+    }
+
+    /// A watch of a kept selection could not be set up: the job ends as if
+    /// its pipe had failed (or its time had come).
+    pub fn job_failed(&mut self, job: JobId) {
+        let mut world = World {
+            clients: &mut self.clients,
+            ledger: &mut self.ledger,
+            condemned: &mut self.condemned,
+        };
+        clipboard::persist::job_failed(&mut self.clipboard, &self.shared, &mut world, job);
     }
 
     /// A new keymap: every keyboard of every client gets it once. Returns

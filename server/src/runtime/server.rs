@@ -28,6 +28,7 @@
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::rc::Rc;
 use std::time::Duration;
 
 use calloop::generic::Generic;
@@ -39,6 +40,7 @@ use log::{error, info, warn};
 use waypass_protocol::{error_chain, Credentials};
 
 use crate::keymap::{Keymap, KeymapSource};
+use crate::persist::{JobId, Watch};
 use crate::runtime::core::{Core, Next};
 use crate::runtime::source::ClientSource;
 use crate::runtime::spawn::{self, Children, SpawnError};
@@ -64,6 +66,8 @@ pub struct State {
     /// Where the keymap comes from, for reloads.
     keymap_source: KeymapSource,
     registrations: HashMap<ClientKey, Registration>,
+    /// The watches of kept selections, by job.
+    jobs: HashMap<JobId, RegistrationToken>,
     handle: LoopHandle<'static, State>,
     stop: LoopSignal,
     /// The listening socket's source, while it is registered.
@@ -83,6 +87,7 @@ impl State {
             children: Children::default(),
             keymap_source,
             registrations: HashMap::new(),
+            jobs: HashMap::new(),
             handle,
             stop,
             listener_token: None,
@@ -179,6 +184,63 @@ impl State {
         if !changes.is_empty() {
             self.apply(changes);
         }
+        if self.core.clipboard.persist.jobs().has_changes() {
+            self.watch_jobs();
+        }
+    }
+
+    /// Registers and removes the watches of kept selections
+    /// (`--persist`) that the core added and ended this pass.
+    fn watch_jobs(&mut self) {
+        let (added, ended) = self.core.clipboard.persist.jobs().take();
+        for job in ended {
+            if let Some(token) = self.jobs.remove(&job) {
+                self.handle.remove(token);
+            }
+        }
+        for (job, watch) in added {
+            let inserted = match watch {
+                Watch::Readable(fd) => self.watch_fd(job, fd, Interest::READ),
+                Watch::Writable(fd) => self.watch_fd(job, fd, Interest::WRITE),
+                Watch::Timeout(after) => self
+                    .handle
+                    .insert_source(Timer::from_duration(after), move |_, _, state| {
+                        state.jobs.remove(&job);
+                        state.core.job_ready(job);
+                        TimeoutAction::Drop
+                    })
+                    .map_err(|e| e.error),
+            };
+            match inserted {
+                Ok(token) => {
+                    self.jobs.insert(job, token);
+                }
+                // The job waits for nothing now: its fds close with it
+                // (the copier sees EPIPE, the paster EOF).
+                Err(e) => {
+                    error!("cannot watch a kept selection's pipe: {e}");
+                    self.core.job_failed(job);
+                }
+            }
+        }
+    }
+
+    fn watch_fd(
+        &self,
+        job: JobId,
+        fd: Rc<OwnedFd>,
+        interest: Interest,
+    ) -> Result<RegistrationToken, calloop::Error> {
+        let source = Generic::new(fd, interest, Mode::Level);
+        self.handle
+            .insert_source(source, move |_, _, state| {
+                if state.core.job_ready(job) {
+                    return Ok(PostAction::Continue);
+                }
+                state.jobs.remove(&job);
+                Ok(PostAction::Remove)
+            })
+            .map_err(|e| e.error)
     }
 
     /// Applies what the core says of clients outside their own callback.
@@ -284,6 +346,9 @@ impl State {
         self.core.close_all();
         for (_, registration) in self.registrations.drain() {
             self.handle.remove(registration.token);
+        }
+        for (_, token) in self.jobs.drain() {
+            self.handle.remove(token);
         }
     }
 }

@@ -19,10 +19,10 @@ use super::announce::{catch_up, is_behind};
 use super::flavor::{
     send_source, DeviceRequest, ManagerRequest, OfferRequest, SourceEvent, SourceRequest,
 };
-use super::{device_v1, source_v1, Clipboard, Device, Source, SourceKey, Which};
+use super::{device_v1, persist, source_v1, Clipboard, Device, Source, SourceKey, Which};
 use crate::ledger::Resource;
 use crate::proto::ctx::{no_memory, Ctx, ProtocolError, Stop};
-use crate::state::{Flavor, Object};
+use crate::state::{ClientKey, Flavor, Object};
 
 /// Binds a manager global.
 pub fn bind_manager(
@@ -270,6 +270,7 @@ fn set_selection(
     if let Some(old) = clipboard.set(which, new) {
         cancel(cx, clipboard, old)?;
     }
+    persist::selection_set(cx, clipboard, which, new)?;
     catch_up(cx, clipboard)
 }
 
@@ -293,12 +294,24 @@ fn receive(
     mime: &CStr,
     fd: OwnedFd,
 ) -> Result<(), Stop> {
-    let Some(source) = clipboard.offer_source(cx.key, offer_id) else {
+    let Some(offer) = clipboard.live_offer(cx.key, offer_id) else {
         // An inert offer (its selection was replaced) or a gone source:
         // the fd closes here, and the paster reads EOF.
         debug!("receive on an inert offer ({}): fd closed", cx.who());
         return Ok(());
     };
+    // Served from the kept copy (now or once read), or by the copier.
+    let Some(fd) = persist::paste(cx, clipboard, offer, mime, fd) else {
+        return Ok(());
+    };
+    let source = offer.source;
+    if source.client == ClientKey::SERVER {
+        debug!(
+            "receive of a type the server did not keep ({}): fd closed",
+            cx.who()
+        );
+        return Ok(());
+    }
     let Some(flavor) = clipboard.sources.get(&source).map(|s| s.flavor) else {
         return Ok(());
     };
@@ -319,27 +332,34 @@ fn receive(
     Ok(())
 }
 
+/// Whether the copier (`cx`'s client) has room for one more
+/// `send(mime, fd)`: under its `pending-sends`, with a share of fds in
+/// flight and of output left.
+pub(super) fn copier_has_room(cx: &mut Ctx<'_>, mime: &CStr) -> bool {
+    let pending = cx.pending_fds() as u64;
+    let limit = cx.shared.limits.pending_sends;
+    // The event: header, the string (length, bytes, NUL, padding).
+    let bytes = 8 + 4 + (mime.to_bytes_with_nul().len() as u64).next_multiple_of(4);
+    pending < limit
+        && cx.allowance(Resource::FdsInFlight) > 0
+        && cx.allowance(Resource::OutputBytes) >= bytes
+}
+
 /// Queues `send(mime, fd)` on the source's client (`cx`), moving the
 /// paster's fd; drops it (the paster reads EOF) when the copier already
 /// has too many fds unread.
-fn forward(
+pub(super) fn forward(
     cx: &mut Ctx<'_>,
     source_id: u32,
     flavor: Flavor,
     mime: &CStr,
     fd: OwnedFd,
 ) -> Result<(), Stop> {
-    let pending = cx.pending_fds() as u64;
-    let limit = cx.shared.limits.pending_sends;
-    // The event: header, the string (length, bytes, NUL, padding).
-    let bytes = 8 + 4 + (mime.to_bytes_with_nul().len() as u64).next_multiple_of(4);
-    if pending >= limit
-        || cx.allowance(Resource::FdsInFlight) == 0
-        || cx.allowance(Resource::OutputBytes) < bytes
-    {
+    if !copier_has_room(cx, mime) {
         debug!(
-            "a paste is dropped: the copying client ({}) has {pending} fds unread",
-            cx.who()
+            "a paste is dropped: the copying client ({}) has {} fds unread",
+            cx.who(),
+            cx.pending_fds()
         );
         return Ok(());
     }

@@ -1,0 +1,164 @@
+//! One MIME type read from the copier: the read end of a pipe whose write
+//! end went to the copier in `send(mime, fd)`, drained into a memfd with
+//! `splice` as it becomes readable, charged to the copier's uid, and
+//! sealed at EOF into a [`Kept`] file.
+//!
+//! What it is not: the decision to read (the clipboard's) or the watch on
+//! the pipe (the loop's).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+
+use memfd::{FileSeal, MemfdOptions};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+use nix::unistd::pipe2;
+
+use super::{Charge, MEMFD_NAME, STEP_BYTES};
+
+/// A complete, sealed copy of one type's bytes, charged to its copier's
+/// uid until the last holder drops it.
+#[derive(Debug)]
+pub struct Kept {
+    file: File,
+    len: u64,
+    _charge: Charge,
+}
+
+impl Kept {
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The sealed memfd.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// What one [`Reader::read_some`] step found.
+#[derive(Debug)]
+pub enum ReadStep {
+    /// The pipe is empty for now: wait until it is readable again.
+    More,
+    /// The copier closed its end: [`Reader::finish`] seals the copy.
+    Done,
+    /// The copier wrote more than its uid's budget has left: the type
+    /// cannot be kept.
+    OverBudget,
+    /// Reading or writing failed.
+    Failed(io::Error),
+}
+
+/// A pipe being drained into a memfd.
+#[derive(Debug)]
+pub struct Reader {
+    pipe: Rc<OwnedFd>,
+    file: memfd::Memfd,
+    len: u64,
+    charge: Charge,
+}
+
+impl Reader {
+    /// A new pipe and an empty memfd, charging `charge` as bytes come.
+    /// Returns the reader and the pipe's write end, for the copier: it is
+    /// blocking, as a copier expects, while the server's end is not.
+    pub fn new(charge: Charge) -> io::Result<(Reader, OwnedFd)> {
+        let (read, write) = pipe2(OFlag::O_CLOEXEC)?;
+        fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        let file = MemfdOptions::default()
+            .allow_sealing(true)
+            .close_on_exec(true)
+            .create(MEMFD_NAME)
+            .map_err(memfd_io)?;
+        let reader = Reader {
+            pipe: Rc::new(read),
+            file,
+            len: 0,
+            charge,
+        };
+        Ok((reader, write))
+    }
+
+    /// The pipe's read end, for the loop to watch.
+    pub fn pipe(&self) -> &Rc<OwnedFd> {
+        &self.pipe
+    }
+
+    /// Moves what the pipe holds into the memfd, at most [`STEP_BYTES`].
+    pub fn read_some(&mut self) -> ReadStep {
+        let mut moved = 0;
+        while moved < STEP_BYTES {
+            let room = self.charge.left();
+            // One byte past the room tells "over" from "exactly at it".
+            let ask = (STEP_BYTES - moved).min(
+                usize::try_from(room)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1),
+            );
+            let mut offset = match i64::try_from(self.len) {
+                Ok(offset) => offset,
+                Err(_) => return ReadStep::OverBudget,
+            };
+            let spliced = splice(
+                self.pipe.as_fd(),
+                None,
+                self.file.as_file(),
+                Some(&mut offset),
+                ask,
+                SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE,
+            );
+            match spliced {
+                // Every writer closed its end: the bytes are all here.
+                Ok(0) => return ReadStep::Done,
+                Ok(n) => {
+                    let n = n as u64;
+                    if n > room || !self.charge.grow(n) {
+                        return ReadStep::OverBudget;
+                    }
+                    self.len += n;
+                    moved += n as usize;
+                }
+                // Empty for now: the loop wakes us when more comes.
+                Err(Errno::EAGAIN) => return ReadStep::More,
+                // A signal before anything moved: try again.
+                Err(Errno::EINTR) => continue,
+                Err(e) => return ReadStep::Failed(e.into()),
+            }
+        }
+        ReadStep::More
+    }
+
+    /// Seals the memfd: the complete copy.
+    pub fn finish(self) -> io::Result<Kept> {
+        self.file
+            .add_seals(&[
+                FileSeal::SealShrink,
+                FileSeal::SealGrow,
+                FileSeal::SealWrite,
+                FileSeal::SealSeal,
+            ])
+            .map_err(memfd_io)?;
+        Ok(Kept {
+            file: self.file.into_file(),
+            len: self.len,
+            _charge: self.charge,
+        })
+    }
+}
+
+impl AsFd for Reader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pipe.as_fd()
+    }
+}
+
+/// The `io::Error` inside a memfd crate error.
+fn memfd_io(e: memfd::Error) -> io::Error {
+    match e {
+        memfd::Error::Create(e) | memfd::Error::AddSeals(e) | memfd::Error::GetSeals(e) => e,
+    }
+}

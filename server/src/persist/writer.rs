@@ -1,0 +1,139 @@
+//! One paste served from a [`Kept`] file: its bytes spliced into the
+//! paster's fd as it becomes writable, never blocking, until all are
+//! written or the paster's reader goes.
+//!
+//! What it is not: the decision to serve (the clipboard's) or the watch on
+//! the fd (the loop's).
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+use nix::sys::uio::pread;
+use nix::unistd::write;
+
+use super::{Kept, STEP_BYTES};
+
+/// What one [`Writer::write_some`] step found.
+#[derive(Debug)]
+pub enum WriteStep {
+    /// The paster's pipe is full (or the step's share is used): wait
+    /// until it is writable again.
+    Blocked,
+    /// Every byte is written: close the fd, and the paster reads EOF.
+    Done,
+    /// The paster's side is gone (`EPIPE`) or writing failed.
+    Gone(io::Error),
+}
+
+/// A paste in progress.
+#[derive(Debug)]
+pub struct Writer {
+    kept: Rc<Kept>,
+    offset: u64,
+    fd: Rc<OwnedFd>,
+    /// The fd is no pipe (`splice` said `EINVAL`): copy through a buffer,
+    /// with the fd made non-blocking.
+    copying: bool,
+}
+
+impl Writer {
+    /// A paste of `kept` into `fd`, from its first byte.
+    pub fn new(kept: Rc<Kept>, fd: OwnedFd) -> Writer {
+        Writer {
+            kept,
+            offset: 0,
+            fd: Rc::new(fd),
+            copying: false,
+        }
+    }
+
+    /// The paster's fd, for the loop to watch.
+    pub fn fd(&self) -> &Rc<OwnedFd> {
+        &self.fd
+    }
+
+    /// The bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.offset
+    }
+
+    /// Writes what the fd takes now, at most [`STEP_BYTES`].
+    pub fn write_some(&mut self) -> WriteStep {
+        let mut moved = 0;
+        loop {
+            let left = self.kept.len() - self.offset;
+            if left == 0 {
+                return WriteStep::Done;
+            }
+            if moved >= STEP_BYTES {
+                // Still writable, most likely: the level-triggered watch
+                // wakes us again after others had their turn.
+                return WriteStep::Blocked;
+            }
+            let ask = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(STEP_BYTES - moved);
+            let step = if self.copying {
+                self.copy_step(ask)
+            } else {
+                self.splice_step(ask)
+            };
+            match step {
+                Ok(0) => {
+                    let eof =
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "the kept file ended early");
+                    return WriteStep::Gone(eof);
+                }
+                Ok(n) => {
+                    self.offset += n as u64;
+                    moved += n;
+                }
+                // The pipe is full: the loop wakes us when it drains.
+                Err(Errno::EAGAIN) => return WriteStep::Blocked,
+                // A signal before anything moved: try again.
+                Err(Errno::EINTR) => continue,
+                // Not a pipe (a file, a socket): copy instead, once.
+                Err(Errno::EINVAL) if !self.copying => {
+                    if let Err(e) = self.start_copying() {
+                        return WriteStep::Gone(e.into());
+                    }
+                }
+                // EPIPE: nobody reads the paste any more.
+                Err(e) => return WriteStep::Gone(e.into()),
+            }
+        }
+    }
+
+    fn splice_step(&mut self, ask: usize) -> nix::Result<usize> {
+        let mut offset = i64::try_from(self.offset).map_err(|_| Errno::EOVERFLOW)?;
+        splice(
+            self.kept.file(),
+            Some(&mut offset),
+            self.fd.as_fd(),
+            None,
+            ask,
+            SpliceFFlags::SPLICE_F_NONBLOCK,
+        )
+    }
+
+    fn start_copying(&mut self) -> nix::Result<()> {
+        let flags = fcntl(self.fd.as_fd(), FcntlArg::F_GETFL)?;
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        fcntl(self.fd.as_fd(), FcntlArg::F_SETFL(flags))?;
+        self.copying = true;
+        Ok(())
+    }
+
+    fn copy_step(&mut self, ask: usize) -> nix::Result<usize> {
+        let mut buffer = vec![0u8; ask.min(64 * 1024)];
+        let offset = i64::try_from(self.offset).map_err(|_| Errno::EOVERFLOW)?;
+        let read = pread(self.kept.file(), &mut buffer, offset)?;
+        if read == 0 {
+            return Ok(0);
+        }
+        write(self.fd.as_fd(), &buffer[..read])
+    }
+}

@@ -1,0 +1,237 @@
+//! Pastes served from kept selections: who may have how many, the
+//! writers in progress, and the sweep that cuts a paste of a dropped copy
+//! that stopped making progress.
+//!
+//! What it is not: the file work ([`crate::persist::Writer`]) or the
+//! choice of what to serve (the parent module).
+//!
+//! # Implementation notes
+//!
+//! - **The paster pays.** Each paste waiting for a read, or being written
+//!   into a full pipe, holds the paster's fd: it counts against that
+//!   client (`pastes`), and against the server-wide `total-pastes`, of
+//!   which a uid other than the server's may hold half at most. Past any
+//!   of them, the paste is dropped (its fd closed: the paster reads EOF),
+//!   and nobody else notices. A paste written whole at once (anything
+//!   that fits the pipe) holds nothing after its request.
+//! - **After the paster leaves** its pastes go on: a paster may hand the
+//!   pipe to another process and hang up (wl-clipboard-rs returns the
+//!   pipe after closing its connection). They stay counted for its uid
+//!   and in total until they end.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::debug;
+use rustc_hash::FxHashMap;
+
+use crate::persist::{JobId, Jobs, Kept, Watch, WriteStep, Writer};
+use crate::proto::ctx::Ctx;
+use crate::state::ClientKey;
+
+/// A paste admitted and not written yet: the paster's fd, and who pays.
+#[derive(Debug)]
+pub struct Waiting {
+    client: ClientKey,
+    uid: u32,
+    fd: OwnedFd,
+}
+
+#[derive(Debug)]
+struct Active {
+    client: ClientKey,
+    uid: u32,
+    writer: Writer,
+}
+
+/// The pastes in progress and their counts.
+#[derive(Debug, Default)]
+pub struct Pastes {
+    per_client: u64,
+    total_limit: u64,
+    server_uid: u32,
+    writers: FxHashMap<JobId, Active>,
+    /// Sweep timers: each with the pastes of a dropped copy and what each
+    /// had written when it was armed.
+    sweeps: FxHashMap<JobId, Vec<(JobId, u64)>>,
+    by_client: FxHashMap<ClientKey, u64>,
+    by_uid: HashMap<u32, u64>,
+    total: u64,
+}
+
+impl Pastes {
+    /// Pastes of at most `per_client` per client and `total` server-wide.
+    pub fn new(per_client: u64, total: u64, server_uid: u32) -> Pastes {
+        Pastes {
+            per_client,
+            total_limit: total,
+            server_uid,
+            ..Pastes::default()
+        }
+    }
+
+    /// Counts a paste of `cx`'s client, or drops it (closing `fd`) when
+    /// that client, its uid or the server has no room for one more.
+    pub fn admit(&mut self, cx: &Ctx<'_>, fd: OwnedFd) -> Option<Waiting> {
+        let (client, uid) = (cx.key, cx.uid());
+        let mine = self.by_client.get(&client).copied().unwrap_or(0);
+        let uid_held = self.by_uid.get(&uid).copied().unwrap_or(0);
+        let uid_limit = if uid == self.server_uid {
+            self.total_limit
+        } else {
+            self.total_limit / 2
+        };
+        if mine >= self.per_client || self.total >= self.total_limit || uid_held >= uid_limit {
+            debug!(
+                "a paste is dropped: client ({}) holds {mine} pastes, its uid {uid_held}, \
+                 the server {} of {}",
+                cx.who(),
+                self.total,
+                self.total_limit
+            );
+            return None;
+        }
+        *self.by_client.entry(client).or_default() += 1;
+        *self.by_uid.entry(uid).or_default() += 1;
+        self.total += 1;
+        Some(Waiting { client, uid, fd })
+    }
+
+    fn uncount(&mut self, client: ClientKey, uid: u32) {
+        if let Some(n) = self.by_client.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_client.remove(&client);
+            }
+        }
+        if let Some(n) = self.by_uid.get_mut(&uid) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_uid.remove(&uid);
+            }
+        }
+        self.total -= 1;
+    }
+
+    /// A waiting paste that will not be served: its fd closes.
+    pub fn close_waiting(&mut self, paste: Waiting) {
+        self.uncount(paste.client, paste.uid);
+    }
+
+    /// A waiting paste handed to someone else: its fd, uncounted.
+    pub fn release_waiting(&mut self, paste: Waiting) -> OwnedFd {
+        self.uncount(paste.client, paste.uid);
+        paste.fd
+    }
+
+    /// Serves `paste` from `kept`: what the pipe takes now is written at
+    /// once; the rest when the loop finds it writable (job noted in
+    /// `started`).
+    pub fn start(
+        &mut self,
+        jobs: &mut Jobs,
+        kept: Rc<Kept>,
+        paste: Waiting,
+        started: &mut Vec<JobId>,
+    ) {
+        let Waiting { client, uid, fd } = paste;
+        let mut writer = Writer::new(kept, fd);
+        match writer.write_some() {
+            WriteStep::Blocked => {
+                let job = jobs.add(Watch::Writable(Rc::clone(writer.fd())));
+                self.writers.insert(
+                    job,
+                    Active {
+                        client,
+                        uid,
+                        writer,
+                    },
+                );
+                started.retain(|j| self.writers.contains_key(j));
+                started.push(job);
+            }
+            WriteStep::Done => self.uncount(client, uid),
+            WriteStep::Gone(e) => {
+                debug!("a paste ended early: {e}");
+                self.uncount(client, uid);
+            }
+        }
+    }
+
+    /// Whether `job` is a paste being written.
+    pub fn is_writer(&self, job: JobId) -> bool {
+        self.writers.contains_key(&job)
+    }
+
+    /// A paste's fd is writable: one step. Whether to keep watching.
+    pub fn write_ready(&mut self, job: JobId) -> bool {
+        let Some(active) = self.writers.get_mut(&job) else {
+            return false;
+        };
+        match active.writer.write_some() {
+            WriteStep::Blocked => return true,
+            WriteStep::Done => {}
+            WriteStep::Gone(e) => debug!("a paste ended early: {e}"),
+        }
+        self.end(job);
+        false
+    }
+
+    /// Ends a paste in progress now (its fd closes).
+    pub fn cut(&mut self, job: JobId) {
+        self.end(job);
+    }
+
+    fn end(&mut self, job: JobId) {
+        if let Some(active) = self.writers.remove(&job) {
+            self.uncount(active.client, active.uid);
+        }
+    }
+
+    /// The pastes of a copy just dropped: they go on, but each must make
+    /// progress within `deadline`, or it is cut.
+    pub fn orphan(&mut self, jobs: &mut Jobs, pastes: Vec<JobId>, deadline: Duration) {
+        let watched: Vec<(JobId, u64)> = pastes
+            .into_iter()
+            .filter_map(|job| Some((job, self.writers.get(&job)?.writer.written())))
+            .collect();
+        if !watched.is_empty() {
+            let timer = jobs.add(Watch::Timeout(deadline));
+            self.sweeps.insert(timer, watched);
+        }
+    }
+
+    /// Whether `job` is a sweep's timer.
+    pub fn is_sweep(&self, job: JobId) -> bool {
+        self.sweeps.contains_key(&job)
+    }
+
+    /// A sweep's time is up: a paste that wrote nothing since is cut; the
+    /// others are watched again.
+    pub fn sweep(&mut self, jobs: &mut Jobs, timer: JobId, deadline: Duration) {
+        let Some(watched) = self.sweeps.remove(&timer) else {
+            return;
+        };
+        let mut again = Vec::new();
+        for (job, before) in watched {
+            let Some(written) = self.writers.get(&job).map(|a| a.writer.written()) else {
+                continue;
+            };
+            if written == before {
+                debug!("a paste of a replaced selection made no progress: cut");
+                self.end(job);
+                jobs.end(job);
+            } else {
+                again.push(job);
+            }
+        }
+        self.orphan(jobs, again, deadline);
+    }
+
+    /// A client left: its pastes no longer count per client.
+    pub fn client_gone(&mut self, key: ClientKey) {
+        self.by_client.remove(&key);
+    }
+}
