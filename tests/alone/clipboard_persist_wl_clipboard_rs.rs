@@ -11,10 +11,10 @@
 //! and alone (`crate::alone`).
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Child, Stdio};
 
-use waypass_test_support::clipboard::{eventually, ok, wl};
+use waypass_test_support::clipboard::{eventually, ok, wl, wl_copy_foreground};
 use waypass_test_support::persist::{random_bytes, selection_word, wait_persisted};
 use waypass_test_support::{bin, wait_timeout, Server, PATIENCE};
 use wl_clipboard_rs::paste::{self, ClipboardType, Seat};
@@ -80,18 +80,7 @@ fn rs_copy(server: &Server, args: &[&str], mime: &str, data: &[u8]) -> Child {
 
 /// `wl-copy --foreground ARGS` with `data` on stdin, left running.
 fn wl_copy(server: &Server, args: &[&str], data: &[u8]) -> Child {
-    let mut child = wl(
-        &server.socket,
-        "wl-copy",
-        &[&["--foreground"], args].concat(),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn wl-copy");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    child
+    wl_copy_foreground(&server.socket, args, data)
 }
 
 /// What wl-clipboard-rs pastes of `which` as `mime`.

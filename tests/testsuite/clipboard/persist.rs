@@ -10,11 +10,10 @@
 //! or wl-clipboard-rs, which needs the process to itself
 //! (`tests/alone/clipboard_persist_wl_clipboard_rs.rs`).
 
-use std::io::Write;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Output};
 
 use waypass_client::Selection;
-use waypass_test_support::clipboard::{eventually, ok, output, wl};
+use waypass_test_support::clipboard::{eventually, ok, output, wl, wl_copy_foreground};
 use waypass_test_support::persist::{
     random_bytes, wait_persisted, Outcome, Persisted, Script, ScriptedCopier,
 };
@@ -22,23 +21,7 @@ use waypass_test_support::{wait_timeout, Server, PATIENCE};
 
 /// `wl-copy --foreground ARGS` with `input` on stdin, left running.
 fn copy_foreground(server: &Server, args: &[&str], input: &[u8]) -> Child {
-    let mut child = wl(
-        &server.socket,
-        "wl-copy",
-        &[&["--foreground"], args].concat(),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn wl-copy (wl-clipboard: `make deps` installs it)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    child
+    wl_copy_foreground(&server.socket, args, input)
 }
 
 /// SIGKILL, as a CI step's cleanup or the OOM killer would.
