@@ -38,6 +38,9 @@ Examples:
   # XKB_DEFAULT_* fill the RMLVO fields no flag gives (as xkbcommon does):
   XKB_DEFAULT_LAYOUT=de XKB_DEFAULT_VARIANT=nodeadkeys waypass-server
 
+  # Keep the clipboard when wl-copy exits, up to 256 MiB per user:
+  waypass-server --persist --persist-max 256MiB
+
 Keymap: --keymap FILE, else the RMLVO flags, each unset field taken from
 XKB_DEFAULT_RULES/MODEL/LAYOUT/VARIANT/OPTIONS, then xkbcommon's default.
 XKB_DEFAULT_VARIANT counts only when XKB_DEFAULT_LAYOUT gives the layout.
@@ -406,5 +409,25 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn persist_max_takes_bytes_or_binary_units_and_needs_persist() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("64MB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+        let cli = Cli::try_parse_from(["waypass-server", "--persist"]).unwrap();
+        assert_eq!(cli.settings().persist.map(|p| p.max_bytes), Some(64 << 20));
+        assert_eq!(
+            Cli::try_parse_from(["waypass-server"])
+                .unwrap()
+                .settings()
+                .persist,
+            None
+        );
+        assert!(Cli::try_parse_from(["waypass-server", "--persist-max", "1MiB"]).is_err());
     }
 }

@@ -49,12 +49,13 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use log::debug;
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::unistd::getuid;
 use waypass_protocol::{ConnectionError, Credentials, Tracer};
@@ -62,7 +63,10 @@ use waypass_protocol::{ConnectionError, Credentials, Tracer};
 use crate::config::Settings;
 use crate::keymap::{Keymap, KeymapError, KeymapSource};
 use crate::ledger::Ledger;
-use crate::limits::Limits;
+use crate::limits::{Budgets, Limits};
+use crate::persist::{JobId, Watch};
+use crate::proto::clipboard::persist::Persistence;
+use crate::proto::clipboard::Clipboard;
 pub use crate::proto::ctx::ProtocolError;
 use crate::proto::ctx::Shared;
 use crate::proto::extension::Extensions;
@@ -131,6 +135,10 @@ struct Peer {
 pub struct FuzzServer {
     core: Core,
     peers: Vec<Peer>,
+    /// What the loop would watch for kept selections; a deadline's flag
+    /// says it was armed before the current harness call.
+    jobs: Vec<(JobId, Watch, bool)>,
+    budgets: Budgets,
 }
 
 impl FuzzServer {
@@ -148,10 +156,24 @@ impl FuzzServer {
         let tracer = Tracer::from_env(waypass_protocol::TraceSide::Server);
         let mut core = Core::new(shared, ledger, tracer, Extensions::default());
         core.record_departures();
-        Ok(FuzzServer {
+        let mut server = FuzzServer {
             core,
             peers: Vec::new(),
-        })
+            jobs: Vec::new(),
+            budgets,
+        };
+        server.reset_clipboard();
+        Ok(server)
+    }
+
+    /// A fresh clipboard that keeps selections, as `--persist
+    /// --persist-max 1MiB` does, so that reads, pastes from a copy and
+    /// take-overs are driven too; nothing a previous run kept is left.
+    fn reset_clipboard(&mut self) {
+        let limits = self.core.shared.limits;
+        let keep = Persistence::new(Some(1 << 20), &limits, &self.budgets, getuid().as_raw());
+        self.core.clipboard = Clipboard::new(keep);
+        self.jobs.clear();
     }
 
     /// Connects a new client (with this process's credentials); returns
@@ -181,6 +203,7 @@ impl FuzzServer {
     /// handle everything that arrived. Returns whether the client is still
     /// connected.
     pub fn feed(&mut self, peer: usize, bytes: &[u8], fds: Vec<OwnedFd>) -> bool {
+        self.arm_deadlines();
         let mut fds: VecDeque<OwnedFd> = fds.into();
         let mut rest = bytes;
         while !rest.is_empty() && self.is_connected(peer) {
@@ -220,6 +243,7 @@ impl FuzzServer {
 
     /// Client `peer` closes its socket.
     pub fn hang_up(&mut self, peer: usize) {
+        self.arm_deadlines();
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
@@ -266,6 +290,7 @@ impl FuzzServer {
             }
             let changes = self.core.end_of_pass();
             progress |= !changes.is_empty();
+            progress |= self.run_jobs();
             for (key, next) in changes {
                 if let Some(index) = self.peers.iter().position(|p| p.key == key && p.connected) {
                     self.apply(index, next);
@@ -287,6 +312,55 @@ impl FuzzServer {
             if !progress && !has_input(&self.peers[peer].server_end) {
                 break;
             }
+        }
+    }
+
+    /// The loop's watches of kept selections: every fd ready now is
+    /// reported (one `poll` with no wait), then every deadline that was
+    /// armed before this harness call passes (so a test can write a pipe
+    /// between two calls before the copier's time is up). Whether any job
+    /// ran.
+    fn run_jobs(&mut self) -> bool {
+        let (added, ended) = self.core.clipboard.persist.jobs().take();
+        self.jobs.retain(|(job, _, _)| !ended.contains(job));
+        self.jobs
+            .extend(added.into_iter().map(|(job, watch)| (job, watch, false)));
+        let mut ran = false;
+        let mut index = 0;
+        while index < self.jobs.len() {
+            let (job, ready) = match &self.jobs[index] {
+                (job, Watch::Readable(fd), _) => (*job, is_ready(fd.as_fd(), PollFlags::POLLIN)),
+                (job, Watch::Writable(fd), _) => (*job, is_ready(fd.as_fd(), PollFlags::POLLOUT)),
+                (_, Watch::Timeout(_), _) => {
+                    index += 1;
+                    continue;
+                }
+            };
+            ran |= ready;
+            if ready && !self.core.job_ready(job) {
+                self.jobs.swap_remove(index);
+            } else {
+                index += 1;
+            }
+        }
+        let due: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, watch, due)| *due && matches!(watch, Watch::Timeout(_)))
+            .map(|(job, _, _)| *job)
+            .collect();
+        self.jobs.retain(|(job, _, _)| !due.contains(job));
+        for job in due {
+            ran = true;
+            self.core.job_ready(job);
+        }
+        ran
+    }
+
+    /// The deadlines armed so far pass in this harness call.
+    fn arm_deadlines(&mut self) {
+        for (_, _, due) in &mut self.jobs {
+            *due = true;
         }
     }
 
@@ -369,11 +443,7 @@ const MAX_ROUNDS: usize = 64;
 /// Whether the server's end is readable: bytes it has not read, or the
 /// client's hang-up (what a level-triggered wakeup would report).
 fn has_input(server_end: &UnixStream) -> bool {
-    use std::os::fd::AsFd;
-
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(server_end.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    is_ready(server_end.as_fd(), PollFlags::POLLIN)
 }
 
 /// What the server did with a client's input.
@@ -481,8 +551,15 @@ fn with_server<R>(
             server.hang_up(peer);
         }
         server.peers.clear();
+        server.reset_clipboard();
         result
     })
+}
+
+/// Whether `fd` has `events` now (or an error, or a hang-up).
+fn is_ready(fd: BorrowedFd<'_>, events: PollFlags) -> bool {
+    let mut fds = [PollFd::new(fd, events)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 #[cfg(test)]

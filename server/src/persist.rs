@@ -46,9 +46,14 @@ pub const STEP_BYTES: usize = 1 << 20;
 /// `/memfd:waypass-selection (deleted)`).
 pub const MEMFD_NAME: &str = "waypass-selection";
 
-/// The bytes every uid's kept selections may hold: one uid may hold at
-/// most `max`, both selections and every type together. Cheap to clone:
-/// the charges share one table.
+/// How many uids' worth of kept bytes the server holds at most: the two
+/// selections of two uids, with room for copies that pastes still read
+/// after their selection changed.
+pub const TOTAL_SHARES: u64 = 4;
+
+/// The bytes kept selections may hold: one uid at most `max`, both
+/// selections and every type together, and every uid together at most
+/// [`TOTAL_SHARES`] × `max`. Cheap to clone: the charges share one table.
 #[derive(Debug, Clone)]
 pub struct Budget {
     table: Rc<RefCell<Table>>,
@@ -58,6 +63,7 @@ pub struct Budget {
 struct Table {
     max: u64,
     held: HashMap<u32, u64>,
+    total: u64,
 }
 
 impl Budget {
@@ -67,6 +73,7 @@ impl Budget {
             table: Rc::new(RefCell::new(Table {
                 max,
                 held: HashMap::new(),
+                total: 0,
             })),
         }
     }
@@ -74,9 +81,12 @@ impl Budget {
     /// What `uid` may still take.
     pub fn left(&self, uid: u32) -> u64 {
         let table = self.table.borrow();
+        let mine = table.held.get(&uid).copied().unwrap_or(0);
+        let total = table.max.saturating_mul(TOTAL_SHARES);
         table
             .max
-            .saturating_sub(table.held.get(&uid).copied().unwrap_or(0))
+            .saturating_sub(mine)
+            .min(total.saturating_sub(table.total))
     }
 
     /// What `uid` holds now.
@@ -109,13 +119,9 @@ impl Charge {
         if self.budget.left(self.uid) < more {
             return false;
         }
-        *self
-            .budget
-            .table
-            .borrow_mut()
-            .held
-            .entry(self.uid)
-            .or_default() += more;
+        let mut table = self.budget.table.borrow_mut();
+        *table.held.entry(self.uid).or_default() += more;
+        table.total += more;
         self.bytes += more;
         true
     }
@@ -132,6 +138,7 @@ impl Drop for Charge {
             return;
         }
         let mut table = self.budget.table.borrow_mut();
+        table.total = table.total.saturating_sub(self.bytes);
         if let Some(held) = table.held.get_mut(&self.uid) {
             *held = held.saturating_sub(self.bytes);
             if *held == 0 {

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,14 @@ pub fn wl(socket: &Path, program: &str, args: &[&str]) -> Command {
 /// selection. Both copiers go to the background; their output goes
 /// nowhere, so that nothing waits for the background process.
 pub fn copy_with(mut cmd: Command, input: &[u8]) {
+    let mut child = spawn_with_input(&mut cmd, input);
+    let status = wait_timeout(&mut child, PATIENCE).expect("copy hung");
+    assert!(status.success(), "{cmd:?}: {status}");
+}
+
+/// Starts `cmd` with `input` on its stdin (then closed) and its output
+/// going nowhere.
+pub fn spawn_with_input(cmd: &mut Command, input: &[u8]) -> Child {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -45,8 +53,16 @@ pub fn copy_with(mut cmd: Command, input: &[u8]) {
         .expect("stdin")
         .write_all(input)
         .expect("write");
-    let status = wait_timeout(&mut child, PATIENCE).expect("copy hung");
-    assert!(status.success(), "{cmd:?}: {status}");
+    child
+}
+
+/// `wl-copy --foreground ARGS` with `input` on stdin, left running (a
+/// process the test can kill).
+pub fn wl_copy_foreground(socket: &Path, args: &[&str], input: &[u8]) -> Child {
+    spawn_with_input(
+        &mut wl(socket, "wl-copy", &[&["--foreground"], args].concat()),
+        input,
+    )
 }
 
 /// Runs `cmd` to the end with its output captured.

@@ -3,7 +3,8 @@
 //! workspace binaries built from the current sources, private temporary
 //! directories, a running `waypass-server`, client processes read line by
 //! line, raw and wayland-rs Wayland peers, a wayland-rs test compositor,
-//! headless sway, and readings of `/proc`.
+//! headless sway, readings of `/proc`, and a copier scripted per type
+//! for the tests of `--persist`.
 //!
 //! What it is not: part of waypass, or published. Helpers only one test
 //! area uses stay beside that area's tests.
@@ -14,6 +15,7 @@ pub mod broker_peer;
 pub mod clipboard;
 pub mod listen_peer;
 pub mod load;
+pub mod persist;
 mod process;
 mod procfs;
 pub mod raw;

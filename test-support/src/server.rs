@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -100,6 +102,27 @@ impl Server {
         fd_count(self.pid())
     }
 
+    /// Waits (up to [`PATIENCE`]) until the server holds at most
+    /// `baseline` fds; panics with what it holds if it does not.
+    pub fn wait_fds_at_most(&self, baseline: usize) {
+        let start = Instant::now();
+        while self.fd_count() > baseline {
+            if start.elapsed() > PATIENCE {
+                let held: Vec<String> = fs::read_dir(format!("/proc/{}/fd", self.pid()))
+                    .expect("read /proc/PID/fd")
+                    .flatten()
+                    .filter_map(|e| fs::read_link(e.path()).ok())
+                    .map(|t| t.display().to_string())
+                    .collect();
+                panic!(
+                    "the server holds {} fds, {baseline} before: {held:?}",
+                    held.len()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Resident memory of the server in KiB, from `/proc/PID/status`.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())
@@ -108,6 +131,31 @@ impl Server {
     /// The server's stderr so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (up to [`PATIENCE`]) until `count` lines of the log contain
+    /// `needle`; returns the last of them (the `count`th).
+    pub fn wait_log(&self, needle: &str, count: usize) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log_text();
+            if let Some(line) = log.lines().filter(|l| l.contains(needle)).nth(count - 1) {
+                return line.to_owned();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no {count} log lines with {needle:?}; log:\n{log}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many lines of the log so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// The socket path as a string argument.

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use memfd::{FileSeal, MemfdOptions};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
-use nix::unistd::pipe2;
+use nix::unistd::{pipe2, read};
 
 use super::{Charge, MEMFD_NAME, STEP_BYTES};
 
@@ -88,20 +88,18 @@ impl Reader {
         &self.pipe
     }
 
-    /// Moves what the pipe holds into the memfd, at most [`STEP_BYTES`].
+    /// Moves what the pipe holds into the memfd, at most [`STEP_BYTES`],
+    /// and never a byte past the uid's budget.
     pub fn read_some(&mut self) -> ReadStep {
         let mut moved = 0;
         while moved < STEP_BYTES {
-            let room = self.charge.left();
-            // One byte past the room tells "over" from "exactly at it".
-            let ask = (STEP_BYTES - moved).min(
-                usize::try_from(room)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1),
-            );
-            let mut offset = match i64::try_from(self.len) {
-                Ok(offset) => offset,
-                Err(_) => return ReadStep::OverBudget,
+            let room = usize::try_from(self.charge.left()).unwrap_or(usize::MAX);
+            if room == 0 {
+                return self.at_the_budget();
+            }
+            let ask = (STEP_BYTES - moved).min(room);
+            let Ok(mut offset) = i64::try_from(self.len) else {
+                return ReadStep::OverBudget;
             };
             let spliced = splice(
                 self.pipe.as_fd(),
@@ -115,12 +113,11 @@ impl Reader {
                 // Every writer closed its end: the bytes are all here.
                 Ok(0) => return ReadStep::Done,
                 Ok(n) => {
-                    let n = n as u64;
-                    if n > room || !self.charge.grow(n) {
+                    if !self.charge.grow(n as u64) {
                         return ReadStep::OverBudget;
                     }
-                    self.len += n;
-                    moved += n as usize;
+                    self.len += n as u64;
+                    moved += n;
                 }
                 // Empty for now: the loop wakes us when more comes.
                 Err(Errno::EAGAIN) => return ReadStep::More,
@@ -130,6 +127,22 @@ impl Reader {
             }
         }
         ReadStep::More
+    }
+
+    /// The budget is used up: one byte more from the pipe means over it,
+    /// its end means the copy fits exactly. That byte goes to a buffer,
+    /// never into the memfd.
+    fn at_the_budget(&mut self) -> ReadStep {
+        let mut byte = [0u8; 1];
+        loop {
+            return match read(self.pipe.as_fd(), &mut byte) {
+                Ok(0) => ReadStep::Done,
+                Ok(_) => ReadStep::OverBudget,
+                Err(Errno::EAGAIN) => ReadStep::More,
+                Err(Errno::EINTR) => continue,
+                Err(e) => ReadStep::Failed(e.into()),
+            };
+        }
     }
 
     /// Seals the memfd: the complete copy.

@@ -150,3 +150,23 @@ fn tempfile_in_tmp() -> std::fs::File {
     assert!(file.as_raw_fd() > 2);
     file
 }
+
+#[test]
+fn every_uid_together_holds_at_most_the_total_shares() {
+    let budget = Budget::new(10);
+    let mut charges: Vec<Charge> = (0..TOTAL_SHARES as u32)
+        .map(|uid| budget.open(uid))
+        .collect();
+    for charge in &mut charges {
+        assert!(charge.grow(10));
+    }
+    let mut late = budget.open(99);
+    assert_eq!(
+        budget.left(99),
+        0,
+        "its own share is whole, the total is not"
+    );
+    assert!(!late.grow(1));
+    charges.pop();
+    assert!(late.grow(10));
+}

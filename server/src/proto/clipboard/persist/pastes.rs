@@ -17,7 +17,10 @@
 //! - **After the paster leaves** its pastes go on: a paster may hand the
 //!   pipe to another process and hang up (wl-clipboard-rs returns the
 //!   pipe after closing its connection). They stay counted for its uid
-//!   and in total until they end.
+//!   and in total until they end, and, as the pastes of a dropped copy,
+//!   each must make progress within `persist-deadline-ms` or is cut: a
+//!   client that reconnects to get round its `pastes` holds its fds that
+//!   long at most.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -39,6 +42,13 @@ pub struct Waiting {
     fd: OwnedFd,
 }
 
+/// One connected client's pastes: how many, and which are being written.
+#[derive(Debug, Default)]
+struct Mine {
+    count: u64,
+    writers: Vec<JobId>,
+}
+
 #[derive(Debug)]
 struct Active {
     client: ClientKey,
@@ -56,7 +66,7 @@ pub struct Pastes {
     /// Sweep timers: each with the pastes of a dropped copy and what each
     /// had written when it was armed.
     sweeps: FxHashMap<JobId, Vec<(JobId, u64)>>,
-    by_client: FxHashMap<ClientKey, u64>,
+    by_client: FxHashMap<ClientKey, Mine>,
     by_uid: HashMap<u32, u64>,
     total: u64,
 }
@@ -76,7 +86,7 @@ impl Pastes {
     /// that client, its uid or the server has no room for one more.
     pub fn admit(&mut self, cx: &Ctx<'_>, fd: OwnedFd) -> Option<Waiting> {
         let (client, uid) = (cx.key, cx.uid());
-        let mine = self.by_client.get(&client).copied().unwrap_or(0);
+        let mine = self.by_client.get(&client).map_or(0, |m| m.count);
         let uid_held = self.by_uid.get(&uid).copied().unwrap_or(0);
         let uid_limit = if uid == self.server_uid {
             self.total_limit
@@ -93,16 +103,16 @@ impl Pastes {
             );
             return None;
         }
-        *self.by_client.entry(client).or_default() += 1;
+        self.by_client.entry(client).or_default().count += 1;
         *self.by_uid.entry(uid).or_default() += 1;
         self.total += 1;
         Some(Waiting { client, uid, fd })
     }
 
     fn uncount(&mut self, client: ClientKey, uid: u32) {
-        if let Some(n) = self.by_client.get_mut(&client) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(mine) = self.by_client.get_mut(&client) {
+            mine.count -= 1;
+            if mine.count == 0 {
                 self.by_client.remove(&client);
             }
         }
@@ -135,6 +145,7 @@ impl Pastes {
         kept: Rc<Kept>,
         paste: Waiting,
         started: &mut Vec<JobId>,
+        deadline: Duration,
     ) {
         let Waiting { client, uid, fd } = paste;
         let mut writer = Writer::new(kept, fd);
@@ -151,6 +162,15 @@ impl Pastes {
                 );
                 started.retain(|j| self.writers.contains_key(j));
                 started.push(job);
+                match self.by_client.get_mut(&client) {
+                    Some(mine) => {
+                        let writers = &self.writers;
+                        mine.writers.retain(|j| writers.contains_key(j));
+                        mine.writers.push(job);
+                    }
+                    // Its paster has left: it must make progress.
+                    None => self.orphan(jobs, vec![job], deadline),
+                }
             }
             WriteStep::Done => self.uncount(client, uid),
             WriteStep::Gone(e) => {
@@ -230,8 +250,11 @@ impl Pastes {
         self.orphan(jobs, again, deadline);
     }
 
-    /// A client left: its pastes no longer count per client.
-    pub fn client_gone(&mut self, key: ClientKey) {
-        self.by_client.remove(&key);
+    /// A client left: its pastes no longer count per client, and those
+    /// being written must make progress within `deadline`.
+    pub fn client_gone(&mut self, jobs: &mut Jobs, key: ClientKey, deadline: Duration) {
+        if let Some(mine) = self.by_client.remove(&key) {
+            self.orphan(jobs, mine.writers, deadline);
+        }
     }
 }
