@@ -31,12 +31,16 @@ pub struct Jobs {
     next: u64,
     added: Vec<(JobId, Watch)>,
     ended: Vec<JobId>,
+    /// Something was added or ended since the last [`Jobs::take`]: one
+    /// flag for the check every loop pass makes.
+    changed: bool,
 }
 
 impl Jobs {
     /// A new job: the loop starts watching at the end of this pass.
     pub fn add(&mut self, watch: Watch) -> JobId {
         self.next += 1;
+        self.changed = true;
         let id = JobId(self.next);
         self.added.push((id, watch));
         id
@@ -45,6 +49,7 @@ impl Jobs {
     /// The loop stops watching `id` (a job added this pass is never
     /// registered).
     pub fn end(&mut self, id: JobId) {
+        self.changed = true;
         if let Some(at) = self.added.iter().position(|(added, _)| *added == id) {
             self.added.swap_remove(at);
         } else {
@@ -52,13 +57,16 @@ impl Jobs {
         }
     }
 
-    /// Whether the runtime has anything to do.
+    /// Whether the runtime has anything to do (checked once per loop
+    /// pass).
+    #[inline]
     pub fn has_changes(&self) -> bool {
-        !self.added.is_empty() || !self.ended.is_empty()
+        self.changed
     }
 
     /// The jobs to register and the jobs to remove, since the last call.
     pub fn take(&mut self) -> (Vec<(JobId, Watch)>, Vec<JobId>) {
+        self.changed = false;
         (
             std::mem::take(&mut self.added),
             std::mem::take(&mut self.ended),

@@ -313,15 +313,21 @@ impl Core {
     /// clients other than the ones it just served.
     #[inline]
     pub fn end_of_pass(&mut self) -> Vec<(ClientKey, Next)> {
-        // The common pass: a client served, nothing for anyone else.
-        if !self.clipboard.has_changed()
-            && !self.burst
-            && self.condemned.is_empty()
-            && !self.clients.has_unflushed()
-        {
+        if self.pass_is_quiet() {
             return Vec::new();
         }
         self.others_after_pass()
+    }
+
+    /// The common pass: a client served, nothing for anyone else, and no
+    /// watch of a kept selection to change. A few loads, on every pass.
+    #[inline]
+    pub fn pass_is_quiet(&mut self) -> bool {
+        !self.clipboard.has_changed()
+            && !self.burst
+            && self.condemned.is_empty()
+            && !self.clients.has_unflushed()
+            && !self.clipboard.persist.jobs().has_changes()
     }
 
     /// [`Core::end_of_pass`] when there is something to do.

@@ -178,8 +178,20 @@ impl State {
         next
     }
 
-    /// The end of a loop pass (calloop's per-dispatch callback).
+    /// The end of a loop pass (calloop's per-dispatch callback): in the
+    /// common pass, a few loads ([`Core::pass_is_quiet`]).
+    #[inline]
     pub fn end_of_pass(&mut self) {
+        if !self.core.pass_is_quiet() {
+            self.end_of_busy_pass();
+        }
+    }
+
+    /// [`State::end_of_pass`] when others have output, a selection
+    /// changed, a client is condemned, or a kept selection's watches
+    /// changed. Out of line: the common pass never comes here.
+    #[inline(never)]
+    fn end_of_busy_pass(&mut self) {
         let changes = self.core.end_of_pass();
         if !changes.is_empty() {
             self.apply(changes);
