@@ -153,9 +153,12 @@ impl ServerBuilder {
             Some(_) => 2 * 2 * limits.mime_types,
             None => 0,
         };
-        let budgets = limits
+        let mut budgets = limits
             .budgets(fd_limit, open_fds() + keeping)
             .map_err(StartError::Limits)?;
+        if shared.settings.persist.is_none() {
+            budgets = budgets.without_pastes(&limits);
+        }
         let ledger = Ledger::new(&limits, budgets, getuid().as_raw());
         let tracer = Tracer::from_env(TraceSide::Server);
         let mut core = Core::new(shared, ledger, tracer, extensions);

@@ -110,7 +110,9 @@ pub struct Limits {
     /// `total-fds-in-flight`: fds in flight to all clients (0: derived).
     pub total_fds_in_flight: u64,
     /// `total-pastes`: pastes from kept selections waiting or in
-    /// progress, server-wide, each holding an fd (0: derived).
+    /// progress, server-wide, each holding an fd (0: derived, an eighth of
+    /// the fd table, taken from a derived `total-fds`; none without
+    /// `--persist`).
     pub total_pastes: u64,
     /// `total-output-bytes`: bytes queued to all clients.
     pub total_output_bytes: u64,
@@ -442,6 +444,19 @@ pub struct Budgets {
     pub objects: u64,
 }
 
+impl Budgets {
+    /// The budgets of a server that keeps no selection (no `--persist`):
+    /// no fd is set aside for pastes, and a derived `total-fds` gets them
+    /// back.
+    pub fn without_pastes(mut self, limits: &Limits) -> Budgets {
+        if limits.total_fds == 0 {
+            self.fds += self.pastes;
+        }
+        self.pastes = 0;
+        self
+    }
+}
+
 /// Why a set of limits cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -524,6 +539,8 @@ mod tests {
         let table = 20_000 - 10 - RESERVE_FDS;
         assert_eq!(budgets.pastes, table / 8);
         assert_eq!(budgets.fds + budgets.pastes, table);
+        let unkept = budgets.without_pastes(&Limits::default());
+        assert_eq!((unkept.fds, unkept.pastes), (table, 0));
         assert_eq!(budgets.connections, table * 5 / 8);
         assert_eq!(budgets.fds_in_flight, 20_000 - RESERVE_FDS);
         assert!(Limits::default().budgets(20, 12).is_ok(), "a reserve of 2");
