@@ -16,8 +16,9 @@
 //! # Implementation notes
 //!
 //! - **Costs.** Every byte kept is charged to the copier's uid
-//!   ([`Budget`], `--persist-max`); a type that would go past what the uid
-//!   has left is not kept (its pipe is closed, and the copier's writer sees
+//!   ([`Budget`], `--persist-max`, and every uid together at most
+//!   [`TOTAL_SHARES`](crate::persist::TOTAL_SHARES) times that); a type
+//!   that would go past what the uid has left is not kept (its pipe is closed, and the copier's writer sees
 //!   `EPIPE`). A copier that never writes costs its own budget until
 //!   `persist-deadline-ms`, when its unfinished types are given up. The
 //!   reads are the copier's own pastes: each `send` counts against its
@@ -25,6 +26,13 @@
 //!   read at once. A paster's fd, waiting for a type being read or being
 //!   written into, is charged to the paster (`pastes`, per client, per
 //!   uid and in total), never to the copier.
+//! - **Serving from the copy at once** is also why the first paste of a
+//!   new copy is no faster than a live one: it waits for the copier's
+//!   write *and* close (the read's end) before its first byte. Streaming
+//!   a waiting paste as bytes arrive would save the hop, but a read that
+//!   fails after bytes went out (over the budget, past the deadline) would
+//!   then need the rest relayed from the copier, or the paste would be cut
+//!   short: not done.
 //! - **Serving from the copy at once.** A paste of a type that is kept is
 //!   served by the server even while the copier lives: the bytes are the
 //!   same, and the paster waits one hop less. A paste of a type still
