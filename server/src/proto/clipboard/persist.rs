@@ -26,19 +26,19 @@
 //!   read at once. A paster's fd, waiting for a type being read or being
 //!   written into, is charged to the paster (`pastes`, per client, per
 //!   uid and in total), never to the copier.
-//! - **Serving from the copy at once** is also why the first paste of a
-//!   new copy is no faster than a live one: it waits for the copier's
-//!   write *and* close (the read's end) before its first byte. Streaming
-//!   a waiting paste as bytes arrive would save the hop, but a read that
-//!   fails after bytes went out (over the budget, past the deadline) would
-//!   then need the rest relayed from the copier, or the paste would be cut
-//!   short: not done.
 //! - **Serving from the copy at once.** A paste of a type that is kept is
 //!   served by the server even while the copier lives: the bytes are the
 //!   same, and the paster waits one hop less. A paste of a type still
 //!   being read waits for the read, and then is served from the copy (or
 //!   sent to the copier, if the read failed). Any other paste goes to the
 //!   copier as without `--persist`.
+//! - **The first paste of a new copy** is no faster than a live one, for
+//!   all that: it waits for the copier's write *and* close (the read's
+//!   end) before its first byte. Streaming
+//!   a waiting paste as bytes arrive would save the hop, but a read that
+//!   fails after bytes went out (over the budget, past the deadline) would
+//!   then need the rest relayed from the copier, or the paste would be cut
+//!   short: not done.
 //! - **Handing over.** When the source is destroyed or its client leaves:
 //!   if every read has ended, the server becomes the source, under a key
 //!   of its own ([`ClientKey::SERVER`]). If every offered type was kept,
