@@ -139,6 +139,7 @@ pub struct FuzzServer {
     /// says it was armed before the current harness call.
     jobs: Vec<(JobId, Watch, bool)>,
     budgets: Budgets,
+    deadlines_held: bool,
 }
 
 impl FuzzServer {
@@ -161,6 +162,7 @@ impl FuzzServer {
             peers: Vec::new(),
             jobs: Vec::new(),
             budgets,
+            deadlines_held: false,
         };
         server.reset_clipboard();
         Ok(server)
@@ -357,8 +359,17 @@ impl FuzzServer {
         ran
     }
 
+    /// Deadlines of kept selections never pass while `held` (for tests of
+    /// what happens before them).
+    pub fn hold_deadlines(&mut self, held: bool) {
+        self.deadlines_held = held;
+    }
+
     /// The deadlines armed so far pass in this harness call.
     fn arm_deadlines(&mut self) {
+        if self.deadlines_held {
+            return;
+        }
         for (_, _, due) in &mut self.jobs {
             *due = true;
         }

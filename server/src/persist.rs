@@ -32,10 +32,12 @@ use std::rc::Rc;
 
 mod jobs;
 mod reader;
+mod relay;
 mod writer;
 
 pub use jobs::{JobId, Jobs, Watch};
 pub use reader::{Kept, ReadStep, Reader};
+pub use relay::{Relay, RelayStep};
 pub use writer::{WriteStep, Writer};
 
 /// The most bytes one step of a [`Reader`] or [`Writer`] moves before it

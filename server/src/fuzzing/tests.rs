@@ -354,3 +354,137 @@ fn a_kept_selection_outlives_its_copier_and_the_server_serves_it() {
     assert_eq!(got, b"kept bytes");
     assert!(server.is_connected(paster));
 }
+
+/// A copier with a device at 5 that sets source 6 offering `mime`.
+fn copier_stream(mime: &str) -> Vec<u8> {
+    let mut copy = clipboard_client(1);
+    copy.extend(message(4, 0, &[word(6)])); // create_data_source(6)
+    copy.extend(message(6, 0, &[string(mime)])); // offer
+    copy.extend(message(5, 0, &[word(6)])); // set_selection(6)
+    copy
+}
+
+/// A paster with a device at 5 that pastes `mime` from the offer it was
+/// given; returns the read end of its pipe, non-blocking.
+fn paste_now(server: &mut FuzzServer, mime: &str) -> std::fs::File {
+    let paster = server.connect().unwrap();
+    let mut paste = clipboard_client(1);
+    paste.extend(message(0xff00_0000, 0, &[string(mime)]));
+    let (read, write) = nix::unistd::pipe().unwrap();
+    let fed = server.feed(paster, &paste, vec![write]);
+    assert!(fed, "{:?}", server.outcome(paster).disconnect);
+    nix::fcntl::fcntl(
+        &read,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    std::fs::File::from(read)
+}
+
+/// `wl_display.sync` as 7 (free again once done): one more harness call.
+fn sync(server: &mut FuzzServer, peer: usize) {
+    let fed = server.feed(peer, &message(1, 0, &[word(7)]), Vec::new());
+    assert!(fed, "{:?}", server.outcome(peer).disconnect);
+}
+
+#[test]
+fn a_paste_of_a_copy_still_being_read_gets_its_first_bytes_before_the_copy_ends() {
+    use std::io::{Read, Write};
+    let mut server = FuzzServer::new().unwrap();
+    server.hold_deadlines(true);
+    let copier = server.connect().unwrap();
+    assert!(server.feed(copier, &copier_stream("text/plain"), Vec::new()));
+    let asked = server.peers[copier]
+        .outcome
+        .fds
+        .pop()
+        .expect("the read's pipe");
+    let mut pipe = paste_now(&mut server, "text/plain");
+    let mut asked = std::fs::File::from(asked);
+    asked.write_all(b"first ").unwrap();
+    sync(&mut server, copier);
+    let mut got = [0u8; 64];
+    let n = pipe
+        .read(&mut got)
+        .expect("the first bytes, before the copier's close");
+    assert_eq!(&got[..n], b"first ");
+    asked.write_all(b"and last").unwrap();
+    drop(asked);
+    sync(&mut server, copier);
+    let mut rest = Vec::new();
+    pipe.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"and last");
+    // The copier was asked once: by the server; the paste never reached it.
+    assert_eq!(server.peers[copier].outcome.fds.len(), 0);
+}
+
+#[test]
+fn a_paste_that_followed_a_copy_over_the_budget_is_finished_by_a_relay_from_the_copier() {
+    use std::io::{Read, Write};
+    use waypass_protocol::protocols::data_control::ext::ext_data_control_source_v1 as source;
+    // Past the harness's 1 MiB budget by more than a pipe holds.
+    let data: Vec<u8> = (0..(5u32 << 18)).map(|i| (i % 251) as u8).collect();
+    let mut server = FuzzServer::new().unwrap();
+    server.hold_deadlines(true);
+    let copier = server.connect().unwrap();
+    assert!(server.feed(copier, &copier_stream("application/x-big"), Vec::new()));
+    let asked = server.peers[copier]
+        .outcome
+        .fds
+        .pop()
+        .expect("the read's pipe");
+    let mut pipe = paste_now(&mut server, "application/x-big");
+    let first = data.clone();
+    let writer = std::thread::spawn(move || std::fs::File::from(asked).write_all(&first));
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let sends = |server: &FuzzServer| {
+        headers(&server.outcome(copier).sent)
+            .iter()
+            .filter(|&&e| e == (6, source::evt::SEND))
+            .count()
+    };
+    // The paste follows the read until the read goes past the budget.
+    for _ in 0..10_000 {
+        sync(&mut server, copier);
+        match pipe.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        if sends(&server) == 2 {
+            break;
+        }
+    }
+    assert_eq!(sends(&server), 2, "the copier is asked again for the paste");
+    // The server's own read saw EPIPE once over the budget.
+    assert!(writer.join().unwrap().is_err());
+    assert!(
+        !got.is_empty() && got.len() < data.len(),
+        "{} bytes before",
+        got.len()
+    );
+    let relay = server.peers[copier]
+        .outcome
+        .fds
+        .pop()
+        .expect("the relay's pipe");
+    let whole = data.clone();
+    let copier_writes = std::thread::spawn(move || std::fs::File::from(relay).write_all(&whole));
+    for _ in 0..100_000 {
+        sync(&mut server, copier);
+        match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    copier_writes.join().unwrap().unwrap();
+    assert!(
+        got == data,
+        "{} bytes pasted, {} copied",
+        got.len(),
+        data.len()
+    );
+}

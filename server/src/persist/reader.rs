@@ -6,34 +6,42 @@
 //! What it is not: the decision to read (the clipboard's) or the watch on
 //! the pipe (the loop's).
 
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
-use memfd::{FileSeal, MemfdOptions};
+use memfd::MemfdOptions;
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SealFlag, SpliceFFlags};
 use nix::unistd::{pipe2, read};
 
 use super::{Charge, MEMFD_NAME, STEP_BYTES};
 
-/// A complete, sealed copy of one type's bytes, charged to its copier's
-/// uid until the last holder drops it.
+/// One type's copy: a memfd the [`Reader`] appends to, which pastes may
+/// already follow, sealed once complete. Charged to its copier's uid
+/// until the last holder drops it.
 #[derive(Debug)]
 pub struct Kept {
     file: File,
-    len: u64,
-    _charge: Charge,
+    len: Cell<u64>,
+    sealed: Cell<bool>,
+    charge: RefCell<Option<Charge>>,
 }
 
 impl Kept {
-    /// Its size in bytes.
+    /// Its size in bytes so far.
     pub fn len(&self) -> u64 {
-        self.len
+        self.len.get()
     }
 
-    /// The sealed memfd.
+    /// Whether it is complete (and sealed): it will not grow.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.get()
+    }
+
+    /// The memfd.
     pub fn file(&self) -> &File {
         &self.file
     }
@@ -57,8 +65,7 @@ pub enum ReadStep {
 #[derive(Debug)]
 pub struct Reader {
     pipe: Rc<OwnedFd>,
-    file: memfd::Memfd,
-    len: u64,
+    kept: Rc<Kept>,
     charge: Charge,
 }
 
@@ -74,10 +81,15 @@ impl Reader {
             .close_on_exec(true)
             .create(MEMFD_NAME)
             .map_err(memfd_io)?;
+        let kept = Kept {
+            file: file.into_file(),
+            len: Cell::new(0),
+            sealed: Cell::new(false),
+            charge: RefCell::new(None),
+        };
         let reader = Reader {
             pipe: Rc::new(read),
-            file,
-            len: 0,
+            kept: Rc::new(kept),
             charge,
         };
         Ok((reader, write))
@@ -86,6 +98,11 @@ impl Reader {
     /// The pipe's read end, for the loop to watch.
     pub fn pipe(&self) -> &Rc<OwnedFd> {
         &self.pipe
+    }
+
+    /// The copy as far as it is read: pastes may follow it.
+    pub fn kept(&self) -> &Rc<Kept> {
+        &self.kept
     }
 
     /// Moves what the pipe holds into the memfd, at most [`STEP_BYTES`],
@@ -98,13 +115,13 @@ impl Reader {
                 return self.at_the_budget();
             }
             let ask = (STEP_BYTES - moved).min(room);
-            let Ok(mut offset) = i64::try_from(self.len) else {
+            let Ok(mut offset) = i64::try_from(self.kept.len()) else {
                 return ReadStep::OverBudget;
             };
             let spliced = splice(
                 self.pipe.as_fd(),
                 None,
-                self.file.as_file(),
+                &self.kept.file,
                 Some(&mut offset),
                 ask,
                 SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE,
@@ -116,7 +133,7 @@ impl Reader {
                     if !self.charge.grow(n as u64) {
                         return ReadStep::OverBudget;
                     }
-                    self.len += n as u64;
+                    self.kept.len.set(self.kept.len() + n as u64);
                     moved += n;
                 }
                 // Empty for now: the loop wakes us when more comes.
@@ -145,21 +162,16 @@ impl Reader {
         }
     }
 
-    /// Seals the memfd: the complete copy.
-    pub fn finish(self) -> io::Result<Kept> {
-        self.file
-            .add_seals(&[
-                FileSeal::SealShrink,
-                FileSeal::SealGrow,
-                FileSeal::SealWrite,
-                FileSeal::SealSeal,
-            ])
-            .map_err(memfd_io)?;
-        Ok(Kept {
-            file: self.file.into_file(),
-            len: self.len,
-            _charge: self.charge,
-        })
+    /// Seals the memfd: the complete copy, which now holds the charge.
+    pub fn finish(self) -> io::Result<Rc<Kept>> {
+        let seals = SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE
+            | SealFlag::F_SEAL_SEAL;
+        fcntl(&self.kept.file, FcntlArg::F_ADD_SEALS(seals))?;
+        self.kept.sealed.set(true);
+        *self.kept.charge.borrow_mut() = Some(self.charge);
+        Ok(self.kept)
     }
 }
 

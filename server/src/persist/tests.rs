@@ -25,7 +25,7 @@ fn kept_of(bytes: &[u8], budget: &Budget) -> Rc<Kept> {
     let copier = std::thread::spawn(move || std::fs::File::from(write).write_all(&bytes));
     assert!(matches!(read_all(&mut reader), ReadStep::Done));
     copier.join().unwrap().unwrap();
-    Rc::new(reader.finish().unwrap())
+    reader.finish().unwrap()
 }
 
 #[test]
@@ -96,6 +96,7 @@ fn a_writer_splices_into_a_pipe_and_waits_when_it_is_full() {
             WriteStep::Blocked => std::thread::yield_now(),
             WriteStep::Done => break,
             WriteStep::Gone(e) => panic!("{e}"),
+            WriteStep::CaughtUp => panic!("a sealed copy is complete"),
         }
     }
     drop(writer);
@@ -169,4 +170,54 @@ fn every_uid_together_holds_at_most_the_total_shares() {
     assert!(!late.grow(1));
     charges.pop();
     assert!(late.grow(10));
+}
+
+#[test]
+fn a_writer_follows_a_copy_still_being_read_and_ends_when_it_is_sealed() {
+    let budget = Budget::new(1 << 20);
+    let (mut reader, write) = Reader::new(budget.open(1)).unwrap();
+    let mut copier = std::fs::File::from(write);
+    let (paste_read, paste_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+    let mut writer = Writer::new(Rc::clone(reader.kept()), paste_write);
+    assert!(matches!(writer.write_some(), WriteStep::CaughtUp));
+    copier.write_all(b"first ").unwrap();
+    assert!(matches!(reader.read_some(), ReadStep::More));
+    // The first bytes go out before the copier has closed its end.
+    assert!(matches!(writer.write_some(), WriteStep::CaughtUp));
+    assert_eq!(writer.written(), 6);
+    copier.write_all(b"and last").unwrap();
+    drop(copier);
+    assert!(matches!(read_all(&mut reader), ReadStep::Done));
+    let kept = reader.finish().unwrap();
+    assert!(kept.is_sealed());
+    assert!(matches!(writer.write_some(), WriteStep::Done));
+    drop(writer);
+    let mut got = String::new();
+    std::fs::File::from(paste_read)
+        .read_to_string(&mut got)
+        .unwrap();
+    assert_eq!(got, "first and last");
+}
+
+#[test]
+fn a_relay_drops_what_the_paster_has_and_passes_on_the_rest() {
+    let (paste_read, paste_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+    let (mut relay, write) = Relay::new(paste_write, 6).unwrap();
+    assert!(matches!(relay.step(), RelayStep::Read));
+    let mut copier = std::fs::File::from(write);
+    copier.write_all(b"first and last").unwrap();
+    drop(copier);
+    loop {
+        match relay.step() {
+            RelayStep::Done => break,
+            RelayStep::Read | RelayStep::Write => continue,
+            RelayStep::Gone(e) => panic!("{e}"),
+        }
+    }
+    drop(relay);
+    let mut got = String::new();
+    std::fs::File::from(paste_read)
+        .read_to_string(&mut got)
+        .unwrap();
+    assert_eq!(got, "and last");
 }

@@ -24,6 +24,9 @@ pub enum WriteStep {
     Blocked,
     /// Every byte is written: close the fd, and the paster reads EOF.
     Done,
+    /// Every byte read so far is written, and the copy is still being
+    /// read: wait for the reader, not for the fd.
+    CaughtUp,
     /// The paster's side is gone (`EPIPE`) or writing failed.
     Gone(io::Error),
 }
@@ -34,19 +37,22 @@ pub struct Writer {
     kept: Rc<Kept>,
     offset: u64,
     fd: Rc<OwnedFd>,
-    /// The fd is no pipe (`splice` said `EINVAL`): copy through a buffer,
-    /// with the fd made non-blocking.
-    copying: bool,
+    /// The fd is no pipe (`splice` said `EINVAL`): copy through a buffer.
+    not_a_pipe: bool,
+    /// The fd was made non-blocking, for copies (`write` must not block).
+    nonblocking: bool,
 }
 
 impl Writer {
-    /// A paste of `kept` into `fd`, from its first byte.
+    /// A paste of `kept` into `fd`, from its first byte; `kept` may still
+    /// be growing (a paste that follows the read).
     pub fn new(kept: Rc<Kept>, fd: OwnedFd) -> Writer {
         Writer {
             kept,
             offset: 0,
             fd: Rc::new(fd),
-            copying: false,
+            not_a_pipe: false,
+            nonblocking: false,
         }
     }
 
@@ -60,13 +66,21 @@ impl Writer {
         self.offset
     }
 
+    /// The file it writes from.
+    pub fn kept(&self) -> &Rc<Kept> {
+        &self.kept
+    }
+
     /// Writes what the fd takes now, at most [`STEP_BYTES`].
     pub fn write_some(&mut self) -> WriteStep {
         let mut moved = 0;
         loop {
             let left = self.kept.len() - self.offset;
-            if left == 0 {
+            if left == 0 && self.kept.is_sealed() {
                 return WriteStep::Done;
+            }
+            if left == 0 {
+                return WriteStep::CaughtUp;
             }
             if moved >= STEP_BYTES {
                 // Still writable, most likely: the level-triggered watch
@@ -76,7 +90,10 @@ impl Writer {
             let ask = usize::try_from(left)
                 .unwrap_or(usize::MAX)
                 .min(STEP_BYTES - moved);
-            let step = if self.copying {
+            // A copy still being read is copied, not spliced: pages spliced
+            // into a pipe stay pinned there until read, and a pinned page
+            // makes `F_SEAL_WRITE` fail (EBUSY) when the read ends.
+            let step = if self.not_a_pipe || !self.kept.is_sealed() {
                 self.copy_step(ask)
             } else {
                 self.splice_step(ask)
@@ -95,12 +112,8 @@ impl Writer {
                 Err(Errno::EAGAIN) => return WriteStep::Blocked,
                 // A signal before anything moved: try again.
                 Err(Errno::EINTR) => continue,
-                // Not a pipe (a file, a socket): copy instead, once.
-                Err(Errno::EINVAL) if !self.copying => {
-                    if let Err(e) = self.start_copying() {
-                        return WriteStep::Gone(e.into());
-                    }
-                }
+                // Not a pipe (a file, a socket): copy instead, from now on.
+                Err(Errno::EINVAL) if !self.not_a_pipe => self.not_a_pipe = true,
                 // EPIPE: nobody reads the paste any more.
                 Err(e) => return WriteStep::Gone(e.into()),
             }
@@ -119,15 +132,18 @@ impl Writer {
         )
     }
 
-    fn start_copying(&mut self) -> nix::Result<()> {
+    fn make_nonblocking(&mut self) -> nix::Result<()> {
         let flags = fcntl(self.fd.as_fd(), FcntlArg::F_GETFL)?;
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
         fcntl(self.fd.as_fd(), FcntlArg::F_SETFL(flags))?;
-        self.copying = true;
+        self.nonblocking = true;
         Ok(())
     }
 
     fn copy_step(&mut self, ask: usize) -> nix::Result<usize> {
+        if !self.nonblocking {
+            self.make_nonblocking()?;
+        }
         let mut buffer = vec![0u8; ask.min(64 * 1024)];
         let offset = i64::try_from(self.offset).map_err(|_| Errno::EOVERFLOW)?;
         let read = pread(self.kept.file(), &mut buffer, offset)?;

@@ -75,7 +75,7 @@ use crate::state::ClientKey;
 mod pastes;
 mod ready;
 
-use pastes::{Pastes, Waiting};
+use pastes::{Pastes, Stranded};
 pub use ready::{job_failed, job_ready};
 
 /// Types of one selection read at once.
@@ -133,11 +133,10 @@ struct Part {
 enum PartState {
     /// Not asked for yet.
     Unread,
-    /// Its pipe is being read; pastes of it wait.
+    /// Its pipe is being read; pastes of it follow the read.
     Reading {
         job: JobId,
         reader: Reader,
-        waiting: Vec<Waiting>,
     },
     Kept(Rc<Kept>),
     /// Over the budget, past the deadline, or failed: not kept.
@@ -200,11 +199,12 @@ impl Persistence {
             self.jobs.end(deadline);
         }
         for part in copy.parts {
-            if let PartState::Reading { job, waiting, .. } = part.state {
+            if let PartState::Reading { job, reader } = part.state {
                 self.jobs.end(job);
                 self.reads.remove(&job);
-                for paste in waiting {
-                    self.pastes.close_waiting(paste);
+                // Pastes that followed the read are cut where they are.
+                for stranded in self.pastes.strand(&mut self.jobs, reader.kept()) {
+                    self.pastes.close_waiting(stranded.waiting);
                 }
             }
         }
@@ -340,11 +340,7 @@ fn read_more(cx: &mut Ctx<'_>, clipboard: &mut Clipboard, which: Which) -> Resul
         send_source(cx, flavor, copy.source.id, send)?;
         let job = jobs.add(Watch::Readable(Rc::clone(reader.pipe())));
         reads.insert(job, (which, index));
-        part.state = PartState::Reading {
-            job,
-            reader,
-            waiting: Vec::new(),
-        };
+        part.state = PartState::Reading { job, reader };
         copy.reading += 1;
     }
     persist.log_if_complete(which);
@@ -443,9 +439,11 @@ pub(super) fn paste(
             }
             None
         }
-        PartState::Reading { waiting, .. } => {
+        // It follows the read: what is read is written as it comes.
+        PartState::Reading { reader, .. } => {
+            let kept = Rc::clone(reader.kept());
             if let Some(paste) = pastes.admit(cx, fd) {
-                waiting.push(paste);
+                pastes.start(jobs, kept, paste, &mut copy.pastes, deadline);
             }
             None
         }

@@ -1,6 +1,7 @@
 //! Pastes served from kept selections: who may have how many, the
-//! writers in progress, and the sweep that cuts a paste of a dropped copy
-//! that stopped making progress.
+//! writers in progress (some following a copy still being read), the
+//! relays that finish a paste whose copy failed, and the sweep that cuts a
+//! paste of a dropped copy that stopped making progress.
 //!
 //! What it is not: the file work ([`crate::persist::Writer`]) or the
 //! choice of what to serve (the parent module).
@@ -30,7 +31,7 @@ use std::time::Duration;
 use log::debug;
 use rustc_hash::FxHashMap;
 
-use crate::persist::{JobId, Jobs, Kept, Watch, WriteStep, Writer};
+use crate::persist::{JobId, Jobs, Kept, Relay, RelayStep, Watch, WriteStep, Writer};
 use crate::proto::ctx::Ctx;
 use crate::state::ClientKey;
 
@@ -56,6 +57,23 @@ struct Active {
     writer: Writer,
 }
 
+#[derive(Debug)]
+struct Relaying {
+    client: ClientKey,
+    uid: u32,
+    relay: Relay,
+    /// What the loop watches now: the copier's pipe, or the paster's fd.
+    reading: bool,
+}
+
+/// A paste that followed a copy which then failed: its fd (a duplicate of
+/// the paster's), who pays, and how much it was already sent.
+#[derive(Debug)]
+pub struct Stranded {
+    pub waiting: Waiting,
+    pub written: u64,
+}
+
 /// The pastes in progress and their counts.
 #[derive(Debug, Default)]
 pub struct Pastes {
@@ -63,6 +81,13 @@ pub struct Pastes {
     total_limit: u64,
     server_uid: u32,
     writers: FxHashMap<JobId, Active>,
+    /// Writers that wrote all a copy still being read holds, by that copy:
+    /// the reader wakes them ([`Pastes::grown`]).
+    idle: FxHashMap<*const Kept, Vec<Active>>,
+    /// Watched writers of a copy still being read, by that copy (some may
+    /// have ended or caught up since).
+    following: FxHashMap<*const Kept, Vec<JobId>>,
+    relays: FxHashMap<JobId, Relaying>,
     /// Sweep timers: each with the pastes of a dropped copy and what each
     /// had written when it was armed.
     sweeps: FxHashMap<JobId, Vec<(JobId, u64)>>,
@@ -138,7 +163,7 @@ impl Pastes {
 
     /// Serves `paste` from `kept`: what the pipe takes now is written at
     /// once; the rest when the loop finds it writable (job noted in
-    /// `started`).
+    /// `started`), or, while `kept` is still being read, as it grows.
     pub fn start(
         &mut self,
         jobs: &mut Jobs,
@@ -148,36 +173,188 @@ impl Pastes {
         deadline: Duration,
     ) {
         let Waiting { client, uid, fd } = paste;
-        let mut writer = Writer::new(kept, fd);
-        match writer.write_some() {
-            WriteStep::Blocked => {
-                let job = jobs.add(Watch::Writable(Rc::clone(writer.fd())));
-                self.writers.insert(
-                    job,
-                    Active {
-                        client,
-                        uid,
-                        writer,
-                    },
-                );
-                started.retain(|j| self.writers.contains_key(j));
-                started.push(job);
-                match self.by_client.get_mut(&client) {
-                    Some(mine) => {
-                        let writers = &self.writers;
-                        mine.writers.retain(|j| writers.contains_key(j));
-                        mine.writers.push(job);
-                    }
-                    // Its paster has left: it must make progress.
-                    None => self.orphan(jobs, vec![job], deadline),
-                }
+        let active = Active {
+            client,
+            uid,
+            writer: Writer::new(kept, fd),
+        };
+        self.step(jobs, active, started, deadline);
+    }
+
+    /// One step of a writer that is not watched; then it is watched, idle
+    /// until its copy grows, or ended.
+    fn step(
+        &mut self,
+        jobs: &mut Jobs,
+        mut active: Active,
+        started: &mut Vec<JobId>,
+        deadline: Duration,
+    ) {
+        match active.writer.write_some() {
+            WriteStep::Blocked => self.watch(jobs, active, started, deadline),
+            WriteStep::CaughtUp => {
+                let key = Rc::as_ptr(active.writer.kept());
+                self.idle.entry(key).or_default().push(active);
             }
-            WriteStep::Done => self.uncount(client, uid),
+            WriteStep::Done => self.uncount(active.client, active.uid),
             WriteStep::Gone(e) => {
                 debug!("a paste ended early: {e}");
-                self.uncount(client, uid);
+                self.uncount(active.client, active.uid);
             }
         }
+    }
+
+    fn watch(
+        &mut self,
+        jobs: &mut Jobs,
+        active: Active,
+        started: &mut Vec<JobId>,
+        deadline: Duration,
+    ) {
+        let client = active.client;
+        let job = jobs.add(Watch::Writable(Rc::clone(active.writer.fd())));
+        let kept = Rc::clone(active.writer.kept());
+        self.writers.insert(job, active);
+        started.retain(|j| self.writers.contains_key(j));
+        started.push(job);
+        if !kept.is_sealed() {
+            let writers = &self.writers;
+            let following = self.following.entry(Rc::as_ptr(&kept)).or_default();
+            following.retain(|j| writers.contains_key(j));
+            following.push(job);
+        }
+        match self.by_client.get_mut(&client) {
+            Some(mine) => {
+                let writers = &self.writers;
+                mine.writers.retain(|j| writers.contains_key(j));
+                mine.writers.push(job);
+            }
+            // Its paster has left: it must make progress.
+            None => self.orphan(jobs, vec![job], deadline),
+        }
+    }
+
+    /// `kept` grew (or is complete): its idle writers write on.
+    pub fn grown(
+        &mut self,
+        jobs: &mut Jobs,
+        kept: &Rc<Kept>,
+        started: &mut Vec<JobId>,
+        deadline: Duration,
+    ) {
+        let key = Rc::as_ptr(kept);
+        if kept.is_sealed() {
+            self.following.remove(&key);
+        }
+        for active in self.idle.remove(&key).unwrap_or_default() {
+            self.step(jobs, active, started, deadline);
+        }
+    }
+
+    /// `kept` will not be complete (its read failed or was dropped): the
+    /// pastes that followed it, with what each was sent, for the caller to
+    /// finish some other way; their watches end.
+    pub fn strand(&mut self, jobs: &mut Jobs, kept: &Rc<Kept>) -> Vec<Stranded> {
+        let key = Rc::as_ptr(kept);
+        let mut actives = self.idle.remove(&key).unwrap_or_default();
+        for job in self.following.remove(&key).unwrap_or_default() {
+            if let Some(active) = self.writers.remove(&job) {
+                jobs.end(job);
+                actives.push(active);
+            }
+        }
+        let mut stranded = Vec::new();
+        for Active {
+            client,
+            uid,
+            writer,
+        } in actives
+        {
+            let written = writer.written();
+            // The loop may still hold the fd until the end of the pass:
+            // a duplicate carries the paste on.
+            match writer.fd().try_clone() {
+                Ok(fd) => stranded.push(Stranded {
+                    waiting: Waiting { client, uid, fd },
+                    written,
+                }),
+                Err(e) => {
+                    debug!("a paste is cut: {e}");
+                    self.uncount(client, uid);
+                }
+            }
+        }
+        stranded
+    }
+
+    /// Finishes `paste` with what the copier writes into the pipe whose
+    /// write end this returns, dropping the first `skip` bytes (the
+    /// paster has them). `None` (the paste cut) if no pipe can be made.
+    pub fn relay(&mut self, jobs: &mut Jobs, paste: Waiting, skip: u64) -> Option<OwnedFd> {
+        let Waiting { client, uid, fd } = paste;
+        match Relay::new(fd, skip) {
+            Ok((relay, write_end)) => {
+                let job = jobs.add(Watch::Readable(Rc::clone(relay.from())));
+                let reading = true;
+                self.relays.insert(
+                    job,
+                    Relaying {
+                        client,
+                        uid,
+                        relay,
+                        reading,
+                    },
+                );
+                Some(write_end)
+            }
+            Err(e) => {
+                debug!("a paste is cut: cannot relay it: {e}");
+                self.uncount(client, uid);
+                None
+            }
+        }
+    }
+
+    /// Whether `job` is a relay's watch.
+    pub fn is_relay(&self, job: JobId) -> bool {
+        self.relays.contains_key(&job)
+    }
+
+    /// A relay's watch is ready: one step; its watch moves to the other end
+    /// when it must. Whether to keep watching `job`.
+    pub fn relay_ready(&mut self, jobs: &mut Jobs, job: JobId) -> bool {
+        let Some(relaying) = self.relays.get_mut(&job) else {
+            return false;
+        };
+        let reading = match relaying.relay.step() {
+            RelayStep::Read => true,
+            RelayStep::Write => false,
+            RelayStep::Done => return self.end_relay(job),
+            RelayStep::Gone(e) => {
+                debug!("a relayed paste ended early: {e}");
+                return self.end_relay(job);
+            }
+        };
+        if reading == relaying.reading {
+            return true;
+        }
+        let watch = match reading {
+            true => Watch::Readable(Rc::clone(relaying.relay.from())),
+            false => Watch::Writable(Rc::clone(relaying.relay.to())),
+        };
+        if let Some(mut relaying) = self.relays.remove(&job) {
+            relaying.reading = reading;
+            let next = jobs.add(watch);
+            self.relays.insert(next, relaying);
+        }
+        false
+    }
+
+    fn end_relay(&mut self, job: JobId) -> bool {
+        if let Some(relaying) = self.relays.remove(&job) {
+            self.uncount(relaying.client, relaying.uid);
+        }
+        false
     }
 
     /// Whether `job` is a paste being written.
@@ -192,6 +369,14 @@ impl Pastes {
         };
         match active.writer.write_some() {
             WriteStep::Blocked => return true,
+            WriteStep::CaughtUp => {
+                // Wait for the reader now, not for the fd.
+                if let Some(active) = self.writers.remove(&job) {
+                    let key = Rc::as_ptr(active.writer.kept());
+                    self.idle.entry(key).or_default().push(active);
+                }
+                return false;
+            }
             WriteStep::Done => {}
             WriteStep::Gone(e) => debug!("a paste ended early: {e}"),
         }
@@ -199,9 +384,10 @@ impl Pastes {
         false
     }
 
-    /// Ends a paste in progress now (its fd closes).
+    /// Ends a paste in progress, or a relay, now (its fd closes).
     pub fn cut(&mut self, job: JobId) {
         self.end(job);
+        self.end_relay(job);
     }
 
     fn end(&mut self, job: JobId) {

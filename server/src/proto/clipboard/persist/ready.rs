@@ -1,7 +1,10 @@
 //! What the loop reports for kept selections, and what follows: a read's
-//! pipe readable (one step; at its end the waiting pastes are served and
-//! the next type asked for), a paste's fd writable, a copier's deadline or
-//! a sweep's time come.
+//! pipe readable (one step; the pastes following it write on; at its end
+//! the next type is asked for), a paste's fd writable, a relay's end
+//! ready, a copier's deadline or a sweep's time come. A read that fails
+//! strands the pastes that followed it: one sent nothing yet goes to the
+//! copier as a plain paste; one sent some bytes is finished by a relay
+//! from the copier that drops what it already has.
 //!
 //! What it is not: the policy's entry points from requests (the parent
 //! module) or the loop (the runtime calls [`job_ready`] through `Core`).
@@ -11,10 +14,11 @@ use std::rc::Rc;
 
 use log::{info, warn};
 
-use super::super::requests::forward;
+use super::super::flavor::{send_source, SourceEvent};
+use super::super::requests::{copier_has_room, forward};
 use super::super::{Clipboard, Which};
-use super::{read_more, PartState, Waiting};
-use crate::persist::{JobId, ReadStep};
+use super::{read_more, PartState, Stranded};
+use crate::persist::{JobId, Kept, ReadStep};
 use crate::proto::ctx::{with_client, Shared, World};
 
 /// The loop found job `job` ready (or its time come). Whether to keep
@@ -28,6 +32,9 @@ pub fn job_ready(
     let persist = &mut clipboard.persist;
     if persist.pastes.is_writer(job) {
         return persist.pastes.write_ready(job);
+    }
+    if persist.pastes.is_relay(job) {
+        return persist.pastes.relay_ready(&mut persist.jobs, job);
     }
     if persist.pastes.is_sweep(job) {
         let deadline = persist.deadline;
@@ -51,7 +58,7 @@ pub fn job_ready(
 /// failed or its time had come.
 pub fn job_failed(clipboard: &mut Clipboard, shared: &Shared, world: &mut World<'_>, job: JobId) {
     let persist = &mut clipboard.persist;
-    if persist.pastes.is_writer(job) {
+    if persist.pastes.is_writer(job) || persist.pastes.is_relay(job) {
         persist.pastes.cut(job);
     } else if let Some(&(which, index)) = persist.reads.get(&job) {
         let failed = ReadStep::Failed(std::io::Error::other("the pipe cannot be watched"));
@@ -78,24 +85,31 @@ fn read_ready(
     let PartState::Reading { reader, .. } = &mut copy.parts[index].state else {
         return false;
     };
+    let before = reader.kept().len();
     let step = forced.unwrap_or_else(|| reader.read_some());
     if matches!(step, ReadStep::More) {
+        if reader.kept().len() > before {
+            // The pastes that follow the read write what came.
+            let kept = Rc::clone(reader.kept());
+            let deadline = persist.deadline;
+            let started = &mut copy.pastes;
+            persist
+                .pastes
+                .grown(&mut persist.jobs, &kept, started, deadline);
+        }
         return true;
     }
     let part = &mut copy.parts[index];
-    let PartState::Reading {
-        job,
-        reader,
-        waiting,
-    } = std::mem::replace(&mut part.state, PartState::Lost)
+    let PartState::Reading { job, reader } = std::mem::replace(&mut part.state, PartState::Lost)
     else {
         return false;
     };
     persist.reads.remove(&job);
     copy.reading -= 1;
+    let following = Rc::clone(reader.kept());
     match step {
         ReadStep::Done => match reader.finish() {
-            Ok(kept) => part.state = PartState::Kept(Rc::new(kept)),
+            Ok(kept) => part.state = PartState::Kept(kept),
             Err(e) => warn!("cannot seal a kept selection: {e}"),
         },
         ReadStep::OverBudget => info!(
@@ -111,22 +125,14 @@ fn read_ready(
         ReadStep::More => {}
     }
     let mime = part.mime.clone();
-    let kept = match &part.state {
-        PartState::Kept(kept) => Some(Rc::clone(kept)),
-        _ => None,
-    };
-    match kept {
-        Some(kept) => {
-            for paste in waiting {
-                let kept = Rc::clone(&kept);
-                let started = &mut copy.pastes;
-                let deadline = persist.deadline;
-                persist
-                    .pastes
-                    .start(&mut persist.jobs, kept, paste, started, deadline);
-            }
-        }
-        None => send_to_copier(clipboard, shared, world, which, &mime, waiting),
+    if matches!(part.state, PartState::Kept(_)) {
+        let deadline = persist.deadline;
+        let started = &mut copy.pastes;
+        persist
+            .pastes
+            .grown(&mut persist.jobs, &following, started, deadline);
+    } else {
+        strand(clipboard, shared, world, which, &mime, &following);
     }
     let copier = clipboard.persist.copies[which.index()]
         .as_ref()
@@ -156,11 +162,11 @@ fn deadline_passed(
     let mut unserved = Vec::new();
     for part in &mut copy.parts {
         match std::mem::replace(&mut part.state, PartState::Lost) {
-            PartState::Reading { job, waiting, .. } => {
+            PartState::Reading { job, reader } => {
                 persist.jobs.end(job);
                 persist.reads.remove(&job);
                 copy.reading -= 1;
-                unserved.push((part.mime.clone(), waiting));
+                unserved.push((part.mime.clone(), Rc::clone(reader.kept())));
             }
             PartState::Unread | PartState::Lost => {}
             kept @ PartState::Kept(_) => part.state = kept,
@@ -174,26 +180,29 @@ fn deadline_passed(
             which.name()
         );
     }
-    for (mime, waiting) in unserved {
-        send_to_copier(clipboard, shared, world, which, &mime, waiting);
+    for (mime, following) in unserved {
+        strand(clipboard, shared, world, which, &mime, &following);
     }
     clipboard.persist.log_if_complete(which);
 }
 
-/// Pastes that waited for a read that failed: the copier serves them, if
-/// it is still there; otherwise they are closed (the paster reads EOF).
-fn send_to_copier(
+/// The read of `mime` (into `following`) failed: the pastes that followed
+/// it are finished by the copier, if it is still there (a paste sent
+/// nothing yet as a plain paste; one sent some bytes through a relay that
+/// drops them); otherwise they are cut (the paster reads EOF).
+fn strand(
     clipboard: &mut Clipboard,
     shared: &Shared,
     world: &mut World<'_>,
     which: Which,
     mime: &CStr,
-    waiting: Vec<Waiting>,
+    following: &Rc<Kept>,
 ) {
-    if waiting.is_empty() {
+    let persist = &mut clipboard.persist;
+    let stranded = persist.pastes.strand(&mut persist.jobs, following);
+    if stranded.is_empty() {
         return;
     }
-    let persist = &mut clipboard.persist;
     let source = persist.copies[which.index()]
         .as_ref()
         .filter(|c| c.live)
@@ -201,16 +210,32 @@ fn send_to_copier(
     let flavor = source
         .and_then(|s| clipboard.sources.get(&s))
         .map(|s| s.flavor);
-    let mut fds = Vec::with_capacity(waiting.len());
-    for paste in waiting {
-        fds.push(persist.pastes.release_waiting(paste));
-    }
     let (Some(source), Some(flavor)) = (source, flavor) else {
-        return; // the fds close here
+        for Stranded { waiting, .. } in stranded {
+            persist.pastes.close_waiting(waiting);
+        }
+        return;
     };
+    let pastes = &mut persist.pastes;
+    let jobs = &mut persist.jobs;
     with_client(shared, world, source.client, |cx| {
-        for fd in fds {
-            forward(cx, source.id, flavor, mime, fd)?;
+        for Stranded { waiting, written } in stranded {
+            if written == 0 {
+                let fd = pastes.release_waiting(waiting);
+                forward(cx, source.id, flavor, mime, fd)?;
+                continue;
+            }
+            if !copier_has_room(cx, mime) {
+                pastes.close_waiting(waiting);
+                continue;
+            }
+            if let Some(fd) = pastes.relay(jobs, waiting, written) {
+                let send = SourceEvent::Send {
+                    mime_type: mime,
+                    fd,
+                };
+                send_source(cx, flavor, source.id, send)?;
+            }
         }
         Ok(())
     });
