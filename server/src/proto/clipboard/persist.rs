@@ -10,8 +10,8 @@
 //! What it is: the policy over the file primitives — which types to read,
 //! when a copy is complete, kept or dropped, who may paste, and what each
 //! costs whom. What it is not: the file work ([`crate::persist`]), the
-//! pastes' bookkeeping (`pastes`), or the loop's watches (the runtime's,
-//! through [`Jobs`]).
+//! pastes' bookkeeping (`pastes`), what follows a watch's readiness
+//! (`ready`), or the loop's watches (the runtime's, through [`Jobs`]).
 //!
 //! # Implementation notes
 //!
@@ -29,16 +29,18 @@
 //! - **Serving from the copy at once.** A paste of a type that is kept is
 //!   served by the server even while the copier lives: the bytes are the
 //!   same, and the paster waits one hop less. A paste of a type still
-//!   being read waits for the read, and then is served from the copy (or
-//!   sent to the copier, if the read failed). Any other paste goes to the
-//!   copier as without `--persist`.
-//! - **The first paste of a new copy** is no faster than a live one, for
-//!   all that: it waits for the copier's write *and* close (the read's
-//!   end) before its first byte. Streaming
-//!   a waiting paste as bytes arrive would save the hop, but a read that
-//!   fails after bytes went out (over the budget, past the deadline) would
-//!   then need the rest relayed from the copier, or the paste would be cut
-//!   short: not done.
+//!   being read *follows* the read: what has been read is written at once,
+//!   the rest as it comes (copied, not spliced, until the copy is sealed:
+//!   a page spliced into a pipe stays pinned until read, and a pinned page
+//!   makes `F_SEAL_WRITE` fail). Any other paste goes to the copier as
+//!   without `--persist`.
+//! - **A read that fails** (over the budget, past the deadline) strands
+//!   the pastes that followed it. One that was sent nothing yet goes to
+//!   the copier as a plain paste. One that was sent some bytes is finished
+//!   by a relay: the copier is asked again, and the server passes on what
+//!   it writes, less the bytes the paster already has. So a paste is never
+//!   cut short while its copier lives; once the copier has gone, it is cut
+//!   (as a live copier's paste is when the copier dies).
 //! - **Handing over.** When the source is destroyed or its client leaves:
 //!   if every read has ended, the server becomes the source, under a key
 //!   of its own ([`ClientKey::SERVER`]). If every offered type was kept,
@@ -49,8 +51,8 @@
 //!   and the selection is cleared as without `--persist`: it is never half
 //!   served.
 //! - **Dropping.** Any change of a selection drops its copy: reads stop,
-//!   waiting pastes are closed (the paster reads EOF, as from a cancelled
-//!   source). A paste already being written goes on from the old file,
+//!   and the pastes following them are cut (the paster reads EOF, as from
+//!   a cancelled source). A paste already being written goes on from the old file,
 //!   which lives (and stays charged to its copier) until that paste ends;
 //!   one that makes no progress for `persist-deadline-ms` is cut then.
 //! - **Passwords.** A source that offers `x-kde-passwordManagerHint` (the

@@ -8,8 +8,8 @@
 //!
 //! # Implementation notes
 //!
-//! - **The paster pays.** Each paste waiting for a read, or being written
-//!   into a full pipe, holds the paster's fd: it counts against that
+//! - **The paster pays.** Each paste following a read, being written into
+//!   a full pipe, or relayed from the copier holds the paster's fd: it counts against that
 //!   client (`pastes`), and against the server-wide `total-pastes`, of
 //!   which a uid other than the server's may hold half at most. Past any
 //!   of them, the paste is dropped (its fd closed: the paster reads EOF),
