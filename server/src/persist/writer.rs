@@ -16,6 +16,9 @@ use nix::unistd::write;
 
 use super::{Kept, STEP_BYTES};
 
+/// The most bytes one copy (`pread` then `write`) moves.
+const COPY_BYTES: usize = 64 * 1024;
+
 /// What one [`Writer::write_some`] step found.
 #[derive(Debug)]
 pub enum WriteStep {
@@ -93,10 +96,10 @@ impl Writer {
             // A copy still being read is copied, not spliced: pages spliced
             // into a pipe stay pinned there until read, and a pinned page
             // makes `F_SEAL_WRITE` fail (EBUSY) when the read ends.
-            let step = if self.not_a_pipe || !self.kept.is_sealed() {
-                self.copy_step(ask)
+            let (step, tried) = if self.not_a_pipe || !self.kept.is_sealed() {
+                (self.copy_step(ask), ask.min(COPY_BYTES))
             } else {
-                self.splice_step(ask)
+                (self.splice_step(ask), ask)
             };
             match step {
                 Ok(0) => {
@@ -107,6 +110,10 @@ impl Writer {
                 Ok(n) => {
                     self.offset += n as u64;
                     moved += n;
+                    if n < tried {
+                        // Short: the pipe is full (no EAGAIN call to learn it).
+                        return WriteStep::Blocked;
+                    }
                 }
                 // The pipe is full: the loop wakes us when it drains.
                 Err(Errno::EAGAIN) => return WriteStep::Blocked,
@@ -144,7 +151,7 @@ impl Writer {
         if !self.nonblocking {
             self.make_nonblocking()?;
         }
-        let mut buffer = vec![0u8; ask.min(64 * 1024)];
+        let mut buffer = vec![0u8; ask.min(COPY_BYTES)];
         let offset = i64::try_from(self.offset).map_err(|_| Errno::EOVERFLOW)?;
         let read = pread(self.kept.file(), &mut buffer, offset)?;
         if read == 0 {
