@@ -52,7 +52,7 @@ use crate::ledger::{Account, Ledger, OverBudget, Resource};
 use crate::persist::JobId;
 use crate::proto::broker::Broker;
 use crate::proto::clipboard::{self, Clipboard};
-use crate::proto::ctx::{post_error, Ctx, ProtocolError, Shared, Stop, World};
+use crate::proto::ctx::{post_error, with_client, Ctx, ProtocolError, Shared, Stop, World};
 use crate::proto::dispatch::dispatch_pending;
 use crate::proto::extension::Extensions;
 use crate::proto::seat;
@@ -508,28 +508,13 @@ impl Core {
         self.shared.keymap = keymap;
         let mut told = 0;
         for key in self.clients.keys() {
-            let Some(mut client) = self.clients.take(key) else {
-                continue;
-            };
-            if client.cut_off {
-                self.clients.restore(client);
-                continue;
-            }
-            client.refresh_in_flight();
-            let world = World {
+            let mut world = World {
                 clients: &mut self.clients,
                 ledger: &mut self.ledger,
                 condemned: &mut self.condemned,
             };
-            let mut cx = Ctx::for_client(&mut client, &self.shared, world);
-            cx.open_output_cap();
-            let pushed = seat::push_keymap(&mut cx);
-            cx.settle();
-            self.clients.restore_marked(client);
-            match pushed {
-                Ok(n) => told += n,
-                Err(stop) => self.condemned.push((key, stop)),
-            }
+            // A cut-off client is skipped; one that cannot take it is condemned.
+            told += with_client(&self.shared, &mut world, key, seat::push_keymap).unwrap_or(0);
         }
         (told, self.end_of_pass())
     }

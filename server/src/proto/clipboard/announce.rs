@@ -12,7 +12,7 @@ use std::rc::Rc;
 use super::flavor::{send_device, send_offer, DeviceEvent, OfferEvent};
 use super::{Clipboard, Device, Offer, Which};
 use crate::ledger::Resource;
-use crate::proto::ctx::{Ctx, Shared, Stop, World};
+use crate::proto::ctx::{with_client, Ctx, Shared, Stop, World};
 use crate::state::{ClientKey, Object};
 
 /// Whether client `key` has devices that were not told of the latest
@@ -81,21 +81,7 @@ pub fn deliver_round(clipboard: &mut Clipboard, shared: &Shared, world: &mut Wor
         .filter(|&key| is_behind(clipboard, key))
         .collect();
     for key in behind {
-        let Some(mut client) = world.clients.take(key) else {
-            continue;
-        };
-        client.refresh_in_flight();
-        let result = {
-            let mut cx = Ctx::for_client(&mut client, shared, world.reborrow());
-            cx.open_output_cap();
-            let result = catch_up(&mut cx, clipboard);
-            cx.settle();
-            result
-        };
-        world.clients.restore_marked(client);
-        if let Err(stop) = result {
-            world.condemned.push((key, stop));
-        }
+        with_client(shared, world, key, |cx| catch_up(cx, clipboard));
     }
 }
 
