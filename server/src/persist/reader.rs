@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 
 use memfd::MemfdOptions;
@@ -172,12 +172,6 @@ impl Reader {
         self.kept.sealed.set(true);
         *self.kept.charge.borrow_mut() = Some(self.charge);
         Ok(self.kept)
-    }
-}
-
-impl AsFd for Reader {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.pipe.as_fd()
     }
 }
 

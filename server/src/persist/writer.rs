@@ -44,6 +44,8 @@ pub struct Writer {
     not_a_pipe: bool,
     /// The fd was made non-blocking, for copies (`write` must not block).
     nonblocking: bool,
+    /// The copies' buffer, made at the first copy.
+    buffer: Vec<u8>,
 }
 
 impl Writer {
@@ -56,6 +58,7 @@ impl Writer {
             fd: Rc::new(fd),
             not_a_pipe: false,
             nonblocking: false,
+            buffer: Vec::new(),
         }
     }
 
@@ -151,12 +154,13 @@ impl Writer {
         if !self.nonblocking {
             self.make_nonblocking()?;
         }
-        let mut buffer = vec![0u8; ask.min(COPY_BYTES)];
+        self.buffer.resize(COPY_BYTES, 0);
+        let want = ask.min(COPY_BYTES);
         let offset = i64::try_from(self.offset).map_err(|_| Errno::EOVERFLOW)?;
-        let read = pread(self.kept.file(), &mut buffer, offset)?;
+        let read = pread(self.kept.file(), &mut self.buffer[..want], offset)?;
         if read == 0 {
             return Ok(0);
         }
-        write(self.fd.as_fd(), &buffer[..read])
+        write(self.fd.as_fd(), &self.buffer[..read])
     }
 }

@@ -109,8 +109,6 @@ struct Copy {
     generation: u64,
     /// The source it is read from; the server's own key once handed over.
     source: SourceKey,
-    /// Whether that source is still a client's.
-    live: bool,
     uid: u32,
     who: String,
     /// The copier's time to write, while reads go on.
@@ -118,8 +116,6 @@ struct Copy {
     parts: Vec<Part>,
     /// The next part to read.
     next: usize,
-    /// Parts being read.
-    reading: usize,
     /// Pastes started from this copy (some may have ended).
     pastes: Vec<JobId>,
     logged: bool,
@@ -147,7 +143,18 @@ enum PartState {
 
 impl Copy {
     fn complete(&self) -> bool {
-        self.next == self.parts.len() && self.reading == 0
+        self.next == self.parts.len() && self.reading() == 0
+    }
+
+    /// Whether its source is still a client's (not the server's own).
+    fn is_live(&self) -> bool {
+        self.source.client != ClientKey::SERVER
+    }
+
+    /// Parts being read now.
+    fn reading(&self) -> usize {
+        let reading = |p: &&Part| matches!(p.state, PartState::Reading { .. });
+        self.parts.iter().filter(reading).count()
     }
 
     fn kept(&self) -> impl Iterator<Item = (&CString, &Rc<Kept>)> {
@@ -283,13 +290,11 @@ pub fn selection_set(
     persist.copies[which.index()] = Some(Copy {
         generation: clipboard.generation[which.index()],
         source: key,
-        live: true,
         uid: cx.uid(),
         who: cx.who(),
         deadline: Some(deadline),
         parts,
         next: 0,
-        reading: 0,
         pastes: Vec::new(),
         logged: false,
     });
@@ -315,7 +320,7 @@ fn read_more(cx: &mut Ctx<'_>, clipboard: &mut Clipboard, which: Which) -> Resul
     let Some(flavor) = sources.get(&copy.source).map(|s| s.flavor) else {
         return Ok(());
     };
-    while copy.live && copy.reading < PARALLEL_READS && copy.next < copy.parts.len() {
+    while copy.is_live() && copy.reading() < PARALLEL_READS && copy.next < copy.parts.len() {
         let index = copy.next;
         copy.next += 1;
         let part = &mut copy.parts[index];
@@ -343,7 +348,6 @@ fn read_more(cx: &mut Ctx<'_>, clipboard: &mut Clipboard, which: Which) -> Resul
         let job = jobs.add(Watch::Readable(Rc::clone(reader.pipe())));
         reads.insert(job, (which, index));
         part.state = PartState::Reading { job, reader };
-        copy.reading += 1;
     }
     persist.log_if_complete(which);
     Ok(())
@@ -361,7 +365,7 @@ pub(super) fn hand_over(
     let persist = &mut clipboard.persist;
     let Some(copy) = persist.copies[i]
         .as_mut()
-        .filter(|c| c.live && c.source == key)
+        .filter(|c| c.is_live() && c.source == key)
     else {
         return false;
     };
@@ -382,7 +386,6 @@ pub(super) fn hand_over(
     };
     let (kept, bytes) = copy.summary();
     copy.source = ours;
-    copy.live = false;
     clipboard.sources.insert(
         ours,
         Source {

@@ -105,7 +105,6 @@ fn read_ready(
         return false;
     };
     persist.reads.remove(&job);
-    copy.reading -= 1;
     let following = Rc::clone(reader.kept());
     match step {
         ReadStep::Done => match reader.finish() {
@@ -136,7 +135,7 @@ fn read_ready(
     }
     let copier = clipboard.persist.copies[which.index()]
         .as_ref()
-        .map(|c| (c.source.client, c.live));
+        .map(|c| (c.source.client, c.is_live()));
     match copier {
         Some((client, true)) => {
             with_client(shared, world, client, |cx| read_more(cx, clipboard, which));
@@ -165,7 +164,6 @@ fn deadline_passed(
             PartState::Reading { job, reader } => {
                 persist.jobs.end(job);
                 persist.reads.remove(&job);
-                copy.reading -= 1;
                 unserved.push((part.mime.clone(), Rc::clone(reader.kept())));
             }
             PartState::Unread | PartState::Lost => {}
@@ -205,7 +203,7 @@ fn strand(
     }
     let source = persist.copies[which.index()]
         .as_ref()
-        .filter(|c| c.live)
+        .filter(|c| c.is_live())
         .map(|c| c.source);
     let flavor = source
         .and_then(|s| clipboard.sources.get(&s))
