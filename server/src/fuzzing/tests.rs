@@ -325,19 +325,9 @@ fn a_burst_arriving_over_many_reads_is_announced_once_or_twice() {
 fn a_kept_selection_outlives_its_copier_and_the_server_serves_it() {
     use waypass_protocol::protocols::data_control::ext::ext_data_control_source_v1 as source;
     let mut server = FuzzServer::new().unwrap();
-    let copier = server.connect().unwrap();
-    let mut copy = clipboard_client(1);
-    copy.extend(message(4, 0, &[word(6)])); // create_data_source(6)
-    copy.extend(message(6, 0, &[string("text/plain")])); // offer
-    copy.extend(message(5, 0, &[word(6)])); // set_selection(6)
-    assert!(server.feed(copier, &copy, Vec::new()));
+    let (copier, asked) = start_copy(&mut server, "text/plain");
     // The server asks the copier for its type, as a paster would.
     assert!(headers(&server.outcome(copier).sent).contains(&(6, source::evt::SEND)));
-    let asked = server.peers[copier]
-        .outcome
-        .fds
-        .pop()
-        .expect("the read's pipe");
     nix::unistd::write(&asked, b"kept bytes").unwrap();
     drop(asked);
     // One more pass (a sync) reads it whole; then the copier goes.
@@ -381,6 +371,37 @@ fn paste_now(server: &mut FuzzServer, mime: &str) -> std::fs::File {
     std::fs::File::from(read)
 }
 
+/// A copier that sets a selection offering `mime`, and the write end of
+/// the pipe the server asked it to fill (the server's own read).
+fn start_copy(server: &mut FuzzServer, mime: &str) -> (usize, OwnedFd) {
+    let copier = server.connect().unwrap();
+    assert!(server.feed(copier, &copier_stream(mime), Vec::new()));
+    let asked = server.peers[copier].outcome.fds.pop();
+    (copier, asked.expect("the read's pipe"))
+}
+
+/// One more harness call for `peer`, then what `pipe` holds now, appended
+/// to `got`; whether the pipe has ended.
+fn pass_and_read(
+    server: &mut FuzzServer,
+    peer: usize,
+    pipe: &mut std::fs::File,
+    got: &mut Vec<u8>,
+) -> bool {
+    use std::io::Read;
+    sync(server, peer);
+    let mut buf = [0u8; 1 << 14];
+    match pipe.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => {
+            got.extend_from_slice(&buf[..n]);
+            false
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// `wl_display.sync` as 7 (free again once done): one more harness call.
 fn sync(server: &mut FuzzServer, peer: usize) {
     let fed = server.feed(peer, &message(1, 0, &[word(7)]), Vec::new());
@@ -392,13 +413,7 @@ fn a_paste_of_a_copy_still_being_read_gets_its_first_bytes_before_the_copy_ends(
     use std::io::{Read, Write};
     let mut server = FuzzServer::new().unwrap();
     server.hold_deadlines(true);
-    let copier = server.connect().unwrap();
-    assert!(server.feed(copier, &copier_stream("text/plain"), Vec::new()));
-    let asked = server.peers[copier]
-        .outcome
-        .fds
-        .pop()
-        .expect("the read's pipe");
+    let (copier, asked) = start_copy(&mut server, "text/plain");
     let mut pipe = paste_now(&mut server, "text/plain");
     let mut asked = std::fs::File::from(asked);
     asked.write_all(b"first ").unwrap();
@@ -420,24 +435,17 @@ fn a_paste_of_a_copy_still_being_read_gets_its_first_bytes_before_the_copy_ends(
 
 #[test]
 fn a_paste_that_followed_a_copy_over_the_budget_is_finished_by_a_relay_from_the_copier() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use waypass_protocol::protocols::data_control::ext::ext_data_control_source_v1 as source;
     // Past the harness's 1 MiB budget by more than a pipe holds.
     let data: Vec<u8> = (0..(5u32 << 18)).map(|i| (i % 251) as u8).collect();
     let mut server = FuzzServer::new().unwrap();
     server.hold_deadlines(true);
-    let copier = server.connect().unwrap();
-    assert!(server.feed(copier, &copier_stream("application/x-big"), Vec::new()));
-    let asked = server.peers[copier]
-        .outcome
-        .fds
-        .pop()
-        .expect("the read's pipe");
+    let (copier, asked) = start_copy(&mut server, "application/x-big");
     let mut pipe = paste_now(&mut server, "application/x-big");
     let first = data.clone();
     let writer = std::thread::spawn(move || std::fs::File::from(asked).write_all(&first));
     let mut got = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
     let sends = |server: &FuzzServer| {
         headers(&server.outcome(copier).sent)
             .iter()
@@ -446,12 +454,7 @@ fn a_paste_that_followed_a_copy_over_the_budget_is_finished_by_a_relay_from_the_
     };
     // The paste follows the read until the read goes past the budget.
     for _ in 0..10_000 {
-        sync(&mut server, copier);
-        match pipe.read(&mut buf) {
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => panic!("{e}"),
-        }
+        pass_and_read(&mut server, copier, &mut pipe, &mut got);
         if sends(&server) == 2 {
             break;
         }
@@ -472,12 +475,8 @@ fn a_paste_that_followed_a_copy_over_the_budget_is_finished_by_a_relay_from_the_
     let whole = data.clone();
     let copier_writes = std::thread::spawn(move || std::fs::File::from(relay).write_all(&whole));
     for _ in 0..100_000 {
-        sync(&mut server, copier);
-        match pipe.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => panic!("{e}"),
+        if pass_and_read(&mut server, copier, &mut pipe, &mut got) {
+            break;
         }
     }
     copier_writes.join().unwrap().unwrap();
