@@ -18,6 +18,13 @@ fn read_all(reader: &mut Reader) -> ReadStep {
     }
 }
 
+/// Everything a pipe's read end gives until its end, as text.
+fn text_of(read: OwnedFd) -> String {
+    let mut got = String::new();
+    std::fs::File::from(read).read_to_string(&mut got).unwrap();
+    got
+}
+
 fn kept_of(bytes: &[u8], budget: &Budget) -> Rc<Kept> {
     let (mut reader, write) = Reader::new(budget.open(1000)).unwrap();
     let bytes = bytes.to_vec();
@@ -192,11 +199,7 @@ fn a_writer_follows_a_copy_still_being_read_and_ends_when_it_is_sealed() {
     assert!(kept.is_sealed());
     assert!(matches!(writer.write_some(), WriteStep::Done));
     drop(writer);
-    let mut got = String::new();
-    std::fs::File::from(paste_read)
-        .read_to_string(&mut got)
-        .unwrap();
-    assert_eq!(got, "first and last");
+    assert_eq!(text_of(paste_read), "first and last");
 }
 
 #[test]
@@ -215,9 +218,5 @@ fn a_relay_drops_what_the_paster_has_and_passes_on_the_rest() {
         }
     }
     drop(relay);
-    let mut got = String::new();
-    std::fs::File::from(paste_read)
-        .read_to_string(&mut got)
-        .unwrap();
-    assert_eq!(got, "and last");
+    assert_eq!(text_of(paste_read), "and last");
 }
